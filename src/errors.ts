@@ -1,0 +1,36 @@
+// The error every layer raises to the CLI: a stable code, where it happened, and the cause chain.
+
+export type ErrorCode =
+  | 'USAGE' // bad flags or input
+  | 'CONFIG'
+  | 'CONNECT' // cannot reach or log in to the host
+  | 'HOST_KEY'
+  | 'VM_NOT_FOUND'
+  | 'VM_AMBIGUOUS'
+  | 'LOCKED' // another backup of the VM is running
+  | 'SNAPSHOT' // snapshot create/remove failed
+  | 'QUIESCE'
+  | 'HOST_COMMAND' // a host command failed or printed something unexpected
+  | 'EXPORT' // reading disks or writing the export failed
+  | 'DESTINATION' // destination exists / not writable / full
+  | 'INTERRUPTED'
+  | 'CLEANUP' // the backup may have succeeded but cleanup did not
+  | 'INTERNAL';
+
+export interface ErrorContext {
+  vm?: string;
+  step?: string;
+  /** The remote command as argv (never holds secrets). */
+  command?: readonly string[];
+}
+
+export class VcbError extends Error {
+  override name = 'VcbError';
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.context = context;
+  }
+}
