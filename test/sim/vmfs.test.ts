@@ -1,0 +1,155 @@
+// Data path of the simulated VMFS: file contents, fragmentation, block maps checked against the raw LUN image, reopen.
+
+import { statSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openVfs, type SimVfs } from '../../src/sim/vmfs/index.js';
+import { MiB, makeStateDir, pseudoRandom, readLun, reconstructFromLun } from './vmfs-helpers.js';
+
+const DS = '/vmfs/volumes/ds1';
+
+function open(dir: string): SimVfs {
+  return openVfs({ stateDir: dir, seed: 7, datastores: [{ name: 'ds1', capacity: 96 * MiB }] });
+}
+
+/** Applies the same writes to the Vfs file and to an in-memory model. */
+function writeBoth(vfs: SimVfs, path: string, model: Buffer, writes: Array<[number, number]>, label: string): void {
+  const file = vfs.open(path);
+  writes.forEach(([position, length], i) => {
+    const data = pseudoRandom(length, `${label}${i}`);
+    file.write(data, position);
+    data.copy(model, position);
+  });
+}
+
+describe('simulated VMFS datastore data path', () => {
+  let state: ReturnType<typeof makeStateDir>;
+  let vfs: SimVfs;
+  beforeEach(() => {
+    state = makeStateDir();
+    vfs = open(state.dir);
+    vfs.mkdir(`${DS}/vm`);
+  });
+  afterEach(() => {
+    vfs.close();
+    state.cleanup();
+  });
+
+  const thickSize = 10 * MiB;
+  const thinSize = 12 * MiB;
+  const oddSize = 3 * MiB + 777;
+
+  function populate(): { thick: Buffer; thin: Buffer; odd: Buffer } {
+    const thick = Buffer.alloc(thickSize);
+    vfs.createFile(`${DS}/vm/thick-flat.vmdk`, { size: thickSize });
+    writeBoth(vfs, `${DS}/vm/thick-flat.vmdk`, thick, [[0, 3 * MiB + 5], [5 * MiB - 100, 2 * MiB + 300], [9 * MiB + 1, MiB - 1]], 't');
+    const thin = Buffer.alloc(thinSize);
+    vfs.createFile(`${DS}/vm/thin-flat.vmdk`, { size: thinSize, thin: true });
+    writeBoth(vfs, `${DS}/vm/thin-flat.vmdk`, thin, [[0, MiB + MiB / 2], [3 * MiB + 123, 4 * MiB], [11 * MiB + 10, 100], [MiB / 2, 4096]], 'n');
+    const odd = pseudoRandom(oddSize, 'odd');
+    vfs.writeFile(`${DS}/vm/odd.bin`, odd);
+    return { thick, thin, odd };
+  }
+
+  it('reads back what was written, thick and thin, and fragments files across the LUN', () => {
+    const { thick, thin, odd } = populate();
+    expect(vfs.readFile(`${DS}/vm/thick-flat.vmdk`).equals(thick)).toBe(true);
+    expect(vfs.readFile(`${DS}/vm/thin-flat.vmdk`).equals(thin)).toBe(true);
+    expect(vfs.readFile(`${DS}/vm/odd.bin`).equals(odd)).toBe(true);
+
+    const unaligned = Buffer.alloc(MiB + 3);
+    expect(vfs.open(`${DS}/vm/thick-flat.vmdk`).read(unaligned, 4 * MiB - 1)).toBe(MiB + 3);
+    expect(unaligned.equals(thick.subarray(4 * MiB - 1, 5 * MiB + 2))).toBe(true);
+    expect(vfs.open(`${DS}/vm/odd.bin`).read(Buffer.alloc(MiB), oddSize - 10)).toBe(10);
+
+    for (const name of ['thick-flat.vmdk', 'thin-flat.vmdk', 'odd.bin']) {
+      const mapped = vfs.blockMap(`${DS}/vm/${name}`).filter((e) => e.kind === 'mapped');
+      expect(mapped.length, name).toBeGreaterThan(1);
+      for (const e of mapped) expect(e.lunOffset!, name).toBeGreaterThanOrEqual(MiB);
+    }
+  });
+
+  it('thick files allocate every block at creation, thin files only the blocks written', () => {
+    populate();
+    const thickStat = vfs.stat(`${DS}/vm/thick-flat.vmdk`)!;
+    expect(thickStat).toMatchObject({ type: 'file', size: thickSize, allocated: thickSize, thin: false });
+    const thinStat = vfs.stat(`${DS}/vm/thin-flat.vmdk`)!;
+    // blocks 0, 1, 3..7 and 11 were written
+    expect(thinStat).toMatchObject({ size: thinSize, allocated: 8 * MiB, thin: true });
+    const map = vfs.blockMap(`${DS}/vm/thin-flat.vmdk`);
+    expect(map.filter((e) => e.kind === 'hole').map((e) => [e.fileOffset, e.length])).toEqual([
+      [2 * MiB, MiB],
+      [8 * MiB, 3 * MiB],
+    ]);
+    const total = map.reduce((sum, e) => sum + e.length, 0);
+    expect(total).toBe(thinSize);
+  });
+
+  it('block map extents read straight from the LUN image reconstruct each file', () => {
+    const models = populate();
+    const lunPath = vfs.datastores()[0]!.lunPath;
+    const cases: Array<[string, Buffer]> = [
+      ['thick-flat.vmdk', models.thick],
+      ['thin-flat.vmdk', models.thin],
+      ['odd.bin', models.odd],
+    ];
+    for (const [name, model] of cases) {
+      const path = `${DS}/vm/${name}`;
+      const map = vfs.blockMap(path);
+      expect(map.at(-1)!.fileOffset + map.at(-1)!.length).toBe(model.length);
+      expect(reconstructFromLun(lunPath, model.length, map).equals(model), name).toBe(true);
+    }
+    const oddMap = vfs.blockMap(`${DS}/vm/odd.bin`);
+    expect(oddMap.at(-1)!.length % MiB).toBe(777);
+  });
+
+  it('keeps the LUN image sparse at its capacity with a readable header at offset 0', () => {
+    const info = vfs.datastores()[0]!;
+    expect(statSync(info.lunPath).size).toBe(96 * MiB);
+    const header = readLun(info.lunPath, 0, 256).toString('latin1');
+    expect(header).toContain(`uuid=${info.uuid}`);
+    expect(header).toContain(`lvid=${info.lvid}`);
+  });
+
+  it('reopens from the state dir with the same content, block maps and ids', () => {
+    const models = populate();
+    const before = vfs.datastores()[0]!;
+    const maps = ['thick-flat.vmdk', 'thin-flat.vmdk', 'odd.bin'].map((n) => vfs.blockMap(`${DS}/vm/${n}`));
+    vfs.close();
+    vfs = open(state.dir);
+    expect(vfs.datastores()[0]).toEqual(before);
+    expect(['thick-flat.vmdk', 'thin-flat.vmdk', 'odd.bin'].map((n) => vfs.blockMap(`${DS}/vm/${n}`))).toEqual(maps);
+    expect(vfs.readFile(`${DS}/vm/thick-flat.vmdk`).equals(models.thick)).toBe(true);
+    expect(vfs.readFile(`${DS}/vm/thin-flat.vmdk`).equals(models.thin)).toBe(true);
+    expect(vfs.list(`${DS}/vm`)).toEqual(['odd.bin', 'thick-flat.vmdk', 'thin-flat.vmdk']);
+  });
+
+  it('places blocks deterministically for a given seed', () => {
+    populate();
+    const other = makeStateDir();
+    const twin = open(other.dir);
+    try {
+      twin.mkdir(`${DS}/vm`);
+      twin.createFile(`${DS}/vm/thick-flat.vmdk`, { size: thickSize });
+      expect(twin.blockMap(`${DS}/vm/thick-flat.vmdk`)).toEqual(vfs.blockMap(`${DS}/vm/thick-flat.vmdk`));
+      expect(twin.datastores()[0]!.uuid).toBe(vfs.datastores()[0]!.uuid);
+    } finally {
+      twin.close();
+      other.cleanup();
+    }
+  });
+
+  it('truncate shrinks (freeing blocks, zeroing the cut tail) and grows with zeros', () => {
+    const data = pseudoRandom(4 * MiB, 'trunc');
+    vfs.createFile(`${DS}/t.bin`, { thin: true });
+    const file = vfs.open(`${DS}/t.bin`);
+    file.write(data, 0);
+    const freeBefore = vfs.datastores()[0]!.free;
+    file.truncate(MiB + 10);
+    expect(vfs.datastores()[0]!.free).toBe(freeBefore + 2 * MiB);
+    file.truncate(3 * MiB);
+    const back = vfs.readFile(`${DS}/t.bin`);
+    expect(back.subarray(0, MiB + 10).equals(data.subarray(0, MiB + 10))).toBe(true);
+    expect(back.subarray(MiB + 10).equals(Buffer.alloc(3 * MiB - MiB - 10))).toBe(true);
+    expect(vfs.blockMap(`${DS}/t.bin`).at(-1)).toMatchObject({ kind: 'hole', fileOffset: 2 * MiB, length: MiB });
+  });
+});
