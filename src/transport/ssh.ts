@@ -1,0 +1,256 @@
+// The product's Transport over SSH (ssh2): one connection, one channel per command, bounded channel count, reconnect.
+
+import type { Client, ClientChannel } from 'ssh2';
+import { shellJoin } from '../util/shell-quote.js';
+import { TransportError, type ExecOptions, type ExecResult, type StreamHandle, type Transport } from './types.js';
+import { ChannelSlots } from './channel-slots.js';
+import { ChannelStdout } from './channel-stdout.js';
+import { exitCodeOf } from './exit-status.js';
+import { endpointOf, openConnection, type SshConnectOptions } from './ssh-connect.js';
+
+export type { SshConnectOptions, TransportLogger } from './ssh-connect.js';
+export type { HostKeyPolicy } from './host-key-policy.js';
+
+const DEFAULT_MAX_CHANNELS = 4;
+
+interface CommandOutcome {
+  exitCode: number;
+  stderr: string;
+}
+
+interface InFlightCall {
+  fail(error: TransportError): void;
+}
+
+export class SshTransport implements Transport {
+  private readonly slots: ChannelSlots;
+  private readonly inFlight = new Set<InFlightCall>();
+  private client: Client;
+  private connected = true;
+  private closing = false;
+  private hostFingerprint: string;
+  private pendingReconnect: Promise<void> | undefined;
+  private lastConnectionError: Error | undefined;
+
+  constructor(
+    private readonly opts: SshConnectOptions,
+    client: Client,
+    fingerprint: string,
+  ) {
+    this.slots = new ChannelSlots(opts.maxChannels ?? DEFAULT_MAX_CHANNELS);
+    this.client = client;
+    this.hostFingerprint = fingerprint;
+    this.watch(client);
+  }
+
+  /** SHA256 fingerprint of the host key of the current connection. */
+  get fingerprint(): string {
+    return this.hostFingerprint;
+  }
+
+  get endpoint(): string {
+    return endpointOf(this.opts);
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Channels open now and calls waiting for one. */
+  channelUsage(): { active: number; queued: number } {
+    return { active: this.slots.active, queued: this.slots.queued };
+  }
+
+  exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.execLine(shellJoin(argv), opts);
+  }
+
+  async execLine(commandLine: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const stdoutChunks: Buffer[] = [];
+    const outcome = await this.run(
+      commandLine,
+      opts,
+      (channel) => channel.on('data', (chunk: Buffer) => stdoutChunks.push(chunk)),
+      () => {},
+    );
+    return { stdout: Buffer.concat(stdoutChunks).toString('utf8'), ...outcome };
+  }
+
+  /** stdout is destroyed with the same TransportError that rejects done; done is pre-handled so an ignored rejection does not crash. */
+  stream(commandLine: string, opts: ExecOptions = {}): StreamHandle {
+    const stdout = new ChannelStdout();
+    let openChannel: ClientChannel | undefined;
+    const done = this.run(
+      commandLine,
+      opts,
+      (channel) => {
+        openChannel = channel;
+        stdout.attach(channel, () => openChannel?.close());
+      },
+      (error) => stdout.destroy(error),
+    );
+    done.catch(() => {});
+    return { stdout, done };
+  }
+
+  /** Opens a new connection with the same options; calls still in flight on the old one have already failed with SOCKET. */
+  reconnect(): Promise<void> {
+    this.pendingReconnect ??= this.replaceConnection().finally(() => {
+      this.pendingReconnect = undefined;
+    });
+    return this.pendingReconnect;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (!this.connected) return;
+    const client = this.client;
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.end();
+    const forced = setTimeout(() => client.destroy(), 2_000);
+    await closed;
+    clearTimeout(forced);
+  }
+
+  private async replaceConnection(): Promise<void> {
+    const old = this.client;
+    if (this.connected) {
+      this.connected = false;
+      this.failAll(`the connection to ${this.endpoint} was replaced by a reconnect`);
+      old.destroy();
+    }
+    const { client, fingerprint } = await openConnection(this.opts);
+    this.client = client;
+    this.hostFingerprint = fingerprint;
+    this.connected = true;
+    this.closing = false;
+    this.lastConnectionError = undefined;
+    this.watch(client);
+    this.opts.logger?.debug({ endpoint: this.endpoint, fingerprint }, 'ssh reconnected');
+  }
+
+  private watch(client: Client): void {
+    client.on('error', (error: Error) => {
+      if (client !== this.client) return;
+      this.lastConnectionError = error;
+      this.opts.logger?.debug({ endpoint: this.endpoint, error: error.message }, 'ssh connection error');
+    });
+    client.once('close', () => {
+      if (client !== this.client) return;
+      this.connected = false;
+      const why = this.closing ? 'the transport was closed' : `the connection to ${this.endpoint} was lost`;
+      if (!this.closing) this.opts.logger?.debug({ endpoint: this.endpoint }, 'ssh connection lost');
+      this.failAll(why);
+    });
+  }
+
+  private failAll(why: string): void {
+    for (const call of [...this.inFlight]) {
+      call.fail(new TransportError('SOCKET', why, { cause: this.lastConnectionError }));
+    }
+  }
+
+  /**
+   * Runs one command on its own channel once a slot is free. Settles exactly once: with the exit
+   * status when the channel closes, or with TIMEOUT / ABORTED / SOCKET (the message names the command).
+   */
+  private run(
+    commandLine: string,
+    opts: ExecOptions,
+    attachStdout: (channel: ClientChannel) => void,
+    onFailure: (error: TransportError) => void,
+  ): Promise<CommandOutcome> {
+    const logger = this.opts.logger;
+    return new Promise<CommandOutcome>((resolve, reject) => {
+      let settled = false;
+      let channel: ClientChannel | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let cancelSlot: () => void = () => {};
+      const startedAt = Date.now();
+
+      const finish = () => {
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.inFlight.delete(call);
+        cancelSlot();
+      };
+      const fail = (error: TransportError) => {
+        if (settled) return;
+        const why = error.message;
+        const named = new TransportError(error.code, `${why}; command: ${commandLine}`, { cause: error.cause });
+        finish();
+        channel?.close();
+        logger?.debug({ cmd: commandLine, error: named.code, ms: Date.now() - startedAt }, 'ssh command failed');
+        onFailure(named);
+        reject(named);
+      };
+      const succeed = (outcome: CommandOutcome) => {
+        if (settled) return;
+        finish();
+        logger?.debug({ cmd: commandLine, exitCode: outcome.exitCode, ms: Date.now() - startedAt }, 'ssh command finished');
+        resolve(outcome);
+      };
+      const onAbort = () => fail(new TransportError('ABORTED', 'aborted'));
+      const call: InFlightCall = { fail };
+
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.timeoutMs !== undefined) {
+        timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      }
+      this.inFlight.add(call);
+
+      const start = (client: Client) => {
+        logger?.debug({ cmd: commandLine }, 'ssh command');
+        client.exec(commandLine, (error, opened) => {
+          if (error) {
+            return fail(new TransportError('SOCKET', `cannot open an SSH channel on ${this.endpoint}: ${error.message}`, { cause: error }));
+          }
+          if (settled) return void opened.close();
+          channel = opened;
+          let code: number | null | undefined;
+          let signalName: string | undefined;
+          opened.on('exit', (exitCode: number | null, signal?: string) => {
+            code = exitCode;
+            signalName = signal;
+          });
+          const stderrChunks: Buffer[] = [];
+          opened.stderr.on('data', (chunk: Buffer) => stderrChunks.push(chunk));
+          let openStreams = 2;
+          const onStreamClosed = () => {
+            if (--openStreams > 0) return;
+            succeed({ exitCode: exitCodeOf(code, signalName), stderr: Buffer.concat(stderrChunks).toString('utf8') });
+          };
+          opened.once('close', onStreamClosed);
+          opened.stderr.once('close', onStreamClosed);
+          opened.on('error', (channelError: Error) =>
+            fail(new TransportError('SOCKET', `SSH channel error: ${channelError.message}`, { cause: channelError })),
+          );
+          attachStdout(opened);
+          if (opts.stdin !== undefined) opened.end(opts.stdin);
+          else opened.end();
+        });
+      };
+
+      cancelSlot = this.slots.request(() => {
+        if (settled) return;
+        if (!this.connected) {
+          return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
+        }
+        try {
+          start(this.client);
+        } catch (error) {
+          fail(new TransportError('SOCKET', `cannot run on ${this.endpoint}: ${(error as Error).message}`, { cause: error }));
+        }
+      });
+    });
+  }
+}
+
+/** Connects, checks the host key per policy, authenticates. Rejects with TransportError CONNECT, HOST_KEY or AUTH. */
+export async function connectSsh(opts: SshConnectOptions): Promise<SshTransport> {
+  const { client, fingerprint } = await openConnection(opts);
+  opts.logger?.debug({ endpoint: endpointOf(opts), username: opts.username, fingerprint }, 'ssh connected');
+  return new SshTransport(opts, client, fingerprint);
+}
