@@ -52,9 +52,10 @@ interface CowdHeader {
 
 function readHeader(file: RandomAccessFile): CowdHeader {
   const raw = new Uint8Array(COWD_HEADER_SECTORS * SECTOR);
-  if (file.read(raw, 0) < 32) throw new Error('COWD file too short for its header');
+  const got = file.read(raw, 0);
   const magic = Buffer.from(raw.subarray(0, 4)).toString('latin1');
   if (magic !== COWD_MAGIC) throw new Error(`not a COWD sparse extent (magic ${JSON.stringify(magic)})`);
+  if (got < 32) throw new Error('COWD file too short for its header');
   const view = new DataView(raw.buffer);
   const version = view.getUint32(4, true);
   if (version !== 1) throw new Error(`unsupported COWD version ${version}`);
