@@ -1,0 +1,193 @@
+// The simulated host's inventory: schema of an inventory file and the built-in demo inventory.
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Accepts 268435456, "256M", "8G", "1.5G". */
+export const sizeSchema = z.union([
+  z.number().int().nonnegative(),
+  z.string().transform((s, ctx) => {
+    const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `not a size: "${s}" (use bytes or e.g. 256M, 8G)` });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!);
+  }),
+]);
+
+const scriptSchema = z.object({
+  exitCode: z.number().int().default(0),
+  /** How long the script runs, ms. */
+  durationMs: z.number().int().nonnegative().default(0),
+});
+
+const backupScriptSchema = z.object({
+  name: z.string().min(1),
+  freezeExit: z.number().int().default(0),
+  thawExit: z.number().int().default(0),
+  durationMs: z.number().int().nonnegative().default(0),
+});
+
+const diskSchema = z.object({
+  size: sizeSchema,
+  thin: z.boolean().default(true),
+  /** Controller slot, e.g. scsi0:1; default scsi0:<index>. */
+  slot: z.string().regex(/^(scsi|ide|sata|nvme)\d+:\d+$/).optional(),
+  mode: z.enum(['persistent', 'independent-persistent', 'independent-nonpersistent']).default('persistent'),
+  /** A raw device mapping instead of a virtual disk. */
+  rdm: z.enum(['physical', 'virtual']).optional(),
+  /** Initial content: a guest image from fixtures/guests (by manifest name). */
+  fixture: z.string().optional(),
+  /** Initial content: this many bytes of seeded pseudo-random data at the start of the disk. */
+  fillBytes: sizeSchema.optional(),
+});
+
+const vmSchema = z.object({
+  name: z.string().min(1),
+  vmid: z.number().int().positive().optional(),
+  datastore: z.string().optional(),
+  /** Folder on the datastore; defaults to the name. */
+  dir: z.string().optional(),
+  guestOS: z.string().default('otherLinux64Guest'),
+  family: z.enum(['linux', 'windows']).default('linux'),
+  power: z.enum(['on', 'off', 'suspended']).default('on'),
+  uuid: z.string().optional(),
+  ip: z.string().optional(),
+  tools: z
+    .object({ installed: z.boolean().default(true), running: z.boolean().default(true), version: z.number().int().default(11269) })
+    .default({ installed: true, running: true, version: 11269 }),
+  disks: z.array(diskSchema).min(1),
+  guest: z
+    .object({
+      /** Guest writes per second while powered on (0 = idle). */
+      writesPerSecond: z.number().nonnegative().default(5),
+      /** Bytes per write, a multiple of 512. */
+      writeSize: z.number().int().positive().multipleOf(512).default(4096),
+      seed: z.number().int().default(1),
+      /** Buffered writes reach the disk this often, ms; a quiesce flushes them at once. */
+      flushIntervalMs: z.number().int().positive().default(500),
+      /** Writes land within the first N bytes of each disk (default: whole disk). */
+      region: sizeSchema.optional(),
+    })
+    .default({ writesPerSecond: 5, writeSize: 4096, seed: 1, flushIntervalMs: 500 }),
+  quiesce: z
+    .object({
+      preFreeze: scriptSchema.optional(),
+      postThaw: scriptSchema.optional(),
+      backupScripts: z.array(backupScriptSchema).default([]),
+      /** The sync driver / VSS step: 'ok', 'fail' (snapshot still taken, crash-consistent), 'hang' (never returns). */
+      syncDriver: z.enum(['ok', 'fail', 'hang']).default('ok'),
+      /** Time the freeze holds I/O while the snapshot is taken, ms. */
+      freezeMs: z.number().int().nonnegative().default(50),
+      /** With syncDriver 'hang': how long the host waits before giving up on the quiesce, ms. */
+      hangMs: z.number().int().nonnegative().default(600_000),
+    })
+    .default({ backupScripts: [], syncDriver: 'ok', freezeMs: 50, hangMs: 600_000 }),
+  /** Snapshots taken when the inventory is built (user snapshots). */
+  snapshots: z.array(z.object({ name: z.string(), description: z.string().default('') })).default([]),
+  annotation: z.string().default(''),
+});
+
+export const inventorySchema = z.object({
+  host: z
+    .object({
+      kind: z.enum(['esxi', 'esx3']).default('esxi'),
+      version: z.string().optional(),
+      hostname: z.string().default('esx-sim.local'),
+    })
+    .default({ kind: 'esxi', hostname: 'esx-sim.local' }),
+  datastores: z
+    .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
+    .min(1),
+  vms: z.array(vmSchema),
+  seed: z.number().int().default(42),
+});
+
+export type Inventory = z.infer<typeof inventorySchema>;
+export type VmSpec = Inventory['vms'][number];
+export type DiskSpec = VmSpec['disks'][number];
+export type QuiesceSpec = VmSpec['quiesce'];
+
+export function defaultVersion(kind: 'esxi' | 'esx3'): string {
+  return kind === 'esxi' ? 'VMware ESXi 6.7.0 build-8169922' : 'VMware ESX Server 3.5.0 build-64607';
+}
+
+/** Parses an inventory; errors name the path of the bad field and its value. */
+export function parseInventory(data: unknown, source = 'inventory'): Inventory {
+  const r = inventorySchema.safeParse(data);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`${source} is not a valid inventory:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}
+
+export function loadInventory(spec: string): Inventory {
+  if (spec === 'demo') return demoInventory();
+  let text: string;
+  try {
+    text = readFileSync(spec, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read inventory file ${spec}: ${(e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`inventory file ${spec} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseInventory(data, `inventory file ${spec}`);
+}
+
+/** The demo host: an ESXi host with a handful of small VMs covering the cases a backup must handle. */
+export function demoInventory(): Inventory {
+  return parseInventory({
+    host: { kind: 'esxi', hostname: 'esx-demo.local' },
+    datastores: [{ name: 'datastore1', capacity: '4G' }],
+    vms: [
+      {
+        name: 'web01',
+        vmid: 12,
+        guestOS: 'otherLinux64Guest',
+        ip: '10.1.1.107',
+        disks: [{ size: '256M', thin: true, fixture: 'linux01-disk0' }],
+        quiesce: {
+          backupScripts: [{ name: '10-db-flush' }, { name: '20-app-pause' }],
+          preFreeze: { exitCode: 0 },
+          postThaw: { exitCode: 0 },
+        },
+        annotation: 'Linux web server (GPT, ext4)',
+      },
+      {
+        name: 'win01',
+        vmid: 13,
+        guestOS: 'windows9Server64Guest',
+        family: 'windows',
+        ip: '10.1.1.108',
+        disks: [
+          { size: '256M', thin: false, fixture: 'win01-disk0' },
+          { size: '128M', thin: true, fixture: 'win01-disk1' },
+        ],
+        annotation: 'Windows file server (MBR, NTFS C: and D:)',
+      },
+      { name: 'db-cold', vmid: 14, power: 'off', disks: [{ size: '64M', fillBytes: '8M' }] },
+      {
+        name: 'app02',
+        vmid: 15,
+        ip: '10.1.1.110',
+        disks: [{ size: '64M', fillBytes: '16M' }],
+        snapshots: [{ name: 'before-upgrade', description: 'taken by the admin' }],
+      },
+      { name: 'legacy-notools', vmid: 16, tools: { installed: false, running: false }, disks: [{ size: '64M', fillBytes: '4M' }] },
+      {
+        name: `test vm (it's "quoted"); $(touch /tmp/pwned)`,
+        vmid: 17,
+        ip: '10.1.1.111',
+        disks: [{ size: '32M', fillBytes: '2M' }],
+      },
+    ],
+  });
+}
