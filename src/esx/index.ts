@@ -1,0 +1,14 @@
+// Public surface of the host layer: the EsxHost interface, its drivers, builders and parsers.
+
+export * from './types.js';
+export { VimCmdHost } from './vimcmd-driver.js';
+export { VmwareCmdHost } from './vmwarecmd-driver.js';
+export { connectEsxHost, detectCommandSet, esxHostFor } from './detect.js';
+export { vimCmd } from './commands/vim-cmd.js';
+export { vmwareCmd } from './commands/vmware-cmd.js';
+export { stockCmd } from './commands/stock.js';
+export * from './datastore-path.js';
+export { parseVmx, VmxConfig } from './parse/vmx.js';
+export { listVmxDisks, descriptorCreateType, rdmFromDescriptor, type VmxDisk } from './parse/vmx-disks.js';
+export { parseBlockMap } from './parse/block-map.js';
+export { sameSnapshot, findSnapshot } from './snapshot-match.js';

@@ -1,0 +1,99 @@
+// The host interface every layer above uses, whichever command set (vim-cmd or vmware-cmd) the host speaks.
+
+import type { BlockMap } from './parse/block-map.js';
+import type { PowerState } from './parse/power-state.js';
+import type { SnapshotInfo } from './parse/snapshot-tree.js';
+import type { HostVersion } from './parse/version.js';
+
+export type { BlockMap, DiskExtent, ExtentKind } from './parse/block-map.js';
+export type { PowerState } from './parse/power-state.js';
+export type { SnapshotInfo } from './parse/snapshot-tree.js';
+export type { HostVersion } from './parse/version.js';
+
+export type CommandSet = 'vim-cmd' | 'vmware-cmd';
+
+export interface VmRef {
+  /** What the host addresses the VM by: the vmid on ESXi (vcbMounter's `moref:`), the .vmx path on ESX 3.x. */
+  id: string;
+  /** Display name, exact as configured (vcbMounter's `name:` compares it case-sensitively). */
+  name: string;
+  /** Absolute `/vmfs/volumes/<datastore>/...` path of the .vmx (ESX 3.x prints the volume uuid form). */
+  vmxPath: string;
+  /** `[datastore] dir/vm.vmx`; absent when only the volume uuid is known. */
+  bracketPath?: string;
+  /** Guest OS identifier, e.g. `otherLinux64Guest`. */
+  guestOs?: string;
+}
+
+export interface VmInfo {
+  name: string;
+  powerState: PowerState;
+  vmxPath: string;
+  /** BIOS uuid (`uuid.bios`), vcbMounter's `uuid:`. Formats differ: ESXi prints the dashed form, ESX 3.x the `56 4d ...` form. */
+  biosUuid?: string;
+  /** Only when the guest runs Tools and reports one. */
+  ipAddress?: string;
+  /** undefined when the host cannot tell (ESX 3.x). */
+  toolsRunning?: boolean;
+  guestFullName?: string;
+}
+
+export interface CreateSnapshotOptions {
+  name: string;
+  description: string;
+  /** Ask Tools to quiesce the guest file systems first. */
+  quiesce: boolean;
+  /** Include the memory state (the VM can resume from it; slower, larger). */
+  memory: boolean;
+  /** Bound on the create command; a quiesce can hang. */
+  timeoutMs?: number;
+}
+
+export interface RemoveSnapshotOptions {
+  timeoutMs?: number;
+}
+
+/**
+ * One ESX/ESXi host. Every method runs stock host commands through the Transport and throws
+ * VcbError: HOST_COMMAND (command failed or printed something unexpected; context.command is the
+ * argv), SNAPSHOT (snapshot create/remove failed or was refused), CONNECT/HOST_KEY/INTERRUPTED
+ * (transport trouble; the cause is the TransportError). Methods never pass a VM or snapshot name
+ * through a shell: argv elements are quoted by the transport.
+ */
+export interface EsxHost {
+  readonly commandSet: CommandSet;
+
+  /** `vmware -v`. Read-only; safe to retry. */
+  version(): Promise<HostVersion>;
+
+  /** Registered VMs in host order. Read-only; safe to retry. */
+  listVms(): Promise<VmRef[]>;
+
+  /** Power state, identity and guest facts. Read-only; safe to retry. */
+  getVmInfo(vm: VmRef): Promise<VmInfo>;
+
+  /** The snapshot tree flattened depth-first (parents before children). Read-only; safe to retry. */
+  listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;
+
+  /**
+   * Creates a snapshot and returns it as listed afterwards (so its id is known where the host has ids).
+   * Not idempotent: after a failure or timeout, call listSnapshots and look for `name` before
+   * trying again; a timed-out create may still complete on the host.
+   */
+  createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo>;
+
+  /**
+   * Removes (commits into its parent) exactly this snapshot, matched by id, else by its name path
+   * and creation time. Idempotent: returns 'absent' when it is already gone, so it is safe to
+   * retry and to call from cleanup. Where the host can only remove all snapshots (ESX 3.x, vim-cmd
+   * builds without ids) it refuses with SNAPSHOT when any other snapshot exists, never
+   * consolidating a user's snapshots.
+   */
+  removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options?: RemoveSnapshotOptions): Promise<'removed' | 'absent'>;
+
+  /** A small text file (a .vmx, .vmsd, disk descriptor) by absolute host path. Read-only; safe to retry. */
+  readFile(path: string): Promise<string>;
+
+  /** `vmkfstools -t0`: where each extent of a disk lies on the LUN. Read-only; safe to retry. */
+  blockMap(diskPath: string): Promise<BlockMap>;
+}

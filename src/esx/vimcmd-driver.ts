@@ -1,0 +1,103 @@
+// EsxHost over ESXi's vim-cmd (vmsvc/*), with vmkfstools and cat for disks and files.
+
+import type { Transport } from '../transport/types.js';
+import { stockCmd } from './commands/stock.js';
+import { vimCmd } from './commands/vim-cmd.js';
+import { bracketToVmfsPath } from './datastore-path.js';
+import { parseBlockMap } from './parse/block-map.js';
+import { parseGetAllVms } from './parse/getallvms.js';
+import { parseSnapshotGet } from './parse/snapshot-tree.js';
+import { parseVmwareVersion } from './parse/version.js';
+import { parseVmSummary } from './parse/vm-summary.js';
+import { runOnHost, timeout } from './run.js';
+import { findSnapshot } from './snapshot-match.js';
+import { assertRemoved, pickCreated, requireOnlySnapshot } from './snapshot-steps.js';
+import type {
+  BlockMap,
+  CreateSnapshotOptions,
+  EsxHost,
+  HostVersion,
+  RemoveSnapshotOptions,
+  SnapshotInfo,
+  VmInfo,
+  VmRef,
+} from './types.js';
+
+export class VimCmdHost implements EsxHost {
+  readonly commandSet = 'vim-cmd' as const;
+
+  constructor(private readonly transport: Transport) {}
+
+  private run(command: readonly string[], options?: Parameters<typeof runOnHost>[2]): Promise<string> {
+    return runOnHost(this.transport, command, options);
+  }
+
+  async version(): Promise<HostVersion> {
+    const command = stockCmd.version();
+    return parseVmwareVersion(await this.run(command), command);
+  }
+
+  async listVms(): Promise<VmRef[]> {
+    const command = vimCmd.getAllVms();
+    const { vms } = parseGetAllVms(await this.run(command), command);
+    return vms.map((vm) => ({
+      id: vm.vmid,
+      name: vm.name,
+      vmxPath: bracketToVmfsPath(vm.bracketPath),
+      bracketPath: vm.bracketPath,
+      guestOs: vm.guestOs,
+    }));
+  }
+
+  async getVmInfo(vm: VmRef): Promise<VmInfo> {
+    const command = vimCmd.getSummary(vm.id);
+    const summary = parseVmSummary(await this.run(command), command);
+    const info: VmInfo = {
+      name: summary.name,
+      powerState: summary.powerState,
+      vmxPath: bracketToVmfsPath(summary.vmPathName),
+    };
+    if (summary.biosUuid !== undefined) info.biosUuid = summary.biosUuid;
+    if (summary.ipAddress !== undefined) info.ipAddress = summary.ipAddress;
+    if (summary.toolsRunning !== undefined) info.toolsRunning = summary.toolsRunning;
+    if (summary.guestFullName !== undefined) info.guestFullName = summary.guestFullName;
+    return info;
+  }
+
+  async listSnapshots(vm: VmRef): Promise<SnapshotInfo[]> {
+    const command = vimCmd.snapshotGet(vm.id);
+    return parseSnapshotGet(await this.run(command), command);
+  }
+
+  async createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
+    const before = await this.listSnapshots(vm);
+    const command = vimCmd.snapshotCreate(vm.id, options.name, options.description, options.memory, options.quiesce);
+    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
+    const after = await this.listSnapshots(vm);
+    return pickCreated(before, after, options.name, { vm: vm.name, command, hostOutput: output });
+  }
+
+  async removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
+    const current = await this.listSnapshots(vm);
+    const target = findSnapshot(current, snapshot);
+    if (!target) return 'absent';
+    let command: string[];
+    if (target.id !== undefined) command = vimCmd.snapshotRemove(vm.id, target.id);
+    else {
+      requireOnlySnapshot(current, target, vm.name, 'this host prints no snapshot ids');
+      command = vimCmd.snapshotRemoveAll(vm.id);
+    }
+    await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
+    assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
+    return 'removed';
+  }
+
+  readFile(path: string): Promise<string> {
+    return this.run(stockCmd.cat(path));
+  }
+
+  async blockMap(diskPath: string): Promise<BlockMap> {
+    const command = stockCmd.blockMap(diskPath);
+    return parseBlockMap(await this.run(command), command);
+  }
+}
