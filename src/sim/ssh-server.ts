@@ -1,0 +1,257 @@
+// The simulated host's SSH server (ssh2): password and public-key login, exec requests run through a shell, no sftp.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { Readable, type Writable } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { AuthContext, Connection, ParsedKey, ServerChannel, Session } from 'ssh2';
+
+const { Server, utils } = ssh2;
+
+export interface SshUser {
+  username: string;
+  password?: string;
+  /** OpenSSH public key lines ("ssh-ed25519 AAAA... comment"). */
+  authorizedKeys?: string[];
+}
+
+export interface ExecIO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** Aborted when the channel or the connection closes. */
+  signal: AbortSignal;
+  /** Increments for every exec request (and every line of an interactive shell) the server runs. */
+  session: number;
+  /** Cuts the client's connection at once: no exit status, no EOF. */
+  drop: () => void;
+  /** Variables the client sent with "env" requests before this exec. */
+  env: Record<string, string>;
+}
+
+export type ExecHandler = (line: string, io: ExecIO) => Promise<number>;
+
+export interface SshServerOptions {
+  /** 0 or absent: a free port. The server listens on 127.0.0.1 only. */
+  port?: number;
+  hostKey: Buffer | string;
+  users: SshUser | SshUser[];
+  exec: ExecHandler;
+}
+
+export interface SshServerHandle {
+  port: number;
+  close(): Promise<void>;
+  /** Open TCP connections. */
+  connections(): number;
+}
+
+interface PreparedUser {
+  username: string;
+  passwordDigest?: Buffer;
+  keys: ParsedKey[];
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+function prepareUsers(users: SshUser | SshUser[]): PreparedUser[] {
+  return (Array.isArray(users) ? users : [users]).map((user) => ({
+    username: user.username,
+    ...(user.password !== undefined ? { passwordDigest: digest(user.password) } : {}),
+    keys: (user.authorizedKeys ?? []).flatMap((line) => {
+      const parsed = utils.parseKey(line);
+      if (parsed instanceof Error) throw new Error(`authorized key for ${user.username} is not a valid public key: ${parsed.message}`);
+      return Array.isArray(parsed) ? parsed : [parsed];
+    }),
+  }));
+}
+
+function authenticate(ctx: AuthContext, users: PreparedUser[]): 'accept' | 'reject' {
+  const user = users.find((u) => u.username === ctx.username);
+  if (ctx.method === 'password') {
+    const given = digest(ctx.password);
+    const expected = user?.passwordDigest ?? digest('\0no password\0');
+    return timingSafeEqual(given, expected) && user?.passwordDigest ? 'accept' : 'reject';
+  }
+  if (ctx.method === 'publickey' && user) {
+    const key = user.keys.find((k) => k.getPublicSSH().equals(ctx.key.data));
+    if (!key) return 'reject';
+    if (!ctx.signature || !ctx.blob) return 'accept';
+    return key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true ? 'accept' : 'reject';
+  }
+  return 'reject';
+}
+
+export async function startSshServer(opts: SshServerOptions): Promise<SshServerHandle> {
+  const users = prepareUsers(opts.users);
+  const sockets = new Set<Socket>();
+  const clients = new Set<Connection>();
+  let nextSession = 1;
+
+  const sshServer = new Server({ hostKeys: [opts.hostKey] }, (client) => {
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    client.on('error', () => {});
+    client.on('authentication', (ctx) => {
+      if (authenticate(ctx, users) === 'accept') ctx.accept();
+      else ctx.reject(['publickey', 'password']);
+    });
+    client.on('ready', () => {
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        handleSession(session, client, opts.exec, () => nextSession++);
+      });
+    });
+  });
+  sshServer.on('error', () => {});
+
+  const netServer: NetServer = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    sshServer.injectSocket(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    netServer.once('error', reject);
+    netServer.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const address = netServer.address();
+  if (!address || typeof address === 'string') throw new Error('SSH server has no TCP address');
+
+  return {
+    port: address.port,
+    connections: () => sockets.size,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
+      for (const client of clients) client.end();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+function dropConnection(client: Connection): void {
+  const socket = (client as unknown as { _sock?: Socket })._sock;
+  if (socket) socket.destroy();
+  else client.end();
+}
+
+function handleSession(session: Session, client: Connection, exec: ExecHandler, newSessionId: () => number): void {
+  const env: Record<string, string> = {};
+  session.on('env', (accept, _reject, info) => {
+    env[info.key] = info.val;
+    accept?.();
+  });
+  session.on('pty', (accept) => accept?.());
+  session.on('window-change', (accept) => accept?.());
+  session.on('subsystem', (_accept, reject) => reject?.());
+  session.on('sftp', (_accept, reject) => reject?.());
+  session.on('exec', (accept, _reject, info) => {
+    const channel = accept();
+    void runOnChannel(channel, info.command, client, exec, newSessionId(), { ...env });
+  });
+  session.on('shell', (accept) => {
+    const channel = accept();
+    void runInteractive(channel, client, exec, newSessionId, { ...env });
+  });
+}
+
+async function runOnChannel(channel: ServerChannel, line: string, client: Connection, exec: ExecHandler, session: number, env: Record<string, string>): Promise<void> {
+  const controller = new AbortController();
+  let dropped = false;
+  channel.on('close', () => controller.abort());
+  channel.on('error', () => {});
+  channel.stderr.on('error', () => {});
+  const drop = () => {
+    dropped = true;
+    dropConnection(client);
+    controller.abort();
+  };
+  let status: number;
+  try {
+    status = await exec(line, { stdin: channel, stdout: channel, stderr: channel.stderr, signal: controller.signal, session, drop, env });
+  } catch (err) {
+    channel.stderr.write(`sh: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    status = 1;
+  }
+  if (dropped || controller.signal.aborted) return;
+  channel.exit(status);
+  channel.end();
+}
+
+/** A minimal interactive shell: runs each line through exec with empty stdin; "exit" ends the session. */
+async function runInteractive(channel: ServerChannel, client: Connection, exec: ExecHandler, newSessionId: () => number, env: Record<string, string>): Promise<void> {
+  const controller = new AbortController();
+  channel.on('close', () => controller.abort());
+  channel.on('error', () => {});
+  let buffered = '';
+  let lastStatus = 0;
+  const prompt = '~ # ';
+  channel.write(prompt);
+  for await (const chunk of channel as AsyncIterable<Buffer>) {
+    buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffered.search(/[\r\n]/)) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line === 'exit' || line.startsWith('exit ')) {
+        const code = Number(line.slice(5).trim() || lastStatus);
+        channel.exit(Number.isInteger(code) ? code : 2);
+        channel.end();
+        return;
+      }
+      if (line) {
+        let dropped = false;
+        lastStatus = await exec(line, {
+          stdin: Readable.from([]),
+          stdout: channel,
+          stderr: channel,
+          signal: controller.signal,
+          session: newSessionId(),
+          drop: () => {
+            dropped = true;
+            dropConnection(client);
+          },
+          env,
+        });
+        if (dropped || controller.signal.aborted) return;
+      }
+      channel.write(prompt);
+    }
+  }
+  if (!controller.signal.aborted) {
+    channel.exit(lastStatus);
+    channel.end();
+  }
+}
+
+export interface HostKey {
+  privateKey: string;
+  /** "ssh-ed25519 AAAA..." */
+  publicKey: string;
+  /** SHA256:<base64 without padding> of the public key blob, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+}
+
+/** Loads the host key at path, or creates a new ed25519 key there (mode 0600) on first use. */
+export function loadOrCreateHostKey(path: string): HostKey {
+  if (!existsSync(path)) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    try {
+      writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    }
+  }
+  const privateKey = readFileSync(path, 'utf8');
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new Error(`${path}: not a usable SSH host key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  const blob = key.getPublicSSH();
+  return {
+    privateKey,
+    publicKey: `${key.type} ${blob.toString('base64')}`,
+    fingerprint: `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`,
+  };
+}
