@@ -1,6 +1,7 @@
 // Data path of the simulated VMFS: file contents, fragmentation, block maps checked against the raw LUN image, reopen.
 
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openVfs, type SimVfs } from '../../src/sim/vmfs/index.js';
 import { MiB, makeStateDir, pseudoRandom, readLun, reconstructFromLun } from './vmfs-helpers.js';
@@ -110,6 +111,19 @@ describe('simulated VMFS datastore data path', () => {
     expect(header).toContain(`lvid=${info.lvid}`);
   });
 
+  it('persists the allocation map as JSON beside the LUN image', () => {
+    populate();
+    const info = vfs.datastores()[0]!;
+    const map = JSON.parse(readFileSync(join(state.dir, 'ds1.vmfs.json'), 'utf8'));
+    expect(map).toMatchObject({ uuid: info.uuid, lvid: info.lvid, blockSize: MiB, capacity: 96 * MiB, dirs: ['vm'] });
+    const thin = map.files.find((f: { path: string }) => f.path === 'vm/thin-flat.vmdk');
+    expect(thin).toMatchObject({ size: thinSize, thin: true });
+    expect(thin.blocks).toHaveLength(12);
+    expect(thin.blocks[2]).toBeNull();
+    expect(thin.blocks[0] * MiB).toBe(vfs.blockMap(`${DS}/vm/thin-flat.vmdk`)[0]!.lunOffset);
+    expect(typeof map.mtimes['vm/thin-flat.vmdk']).toBe('number');
+  });
+
   it('reopens from the state dir with the same content, block maps and ids', () => {
     const models = populate();
     const before = vfs.datastores()[0]!;
@@ -151,5 +165,18 @@ describe('simulated VMFS datastore data path', () => {
     expect(back.subarray(0, MiB + 10).equals(data.subarray(0, MiB + 10))).toBe(true);
     expect(back.subarray(MiB + 10).equals(Buffer.alloc(3 * MiB - MiB - 10))).toBe(true);
     expect(vfs.blockMap(`${DS}/t.bin`).at(-1)).toMatchObject({ kind: 'hole', fileOffset: 2 * MiB, length: MiB });
+  });
+
+  it('a thick file stays fully allocated when grown by truncate or by writing past its end', () => {
+    vfs.createFile(`${DS}/grow.bin`, { size: MiB + 1 });
+    const file = vfs.open(`${DS}/grow.bin`);
+    file.truncate(3 * MiB);
+    expect(vfs.stat(`${DS}/grow.bin`)).toMatchObject({ size: 3 * MiB, allocated: 3 * MiB });
+    file.write(Buffer.from('tail'), 6 * MiB - 4);
+    expect(vfs.stat(`${DS}/grow.bin`)).toMatchObject({ size: 6 * MiB, allocated: 6 * MiB });
+    expect(vfs.blockMap(`${DS}/grow.bin`).every((e) => e.kind !== 'hole')).toBe(true);
+    const model = Buffer.alloc(6 * MiB);
+    model.write('tail', 6 * MiB - 4);
+    expect(vfs.readFile(`${DS}/grow.bin`).equals(model)).toBe(true);
   });
 });

@@ -247,7 +247,10 @@ export class Datastore implements Volume {
     const bs = this.blockSize;
     const end = position + data.length;
     const lastIndex = Math.floor((end - 1) / bs);
-    let structureChanged = this.ensureAllocated(entry, entry.thin ? Math.floor(position / bs) : 0, lastIndex, display);
+    const firstIndex = Math.floor(position / bs);
+    // A thick file has no holes below its block count, so only blocks past it can need allocating.
+    const allocateFrom = entry.thin ? firstIndex : Math.min(firstIndex, entry.blocks.length);
+    let structureChanged = this.ensureAllocated(entry, allocateFrom, lastIndex, display);
     let done = 0;
     while (done < data.length) {
       const index = Math.floor((position + done) / bs);
@@ -300,7 +303,7 @@ export class Datastore implements Volume {
     } else if (entry.thin) {
       while (entry.blocks.length < keep) entry.blocks.push(null);
     } else {
-      this.ensureAllocated(entry, 0, keep - 1, display);
+      this.ensureAllocated(entry, entry.blocks.length, keep - 1, display);
     }
     entry.size = size;
     entry.mtimeMs = Date.now();
