@@ -126,6 +126,28 @@ interface Piece {
   fileOffset: number;
 }
 
+/** Bytes of source to put at fileOffset; neighbours from the same source that line up are merged. */
+interface PlannedWrite {
+  source: Uint8Array;
+  sourceOffset: number;
+  length: number;
+  fileOffset: number;
+}
+
+function addWrite(writes: PlannedWrite[], source: Uint8Array, sourceOffset: number, length: number, fileOffset: number): void {
+  const last = writes[writes.length - 1];
+  if (
+    last &&
+    last.source === source &&
+    last.sourceOffset + last.length === sourceOffset &&
+    last.fileOffset + last.length === fileOffset
+  ) {
+    last.length += length;
+    return;
+  }
+  writes.push({ source, sourceOffset, length, fileOffset });
+}
+
 export class CowdDisk {
   readonly capacity: number;
   readonly capacitySectors: number;
@@ -300,47 +322,34 @@ export class CowdDisk {
 
     const newGrains: number[] = [];
     let freeSector = this.nextFreeSector;
-    const writes: Piece[] = [];
-    const grainSources = new Map<number, Uint8Array>();
+    const writes: PlannedWrite[] = [];
     for (let grain = firstGrain; grain <= lastGrain; grain++) {
       const grainStart = grain * this.grainBytes;
       const from = Math.max(position, grainStart);
       const to = Math.min(end, grainStart + this.grainBytes);
-      let sector = this.grainSector(grain);
+      const sector = this.grainSector(grain);
       if (sector !== 0) {
-        this.addWrite(writes, from - position, to - from, sector * SECTOR + (from - grainStart));
+        addWrite(writes, buf, from - position, to - from, sector * SECTOR + (from - grainStart));
         continue;
       }
-      sector = freeSector;
-      freeSector += this.grainSectors;
       newGrains.push(grain);
+      const fileOffset = freeSector * SECTOR;
+      freeSector += this.grainSectors;
       if (to - from === this.grainBytes) {
-        this.addWrite(writes, from - position, to - from, sector * SECTOR);
+        addWrite(writes, buf, from - position, to - from, fileOffset);
       } else {
         const whole = new Uint8Array(this.grainBytes);
         parent?.read(whole, grainStart);
         whole.set(buf.subarray(from - position, to - position), from - grainStart);
-        grainSources.set(writes.length, whole);
-        writes.push({ offset: -1, length: this.grainBytes, fileOffset: sector * SECTOR });
+        writes.push({ source: whole, sourceOffset: 0, length: this.grainBytes, fileOffset });
       }
     }
-    for (let i = 0; i < writes.length; i++) {
-      const piece = writes[i]!;
-      const data = grainSources.get(i) ?? buf.subarray(piece.offset, piece.offset + piece.length);
-      this.file.write(data, piece.fileOffset);
+    for (const planned of writes) {
+      this.file.write(planned.source.subarray(planned.sourceOffset, planned.sourceOffset + planned.length), planned.fileOffset);
     }
     if (newGrains.length === 0) return;
     this.recordGrains(newGrains, this.nextFreeSector);
     this.writeFreeSector(freeSector);
-  }
-
-  private addWrite(writes: Piece[], offset: number, length: number, fileOffset: number): void {
-    const last = writes[writes.length - 1];
-    if (last && last.offset >= 0 && last.offset + last.length === offset && last.fileOffset + last.length === fileOffset) {
-      last.length += length;
-      return;
-    }
-    writes.push({ offset, length, fileOffset });
   }
 
   /** Points consecutive new grains at consecutive sectors from firstSector, one GT write per table. */

@@ -11,6 +11,20 @@ export const NO_PARENT_CID = 0xffffffff;
 /** 2 GiB in sectors: the default size of each extent in a twoGbMaxExtentFlat export. */
 export const TWO_GB_EXTENT_SECTORS = 4194304;
 
+/** createType values ESX hosts and exports use; parseDescriptor accepts any string. */
+export type KnownCreateType =
+  | 'vmfs'
+  | 'vmfsThin'
+  | 'vmfsSparse'
+  | 'vmfsRDM'
+  | 'vmfsPassthroughRawDeviceMap'
+  | 'seSparse'
+  | 'monolithicFlat'
+  | 'monolithicSparse'
+  | 'twoGbMaxExtentFlat'
+  | 'twoGbMaxExtentSparse'
+  | 'streamOptimized';
+
 export type ExtentAccess = 'RW' | 'RDONLY' | 'NOACCESS';
 export type ExtentType =
   | 'FLAT'
@@ -43,7 +57,7 @@ export interface VmdkDescriptor {
   encoding?: string;
   cid: number;
   parentCid: number;
-  createType: string;
+  createType: KnownCreateType | (string & {});
   parentFileNameHint?: string;
   /** Other header settings (e.g. isNativeSnapshot), kept in their order. */
   extraHeader: HeaderEntry[];

@@ -126,6 +126,34 @@ describe('COWD sparse delta', () => {
     expect(first.every((b) => b === 0x11)).toBe(true);
   });
 
+  it('writes a large request in a handful of file writes, not one per grain', () => {
+    const real = files.open(path.join(dir, 'big-delta.vmdk'), true);
+    let writeCalls = 0;
+    const counting = {
+      size: () => real.size(),
+      read: (buf: Uint8Array, position: number) => real.read(buf, position),
+      truncate: (size: number) => real.truncate(size),
+      write(buf: Uint8Array, position: number) {
+        writeCalls++;
+        real.write(buf, position);
+      },
+    };
+    const disk = createCowd(counting, { capacitySectors: 8 * COWD_GT_ENTRIES });
+    writeCalls = 0;
+    disk.write(new Uint8Array(1024 * 1024).fill(3), 0);
+    // one grain table, its directory entry, freeSector; then data, table entries, freeSector
+    expect(writeCalls).toBe(6);
+    writeCalls = 0;
+    disk.write(new Uint8Array(1024 * 1024).fill(4), 1024 * 1024 - 100);
+    // in place into the last grain already held, new whole grains, the new partial last grain, table entries, freeSector
+    expect(writeCalls).toBeLessThanOrEqual(6);
+    const check = new Uint8Array(2 * 1024 * 1024);
+    disk.read(check, 0);
+    expect(check.subarray(0, 1024 * 1024 - 100).every((b) => b === 3)).toBe(true);
+    expect(check.subarray(1024 * 1024 - 100, 2 * 1024 * 1024 - 100).every((b) => b === 4)).toBe(true);
+    expect(check.subarray(2 * 1024 * 1024 - 100).every((b) => b === 0)).toBe(true);
+  });
+
   it('rejects files that are not COWD and ranges outside the disk', () => {
     const other = files.open(path.join(dir, 'not.vmdk'), true);
     other.write(Buffer.from('KDMV\u0001\u0000\u0000\u0000'), 0);
