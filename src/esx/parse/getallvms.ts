@@ -30,7 +30,7 @@ const AFTER_FILE = /^\s+(\S+)\s+(vmx-\d+)(?:\s+(.*))?$/;
 /** Splits `rest` (all after the vmid) into name and the fields after it; null when it is not a VM row. */
 function splitRow(rest: string): Omit<GetAllVmsEntry, 'vmid'> | null {
   const candidates: Array<Omit<GetAllVmsEntry, 'vmid'>> = [];
-  const fileStart = /\s\[[^\]]*\] /g;
+  const fileStart = /\s\[[^\]]*\](?= )/g;
   for (let m = fileStart.exec(rest); m; m = fileStart.exec(rest)) {
     const name = rest.slice(0, m.index).trim();
     const tail = rest.slice(m.index + 1);
