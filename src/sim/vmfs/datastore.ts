@@ -1,10 +1,11 @@
 // One simulated VMFS datastore: a sparse LUN image holding files in fixed-size blocks, plus its allocation map.
 
-import { closeSync, existsSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomAccessFile } from '../../formats/random-access.js';
 import { BlockAllocator } from './allocator.js';
 import { SimVfsError } from './errors.js';
+import { LunImage } from './lun-image.js';
 import { allocatedBlocks, blockCountFor, computeBlockMap, type FileEntry } from './file-entry.js';
 import { METADATA_FORMAT, loadMetadata, saveMetadata, type DatastoreMetadata } from './metadata.js';
 import { isWithin, splitRelative } from './paths.js';
@@ -40,7 +41,7 @@ export class Datastore implements Volume {
   private readonly allocator: BlockAllocator;
   private readonly files = new Map<string, FileEntry>();
   private readonly dirs = new Map<string, number>([['', Date.now()]]);
-  private fd: number;
+  private readonly lun: LunImage;
   private full = false;
   /** mtimes changed since the map was last written. */
   private dirty = false;
@@ -61,11 +62,10 @@ export class Datastore implements Volume {
     }
     this.allocator = new BlockAllocator(totalBlocks, this.reservedBlocks, opts.seed);
     if (existing) {
-      this.fd = openSync(this.lunPath, 'r+');
+      this.lun = LunImage.open(this.lunPath);
       this.load(existing);
     } else {
-      this.fd = openSync(this.lunPath, 'w+');
-      ftruncateSync(this.fd, this.capacity);
+      this.lun = LunImage.create(this.lunPath, this.capacity);
       this.writeHeader();
       this.persist();
     }
@@ -213,8 +213,7 @@ export class Datastore implements Volume {
 
   close(): void {
     this.flush();
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+    this.lun.close();
   }
 
   private readEntry(entry: FileEntry, buf: Uint8Array, position: number): number {
@@ -235,7 +234,7 @@ export class Datastore implements Volume {
           length += Math.min(bs, total - done - length);
           next++;
         }
-        this.readLun(buf, done, length, block * bs + inBlock);
+        this.lun.read(buf, done, length, block * bs + inBlock);
       }
       done += length;
     }
@@ -262,14 +261,14 @@ export class Datastore implements Volume {
         if (length < bs) {
           const whole = Buffer.alloc(bs);
           whole.set(piece, inBlock);
-          this.writeLun(whole, blockStart);
+          this.lun.write(whole, blockStart);
         } else {
-          this.writeLun(piece, blockStart);
+          this.lun.write(piece, blockStart);
         }
         entry.unzeroed.delete(index);
         structureChanged = true;
       } else {
-        this.writeLun(piece, blockStart + inBlock);
+        this.lun.write(piece, blockStart + inBlock);
       }
       done += length;
     }
@@ -292,7 +291,7 @@ export class Datastore implements Volume {
       const tailBlock = tailIndex >= 0 ? entry.blocks[tailIndex] : null;
       if (size % bs !== 0 && tailBlock != null && !entry.unzeroed.has(tailIndex)) {
         const oldEndInBlock = Math.min(entry.size - tailIndex * bs, bs);
-        this.writeLun(Buffer.alloc(oldEndInBlock - (size % bs)), tailBlock * bs + (size % bs));
+        this.lun.write(Buffer.alloc(oldEndInBlock - (size % bs)), tailBlock * bs + (size % bs));
       }
       for (let index = keep; index < entry.blocks.length; index++) {
         const block = entry.blocks[index];
@@ -337,23 +336,6 @@ export class Datastore implements Volume {
     entry.removed = true;
   }
 
-  private readLun(buf: Uint8Array, offset: number, length: number, lunPosition: number): void {
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, buf, offset + done, length - done, lunPosition + done);
-      if (n === 0) {
-        buf.fill(0, offset + done, offset + length);
-        return;
-      }
-      done += n;
-    }
-  }
-
-  private writeLun(data: Uint8Array, lunPosition: number): void {
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, lunPosition + done);
-  }
-
   private writeHeader(): void {
     const header = [
       'VCBMOUNTER-SIM VMFS volume header',
@@ -365,7 +347,7 @@ export class Datastore implements Volume {
       `reservedBlocks=${this.reservedBlocks}`,
       '',
     ].join('\n');
-    this.writeLun(Buffer.from(header), 0);
+    this.lun.write(Buffer.from(header), 0);
   }
 
   private touchParent(rel: string): void {
