@@ -180,3 +180,27 @@ describe('simulated VMFS datastore data path', () => {
     expect(vfs.readFile(`${DS}/grow.bin`).equals(model)).toBe(true);
   });
 });
+
+describe('simulated VMFS with a non-default block size', () => {
+  it('maps files in blocks of the configured size', () => {
+    const state = makeStateDir();
+    const blockSize = 256 * 1024;
+    const vfs = openVfs({ stateDir: state.dir, datastores: [{ name: 'fine', capacity: 32 * MiB, blockSize }] });
+    try {
+      expect(vfs.datastores()[0]!.blockSize).toBe(blockSize);
+      const data = pseudoRandom(3 * MiB + 1000, 'fine');
+      vfs.createFile('[fine] f', { size: data.length, thin: true });
+      vfs.open('[fine] f').write(data.subarray(MiB), MiB);
+      const model = Buffer.alloc(data.length);
+      data.copy(model, MiB, MiB);
+      const map = vfs.blockMap('[fine] f');
+      for (const e of map) expect(e.fileOffset % blockSize).toBe(0);
+      expect(map[0]).toMatchObject({ kind: 'hole', fileOffset: 0, length: MiB });
+      expect(map.filter((e) => e.kind === 'mapped').length).toBeGreaterThan(1);
+      expect(reconstructFromLun(vfs.datastores()[0]!.lunPath, data.length, map).equals(model)).toBe(true);
+    } finally {
+      vfs.close();
+      state.cleanup();
+    }
+  });
+});
