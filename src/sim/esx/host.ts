@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join, posix } from 'node:path';
 import { defaultVersion, type Inventory, type VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
-import { createVmFiles } from './vm-files.js';
+import { createVmFiles, fileNameOf } from './vm-files.js';
 import { HostFault, SimVm, type VmState } from './vm.js';
 
 interface HostState {
@@ -61,7 +61,7 @@ export class SimHost {
 
   private async build(spec: VmSpec): Promise<void> {
     const ds = spec.datastore ?? this.opts.inventory.datastores[0]!.name;
-    const dir = this.opts.vfs.canonical(`/vmfs/volumes/${ds}/${spec.dir ?? spec.name}`);
+    const dir = this.opts.vfs.canonical(`/vmfs/volumes/${ds}/${spec.dir ?? fileNameOf(spec.name)}`);
     const vmid = spec.vmid ?? this.state.nextVmid++;
     const vmxPath = createVmFiles(this.opts.vfs, dir, spec, vmid, this.opts.inventory.seed + vmid, this.opts.fixturesDir);
     const vs: VmState = { vmid, vmxPath, power: 'off', spec, snapshots: [], lastUid: 0, nextDelta: 1 };

@@ -17,6 +17,11 @@ export function diskSlot(spec: DiskSpec, index: number): string {
   return spec.slot ?? `scsi0:${index}`;
 }
 
+/** A display name as ESX uses it in file names: %, / and \\ are escaped (%25, %2f, %5c). */
+export function fileNameOf(displayName: string): string {
+  return displayName.replace(/%/g, '%25').replace(/\//g, '%2f').replace(/\\/g, '%5c');
+}
+
 /** Disk file stem as ESX names them: web01, web01_1, web01_2 ... */
 export function diskStem(vmName: string, index: number): string {
   return index === 0 ? vmName : `${vmName}_${index}`;
@@ -41,7 +46,7 @@ export function macFor(seed: number, vmid: number): string {
 /** Writes every file of a new VM into `dir` (canonical datastore path) and returns the .vmx path. */
 export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number, seed: number, fixturesDir: string): string {
   vfs.mkdir(dir, { recursive: true });
-  const name = spec.name;
+  const name = fileNameOf(spec.name);
   const vmx = new ConfigFile();
   const set = (k: string, v: string) => vmx.set(k, v);
   set('.encoding', 'UTF-8');
@@ -50,11 +55,11 @@ export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number,
   set('nvram', `${name}.nvram`);
   set('pciBridge0.present', 'TRUE');
   set('svga.present', 'TRUE');
-  set('displayName', name);
+  set('displayName', spec.name);
   set('guestOS', spec.guestOS);
   set('memSize', '1024');
   set('numvcpus', '1');
-  set('uuid.bios', spec.uuid ?? biosUuidFor(seed, name));
+  set('uuid.bios', spec.uuid ?? biosUuidFor(seed, spec.name));
   set('uuid.location', biosUuidFor(seed + 1, name));
   set('vc.uuid', biosUuidFor(seed + 2, name).replace(/^56 4d/, '52 8a'));
   if (spec.annotation) set('annotation', spec.annotation);
@@ -91,8 +96,8 @@ export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number,
   const nv = new Prng(seed + vmid);
   vfs.writeFile(`${dir}/${name}.nvram`, Buffer.from(Array.from({ length: 8684 }, () => nv.int(256))));
   vfs.writeFile(`${dir}/${name}.vmsd`, '.encoding = "UTF-8"\n');
-  vfs.writeFile(`${dir}/vmware-1.log`, logLines(name, 'previous power cycle'));
-  vfs.writeFile(`${dir}/vmware.log`, logLines(name, 'current power cycle'));
+  vfs.writeFile(`${dir}/vmware-1.log`, logLines(spec.name, 'previous power cycle'));
+  vfs.writeFile(`${dir}/vmware.log`, logLines(spec.name, 'current power cycle'));
   return vmxPath;
 }
 

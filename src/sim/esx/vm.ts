@@ -84,6 +84,10 @@ export class SimVm {
   get spec(): VmSpec {
     return this.state.spec;
   }
+  /** The name VMware uses for the VM's files (the .vmx base name). */
+  get fileBase(): string {
+    return posix.basename(this.state.vmxPath, '.vmx');
+  }
   get dir(): string {
     return posix.dirname(this.state.vmxPath);
   }
@@ -143,7 +147,7 @@ export class SimVm {
 
   vswpPath(): string {
     const name = this.config().get('sched.swap.derivedName');
-    return name ?? `${this.dir}/${this.name}.vswp`;
+    return name ?? `${this.dir}/${this.fileBase}.vswp`;
   }
 
   powerOn(): void {
@@ -267,7 +271,7 @@ export class SimVm {
         }
         const parentPath = this.diskPath(i);
         const parent = parseDescriptor(this.vfs.readFile(parentPath).toString('utf8'));
-        const stem = diskStem(this.name, i);
+        const stem = diskStem(this.fileBase, i);
         const childName = `${stem}-${pad6(n)}.vmdk`;
         const deltaName = `${stem}-${pad6(n)}-delta.vmdk`;
         const sectors = disk.size / SECTOR_SIZE;
@@ -285,7 +289,7 @@ export class SimVm {
         children.push(`${this.dir}/${childName}`);
       });
       const uid = this.state.lastUid + 1;
-      const vmsn = `${this.dir}/${this.name}-Snapshot${uid}.vmsn`;
+      const vmsn = `${this.dir}/${this.fileBase}-Snapshot${uid}.vmsn`;
       created.push(vmsn);
       this.vfs.writeFile(vmsn, `snapshot state of ${this.name}: ${opts.name}\n`);
       this.spec.disks.forEach((d, i) => {
@@ -395,12 +399,12 @@ export class SimVm {
       const disks = s.children.map((c, d) => ({ c, d })).filter((x) => x.c);
       v.set(`${p}.numDisks`, String(disks.length));
       disks.forEach(({ d }, j) => {
-        const parentFile = i === 0 ? `${diskStem(this.name, d)}.vmdk` : posix.basename(snaps[i - 1]!.children[d] || `${diskStem(this.name, d)}.vmdk`);
+        const parentFile = i === 0 ? `${diskStem(this.fileBase, d)}.vmdk` : posix.basename(snaps[i - 1]!.children[d] || `${diskStem(this.fileBase, d)}.vmdk`);
         v.set(`${p}.disk${j}.fileName`, parentFile);
         v.set(`${p}.disk${j}.node`, diskSlot(this.spec.disks[d]!, d));
       });
     });
     v.set('snapshot.numSnapshots', String(snaps.length));
-    this.vfs.writeFile(`${this.dir}/${this.name}.vmsd`, v.format());
+    this.vfs.writeFile(`${this.dir}/${this.fileBase}.vmsd`, v.format());
   }
 }

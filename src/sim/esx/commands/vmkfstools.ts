@@ -12,9 +12,9 @@ const CLONE_CHUNK = 1024 * 1024;
 
 /** For a descriptor, the file holding its data (flat extent or delta); other files map themselves. */
 function dataFileOf(vfs: Vfs, path: string): { file: string; size: number } {
-  const head = Buffer.alloc(4096);
   const f = vfs.open(path);
-  head.subarray(0, f.read(head, 0));
+  const buf = Buffer.alloc(4096);
+  const head = buf.subarray(0, f.read(buf, 0));
   if (!isDescriptor(head)) return { file: path, size: f.size() };
   const d = parseDescriptor(vfs.readFile(path).toString('utf8'));
   const ext = d.extents[0];

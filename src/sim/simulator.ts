@@ -1,0 +1,164 @@
+// The simulated ESX host as one object: datastores, VMs, shell, faults and the SSH server, started in-process.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FaultEngine, loadFaultFile, type FaultRule } from './faults.js';
+import { SimHost } from './esx/host.js';
+import { vimCmd } from './esx/commands/vim-cmd.js';
+import { vmwareCmd } from './esx/commands/vmware-cmd.js';
+import { vmkfstools, vmwareVersion } from './esx/commands/vmkfstools.js';
+import { loadInventory, type Inventory } from './inventory.js';
+import { posixCommands } from './posix/index.js';
+import { runCommandLine } from './shell/interp.js';
+import type { CommandRecord, CommandTable } from './shell/types.js';
+import { loadOrCreateHostKey, startSshServer } from './ssh-server.js';
+import { openVfs } from './vmfs/index.js';
+
+export interface SimulatorOptions {
+  /** Where the LUN images and host state live; reused when it already holds a host. Default: a new temp dir, removed on stop. */
+  stateDir?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** 'demo' (default), a path to an inventory JSON file, or an inventory object. */
+  inventory?: 'demo' | string | Inventory;
+  /** Fault rules, or a path to a fault file. */
+  faults?: FaultRule[] | string;
+  /** root's password; default: random, kept in the state dir. */
+  password?: string;
+  /** OpenSSH public key lines accepted for root. */
+  authorizedKeys?: string[];
+  /** Directory of guest image fixtures (default: the package's fixtures/guests). */
+  fixturesDir?: string;
+}
+
+/** What `vcbmounter sim` prints once ready, and what a client needs to connect. */
+export interface SimulatorEndpoint {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  fingerprint: string;
+}
+
+export interface Simulator extends SimulatorEndpoint {
+  readonly stateDir: string;
+  readonly esx: SimHost;
+  readonly faults: FaultEngine;
+  /** Every simple command run over SSH, in order. */
+  readonly commandLog: CommandRecord[];
+  /** Runs a command line as an SSH exec would (for tests and the in-process demo). */
+  exec(line: string, stdin?: string | Buffer): Promise<{ stdout: Buffer; stderr: string; exitCode: number }>;
+  endpoint(): SimulatorEndpoint;
+  stop(): Promise<void>;
+}
+
+export function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+function readOrCreatePassword(stateDir: string, given?: string): string {
+  const file = join(stateDir, 'root-password');
+  if (given !== undefined) {
+    writeFileSync(file, given, { mode: 0o600 });
+    return given;
+  }
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  const pw = randomBytes(12).toString('base64url');
+  writeFileSync(file, pw, { mode: 0o600 });
+  return pw;
+}
+
+export function commandTable(host: SimHost): CommandTable {
+  const table = posixCommands({ hostname: host.hostname, release: host.version });
+  if (host.kind === 'esxi') {
+    table.set('vim-cmd', vimCmd(host));
+    table.set('vmware-vim-cmd', vimCmd(host));
+  } else {
+    table.set('vmware-cmd', vmwareCmd(host));
+  }
+  table.set('vmkfstools', vmkfstools(host.vfs));
+  table.set('vmware', vmwareVersion(host.version));
+  return table;
+}
+
+export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  const ownDir = opts.stateDir === undefined;
+  const stateDir = resolve(opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vcbmounter-sim-')));
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const inventory = typeof opts.inventory === 'object' ? opts.inventory : loadInventory(opts.inventory ?? 'demo');
+  const vfs = openVfs({
+    stateDir: join(stateDir, 'vmfs'),
+    seed: inventory.seed,
+    datastores: inventory.datastores.map((d) => ({ name: d.name, capacity: d.capacity, blockSize: d.blockSize, uuid: d.uuid })),
+  });
+  const esx = await SimHost.open({ stateDir, inventory, vfs, fixturesDir: opts.fixturesDir ?? join(packageRoot(), 'fixtures', 'guests') });
+  const faults = new FaultEngine(typeof opts.faults === 'string' ? loadFaultFile(opts.faults) : (opts.faults ?? []));
+  const commands = commandTable(esx);
+  const commandLog: CommandRecord[] = [];
+  const password = readOrCreatePassword(stateDir, opts.password);
+  const key = loadOrCreateHostKey(join(stateDir, 'ssh_host_ed25519_key'));
+  const env = { PATH: '/bin:/sbin:/usr/bin:/usr/sbin', HOME: '/', SHELL: '/bin/sh', USER: 'root' };
+
+  const server = await startSshServer({
+    port: opts.port ?? 0,
+    hostKey: key.privateKey,
+    users: { username: 'root', password, authorizedKeys: opts.authorizedKeys ?? [] },
+    exec: (line, io) =>
+      runCommandLine(line, {
+        commands,
+        vfs,
+        env,
+        stdin: io.stdin,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        signal: io.signal,
+        session: io.session,
+        faults,
+        log: (r) => commandLog.push(r),
+        onDrop: io.drop,
+      }),
+  });
+
+  const endpoint = (): SimulatorEndpoint => ({ host: '127.0.0.1', port: server.port, username: 'root', password, fingerprint: key.fingerprint });
+  let stopped = false;
+  const sim: Simulator = {
+    ...endpoint(),
+    stateDir,
+    esx,
+    faults,
+    commandLog,
+    endpoint,
+    async exec(line, stdin) {
+      const { PassThrough, Readable } = await import('node:stream');
+      const out = new PassThrough();
+      const err = new PassThrough();
+      const chunks: Buffer[] = [];
+      const errs: Buffer[] = [];
+      out.on('data', (c: Buffer) => chunks.push(c));
+      err.on('data', (c: Buffer) => errs.push(c));
+      const exitCode = await runCommandLine(line, {
+        commands,
+        vfs,
+        env,
+        stdin: Readable.from(stdin === undefined ? [] : [Buffer.from(stdin)]),
+        stdout: out,
+        stderr: err,
+        signal: new AbortController().signal,
+        session: 0,
+        log: (r) => commandLog.push(r),
+      });
+      return { stdout: Buffer.concat(chunks), stderr: Buffer.concat(errs).toString('utf8'), exitCode };
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+      esx.stop();
+      if (ownDir) rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  return sim;
+}
