@@ -1,0 +1,11 @@
+// The engine's public surface: undo stack, journal, VM lock, signal handling and the step runner.
+
+export { UndoStack, type UndoSpec, type UndoEntry, type UndoHandle, type UndoRecorder, type ReleaseContext, type UnwindResult } from './undo.js';
+export { withCleanupErrors, cleanupOnlyError, describeCleanupFailures, type CleanupFailure } from './cleanup-errors.js';
+export { Journal, listOpenRuns, markRecovered, readRecords, newRunId, type JournalRecord, type OpenRun, type OutstandingResource, type RunStatus } from './journal.js';
+export { acquireVmLock, releaseVmLock, readVmLock, breakVmLock, lockPath, type LockInfo, type LockOptions, type VmLock } from './lock.js';
+export { installSignalHandlers, signalExitCode, INTERRUPT_MESSAGE, type HandledSignal, type SignalHandlers, type SignalHandlerOptions } from './signals.js';
+export { runSteps, describePlan, type Step, type StepEvent, type RunContext, type RunSummary, type EngineLog } from './run.js';
+export { resolveStateDir, ensurePrivateDir } from './state-dir.js';
+export { isProcessAlive } from './process-alive.js';
+export { safeKey } from './vm-key.js';

@@ -1,0 +1,118 @@
+// Runs a plan's steps in order; on success, failure or interrupt it unwinds what they acquired, within a bound.
+
+import { VcbError, type ErrorCode } from '../errors.js';
+import { cleanupOnlyError, errorMessage, withCleanupErrors } from './cleanup-errors.js';
+import type { Journal, RunStatus } from './journal.js';
+import type { UndoEntry, UndoStack } from './undo.js';
+
+/** The part of a pino logger the engine uses. */
+export interface EngineLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface StepEvent {
+  type: 'start' | 'done' | 'failed';
+  step: string;
+  description: string;
+  error?: unknown;
+}
+
+export interface RunContext {
+  /** The run's abort signal (from installSignalHandlers, or any controller). */
+  signal: AbortSignal;
+  undo: UndoStack;
+  /** Ended by runSteps with the run's status when given. */
+  journal?: Journal;
+  log: EngineLog;
+  onStep?: (event: StepEvent) => void;
+  /** Bound on the final unwind (default 120 s). */
+  unwindTimeoutMs?: number;
+  /** Put in error contexts. */
+  vm?: string;
+}
+
+export interface Step<C extends RunContext = RunContext> {
+  /** Short stable name, e.g. 'snapshot'; appears in errors as context.step. */
+  name: string;
+  /** What the step will do, in words, for --dry-run and logs. */
+  description: string;
+  /** Code for errors the step throws that are not VcbErrors (default INTERNAL). */
+  errorCode?: ErrorCode;
+  run(ctx: C & { step: string }): Promise<void>;
+}
+
+export interface RunSummary {
+  completed: string[];
+  released: UndoEntry[];
+}
+
+const DEFAULT_UNWIND_MS = 120_000;
+
+/** "1. snapshot: create snapshot vcb-... of web01", one line per step, for --dry-run. */
+export function describePlan(steps: ReadonlyArray<Pick<Step, 'name' | 'description'>>): string[] {
+  return steps.map((s, i) => `${i + 1}. ${s.name}: ${s.description}`);
+}
+
+/**
+ * Runs `steps` in order, checking ctx.signal before each, then unwinds ctx.undo in every case
+ * (anything meant to survive the run must have been forget()-ten). Resolves when every step and
+ * every release succeeded. Otherwise throws a VcbError the CLI maps to an exit code:
+ * - a step failed: that error (non-VcbErrors wrapped with the step's errorCode), context.step set,
+ *   with cleanup failures appended by withCleanupErrors;
+ * - the signal was aborted: INTERRUPTED with the step it happened in (and cleanup failures);
+ * - all steps succeeded but a release failed: CLEANUP.
+ * The journal, if any, gets end('ok' | 'failed' | 'interrupted').
+ */
+export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C>>, ctx: C): Promise<RunSummary> {
+  const completed: string[] = [];
+  let failure: unknown;
+  let status: RunStatus = 'ok';
+  for (const step of steps) {
+    if (ctx.signal.aborted) {
+      failure = interrupted(ctx, step.name, 'before', undefined);
+      status = 'interrupted';
+      break;
+    }
+    ctx.onStep?.({ type: 'start', step: step.name, description: step.description });
+    ctx.log.info({ step: step.name }, step.description);
+    try {
+      await step.run({ ...ctx, step: step.name });
+    } catch (error) {
+      failure = ctx.signal.aborted ? interrupted(ctx, step.name, 'during', error) : tagWithStep(error, step, ctx.vm);
+      status = ctx.signal.aborted ? 'interrupted' : 'failed';
+      ctx.onStep?.({ type: 'failed', step: step.name, description: step.description, error: failure });
+      break;
+    }
+    completed.push(step.name);
+    ctx.onStep?.({ type: 'done', step: step.name, description: step.description });
+  }
+
+  const unwound = await ctx.undo.unwind({ timeoutMs: ctx.unwindTimeoutMs ?? DEFAULT_UNWIND_MS });
+  for (const f of unwound.failed) {
+    ctx.log.warn({ kind: f.entry.kind, resource: f.entry.resource, err: errorMessage(f.error) }, `cleanup failed: ${f.entry.description}`);
+  }
+  if (failure === undefined && unwound.failed.length > 0) {
+    failure = cleanupOnlyError(unwound.failed, { vm: ctx.vm });
+    status = 'failed';
+  }
+  ctx.journal?.end(status);
+  if (failure !== undefined) throw withCleanupErrors(failure, unwound.failed);
+  return { completed, released: unwound.released };
+}
+
+function interrupted(ctx: RunContext, step: string, when: 'before' | 'during', cause: unknown): VcbError {
+  const reason = ctx.signal.reason;
+  const what = reason instanceof Error ? reason.message : 'interrupted';
+  return new VcbError('INTERRUPTED', `${what} ${when} step ${step}`, { vm: ctx.vm, step }, { cause: cause ?? reason });
+}
+
+function tagWithStep(error: unknown, step: Pick<Step, 'name' | 'errorCode'>, vm: string | undefined): VcbError {
+  if (error instanceof VcbError) {
+    error.context.step ??= step.name;
+    if (vm !== undefined) error.context.vm ??= vm;
+    return error;
+  }
+  return new VcbError(step.errorCode ?? 'INTERNAL', `${step.name}: ${errorMessage(error)}`, { vm, step: step.name }, { cause: error });
+}

@@ -1,0 +1,188 @@
+// The stack of "how to give it back" for everything a run has acquired, unwound in reverse.
+
+import { VcbError } from '../errors.js';
+import { errorMessage, type CleanupFailure } from './cleanup-errors.js';
+
+export interface ReleaseContext {
+  /** Aborted when this release's share of the deadline runs out; stop waiting on the host then. */
+  signal: AbortSignal;
+  /** Epoch ms by which this release must have settled. */
+  deadline: number;
+}
+
+export interface UndoSpec {
+  /** Short stable word: 'lock', 'quiesce', 'snapshot', 'export-dir', 'mount'... */
+  kind: string;
+  /** Human text naming the resource, used in logs and error messages. */
+  description: string;
+  /** Ids and paths identifying the resource, written to the journal: never secrets. */
+  resource: Record<string, unknown>;
+  /**
+   * Gives the resource back. Must be idempotent and must cope with the resource never having
+   * been acquired (it is registered *before* the acquire is attempted), and should honour
+   * ctx.signal.
+   */
+  release: (ctx: ReleaseContext) => Promise<void>;
+}
+
+export interface UndoEntry extends Omit<UndoSpec, 'release'> {
+  /** Id the journal gave this acquire (or a local counter without a journal). */
+  readonly id: string;
+}
+
+/** Where an UndoStack records acquires and releases before they happen (Journal implements it). */
+export interface UndoRecorder {
+  /** Records an acquire about to happen; returns its id. Throws if it cannot be recorded. */
+  acquire(kind: string, resource: Record<string, unknown>, description: string): string;
+  releaseStarted(id: string): void;
+  releaseDone(id: string): void;
+  releaseFailed(id: string, error: unknown): void;
+  /** The resource is intentionally kept (no longer outstanding). */
+  kept(id: string): void;
+}
+
+export interface UndoHandle {
+  readonly entry: UndoEntry;
+  /**
+   * Runs this release now (bounded by timeoutMs, default 60 s) and drops it from the stack once it
+   * succeeds. On failure it rethrows and the entry stays on the stack, so the final unwind tries
+   * again. Calling it again after success does nothing.
+   */
+  releaseNow(opts?: { timeoutMs?: number }): Promise<void>;
+  /** Keeps the resource on purpose (e.g. the finished export directory): drops it without releasing. */
+  forget(): void;
+}
+
+export interface UnwindResult {
+  released: UndoEntry[];
+  failed: Array<CleanupFailure & { entry: UndoEntry }>;
+}
+
+interface Slot {
+  spec: UndoSpec;
+  entry: UndoEntry;
+  state: 'held' | 'releasing' | 'done';
+  inFlight?: Promise<void>;
+}
+
+const DEFAULT_RELEASE_NOW_MS = 60_000;
+
+/**
+ * Rules: push() before acquiring; it records the acquire (when a recorder is given) and throws if
+ * that fails, so nothing is acquired unrecorded. unwind() releases what is left in reverse push
+ * order, never stops on an error, and bounds the whole unwind by timeoutMs: each release gets an
+ * equal share of the time still left, is aborted and abandoned (reported as failed) when its share
+ * runs out. Entries pushed while an unwind runs are released by a later unwind.
+ */
+export class UndoStack {
+  private readonly slots: Slot[] = [];
+  private counter = 0;
+
+  constructor(private readonly recorder?: UndoRecorder) {}
+
+  push(spec: UndoSpec): UndoHandle {
+    const id = this.recorder
+      ? this.recorder.acquire(spec.kind, spec.resource, spec.description)
+      : String(++this.counter);
+    const entry: UndoEntry = { id, kind: spec.kind, description: spec.description, resource: spec.resource };
+    const slot: Slot = { spec, entry, state: 'held' };
+    this.slots.push(slot);
+    return {
+      entry,
+      releaseNow: async (opts) => {
+        if (slot.state === 'done') return;
+        if (slot.state === 'releasing' && slot.inFlight) return slot.inFlight;
+        const timeoutMs = opts?.timeoutMs ?? DEFAULT_RELEASE_NOW_MS;
+        await this.releaseSlot(slot, Date.now() + timeoutMs);
+      },
+      forget: () => {
+        if (slot.state !== 'held') return;
+        slot.state = 'done';
+        this.remove(slot);
+        this.recorder?.kept(entry.id);
+      },
+    };
+  }
+
+  /** Entries still held, oldest first. */
+  get pending(): UndoEntry[] {
+    return this.slots.filter((s) => s.state !== 'done').map((s) => s.entry);
+  }
+
+  async unwind(opts: { timeoutMs: number }): Promise<UnwindResult> {
+    const overallDeadline = Date.now() + opts.timeoutMs;
+    const order = [...this.slots].reverse();
+    const result: UnwindResult = { released: [], failed: [] };
+    for (let i = 0; i < order.length; i++) {
+      const slot = order[i]!;
+      if (slot.state === 'done') continue;
+      const left = order.length - i;
+      const share = Math.max(0, overallDeadline - Date.now()) / left;
+      try {
+        if (slot.state === 'releasing' && slot.inFlight) {
+          await withDeadline(slot.inFlight, Date.now() + share, slot.entry, new AbortController());
+        } else {
+          await this.releaseSlot(slot, Date.now() + share);
+        }
+        result.released.push(slot.entry);
+      } catch (error) {
+        result.failed.push({ entry: slot.entry, error });
+      }
+    }
+    return result;
+  }
+
+  private async releaseSlot(slot: Slot, deadline: number): Promise<void> {
+    slot.state = 'releasing';
+    this.recorder?.releaseStarted(slot.entry.id);
+    const controller = new AbortController();
+    const attempt = withDeadline(
+      Promise.resolve().then(() => slot.spec.release({ signal: controller.signal, deadline })),
+      deadline,
+      slot.entry,
+      controller,
+    );
+    slot.inFlight = attempt;
+    try {
+      await attempt;
+    } catch (error) {
+      slot.state = 'held';
+      slot.inFlight = undefined;
+      this.recorder?.releaseFailed(slot.entry.id, error);
+      throw error;
+    }
+    slot.state = 'done';
+    slot.inFlight = undefined;
+    this.remove(slot);
+    this.recorder?.releaseDone(slot.entry.id);
+  }
+
+  private remove(slot: Slot): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+  }
+}
+
+/** Settles with `work`, or rejects with a CLEANUP timeout at `deadline` (aborting `controller`). */
+function withDeadline(work: Promise<void>, deadline: number, entry: UndoEntry, controller: AbortController): Promise<void> {
+  const ms = Math.max(0, deadline - Date.now());
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned after ${Math.round(ms)} ms`, {
+        step: 'cleanup',
+      });
+      controller.abort(error);
+      reject(error);
+    }, ms);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(errorMessage(error)));
+      },
+    );
+  });
+}
