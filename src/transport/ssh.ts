@@ -180,7 +180,7 @@ export class SshTransport implements Transport {
         const why = error.message;
         const named = new TransportError(error.code, `${why}; command: ${commandLine}`, { cause: error.cause });
         finish();
-        channel?.close();
+        closeQuietly(channel);
         logger?.debug({ cmd: commandLine, error: named.code, ms: Date.now() - startedAt }, 'ssh command failed');
         onFailure(named);
         reject(named);
@@ -245,6 +245,14 @@ export class SshTransport implements Transport {
         }
       });
     });
+  }
+}
+
+function closeQuietly(channel: ClientChannel | undefined): void {
+  try {
+    channel?.close();
+  } catch {
+    // the connection under it is already gone
   }
 }
 

@@ -107,7 +107,7 @@ describe('SshTransport authentication methods', () => {
   });
 
   it('logs in with a private key (with passphrase)', async () => {
-    const clientKey = utils.generateKeyPairSync('ed25519', { passphrase: 'key-pass', cipher: 'aes256-ctr' });
+    const clientKey = utils.generateKeyPairSync('ed25519', { passphrase: 'key-pass', cipher: 'aes256-ctr', rounds: 16 });
     const fixture = await startSshFixture({ password: 'unused-password', authorizedKey: clientKey.public });
     try {
       const transport = await connectSsh({
