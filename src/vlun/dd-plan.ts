@@ -1,0 +1,60 @@
+// Pure planning of stock `dd` reads: byte ranges to `dd if= bs= skip= count=` commands and batched command lines.
+
+import { shellJoin } from '../util/shell-quote.js';
+import type { ByteRange } from './types.js';
+
+/** Largest block size used (the VMFS file block size). */
+export const MAX_DD_BLOCK = 1024 * 1024;
+
+export interface DdRead {
+  offset: number;
+  length: number;
+  blockSize: number;
+  skip: number;
+  count: number;
+}
+
+function largestPowerOfTwoDividing(n: number, cap: number): number {
+  let bs = 1;
+  while (bs < cap && n % (bs * 2) === 0) bs *= 2;
+  return bs;
+}
+
+/**
+ * Splits a byte range into dd reads whose offset and length are whole blocks: an aligned 1 MiB-multiple
+ * range is one read; an unaligned head climbs to the next 1 MiB boundary one doubling block at a time,
+ * and an unaligned tail becomes a few smaller-block reads
+ * (busybox dd has no iflag=skip_bytes/count_bytes, so every boundary must be a multiple of bs).
+ */
+export function planDdReads(range: ByteRange, maxBlock = MAX_DD_BLOCK): DdRead[] {
+  const reads: DdRead[] = [];
+  let offset = range.offset;
+  let remaining = range.length;
+  while (remaining > 0) {
+    const aligned = offset === 0 ? maxBlock : largestPowerOfTwoDividing(offset, maxBlock);
+    let blockSize = aligned;
+    while (blockSize > remaining) blockSize /= 2;
+    const climbing = blockSize === aligned && blockSize < maxBlock;
+    const count = climbing ? 1 : Math.floor(remaining / blockSize);
+    reads.push({ offset, length: count * blockSize, blockSize, skip: offset / blockSize, count });
+    offset += count * blockSize;
+    remaining -= count * blockSize;
+  }
+  return reads;
+}
+
+export function ddArgv(path: string, read: DdRead): string[] {
+  return ['dd', `if=${path}`, `bs=${read.blockSize}`, `skip=${read.skip}`, `count=${read.count}`];
+}
+
+/** One remote command line running the reads in order, stopping at the first failing dd. */
+export function ddBatchLine(path: string, reads: readonly DdRead[]): string {
+  return reads.map((r) => shellJoin(ddArgv(path, r))).join(' && ');
+}
+
+/** Groups consecutive reads so each command line stays short (one SSH channel per group). */
+export function batchReads(reads: readonly DdRead[], maxPerBatch: number): DdRead[][] {
+  const batches: DdRead[][] = [];
+  for (let i = 0; i < reads.length; i += maxPerBatch) batches.push(reads.slice(i, i + maxPerBatch));
+  return batches;
+}

@@ -1,0 +1,113 @@
+// Reads a frozen file through the host over SSH with the host's stock dd, many extents per remote command.
+
+import type { Transport } from '../transport/types.js';
+import { batchReads, ddBatchLine, MAX_DD_BLOCK, planDdReads, type DdRead } from './dd-plan.js';
+import {
+  mappedFileRanges,
+  throwIfAborted,
+  type ChunkSink,
+  type DiskReader,
+  type DiskSource,
+  type ReadOptions,
+} from './types.js';
+
+export interface NbdReaderOptions {
+  mode?: 'nbd' | 'nbdssl';
+  /** dd commands per remote command line (one SSH channel each); default 64. */
+  readsPerCommand?: number;
+  /** Largest dd block size; default 1 MiB (the VMFS block size). */
+  maxBlockSize?: number;
+}
+
+export class NbdReader implements DiskReader {
+  readonly mode: 'nbd' | 'nbdssl';
+  private readonly readsPerCommand: number;
+  private readonly maxBlockSize: number;
+
+  constructor(
+    private readonly transport: Transport,
+    options: NbdReaderOptions = {},
+  ) {
+    this.mode = options.mode ?? 'nbd';
+    this.readsPerCommand = options.readsPerCommand ?? 64;
+    this.maxBlockSize = options.maxBlockSize ?? MAX_DD_BLOCK;
+  }
+
+  async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
+    const reads = mappedFileRanges(source.blockMap).flatMap((r) => planDdReads(r, this.maxBlockSize));
+    let accounted = 0;
+    for (const e of source.blockMap.extents) if (e.kind === 'unzeroed') accounted += e.length;
+    if (accounted > 0) options.onProgress?.(accounted);
+    for (const batch of batchReads(reads, this.readsPerCommand)) {
+      throwIfAborted(options.signal);
+      accounted = await this.readBatch(source.dataPath, batch, sink, options, accounted);
+    }
+  }
+
+  private async readBatch(
+    path: string,
+    batch: readonly DdRead[],
+    sink: ChunkSink,
+    options: ReadOptions,
+    accountedBefore: number,
+  ): Promise<number> {
+    const commandLine = ddBatchLine(path, batch);
+    const handle = this.transport.stream(commandLine, options.signal ? { signal: options.signal } : {});
+    const finished = handle.done.then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    let accounted = accountedBefore;
+    let index = 0;
+    let within = 0;
+    try {
+      for await (const data of handle.stdout as AsyncIterable<Buffer>) {
+        throwIfAborted(options.signal);
+        let used = 0;
+        while (used < data.length) {
+          const read = batch[index];
+          if (!read) throw new Error(`dd of ${path} returned more bytes than requested (${describe(batch)})`);
+          const take = Math.min(data.length - used, read.length - within);
+          await sink(read.offset + within, data.subarray(used, used + take));
+          used += take;
+          within += take;
+          accounted += take;
+          options.onProgress?.(accounted);
+          if (within === read.length) {
+            index++;
+            within = 0;
+          }
+        }
+      }
+    } catch (error) {
+      handle.stdout.destroy();
+      await finished;
+      throw error;
+    }
+    const outcome = await finished;
+    if ('error' in outcome) throw outcome.error;
+    const { exitCode, stderr } = outcome.result;
+    if (exitCode !== 0) {
+      throw new Error(`reading ${path} with dd failed (exit ${exitCode}): ${lastLine(stderr)}; command: ${commandLine}`);
+    }
+    if (index < batch.length) {
+      const short = batch[index]!;
+      throw new Error(
+        `short read from ${path} at offset ${short.offset + within}: ` +
+          `dd returned ${within} of ${short.length} bytes of the extent at offset ${short.offset}`,
+      );
+    }
+    return accounted;
+  }
+}
+
+function describe(batch: readonly DdRead[]): string {
+  const first = batch[0]!;
+  const last = batch[batch.length - 1]!;
+  return `offsets ${first.offset}..${last.offset + last.length}`;
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] || '(no error output)';
+}
