@@ -14,6 +14,9 @@ export interface RunOptions {
 
 export const COMMAND_NOT_FOUND = 127;
 
+/** Commands whose fault blocks or VMControl errors mean failure even with exit status 0 (a cat of a log may print either). */
+const MANAGEMENT_COMMANDS = new Set(['vim-cmd', 'vmware-vim-cmd', 'vmware-cmd']);
+
 function transportFailure(command: readonly string[], err: TransportError): VcbError {
   const codes: Record<TransportError['code'], ErrorCode> = {
     AUTH: 'CONNECT',
@@ -52,7 +55,7 @@ export async function execOnHost(
   }
 }
 
-/** Runs the command and returns stdout; throws on a non-zero exit, a vim fault block or a VMControl error. */
+/** Runs the command and returns stdout; throws on a non-zero exit, or a fault block / VMControl error from vim-cmd or vmware-cmd. */
 export async function runOnHost(transport: Transport, command: readonly string[], options: RunOptions = {}): Promise<string> {
   const result = await execOnHost(transport, command, options);
   const code = options.failureCode ?? 'HOST_COMMAND';
@@ -60,7 +63,8 @@ export async function runOnHost(transport: Transport, command: readonly string[]
     throw hostCommandFailed(command, `command not found on the host (${hostMessage(result)})`, code);
   }
   const combined = `${result.stdout}\n${result.stderr}`;
-  if (result.exitCode !== 0 || findVimFault(combined) || findVmControlError(combined)) {
+  const printedFailure = MANAGEMENT_COMMANDS.has(command[0] ?? '') && (findVimFault(combined) || findVmControlError(combined));
+  if (result.exitCode !== 0 || printedFailure) {
     throw hostCommandFailed(command, hostMessage(result), code);
   }
   return result.stdout;

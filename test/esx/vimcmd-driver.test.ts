@@ -191,6 +191,19 @@ describe('VimCmdHost', () => {
     expect(err.message).toContain('exit status 1');
   });
 
+  it('fails on a fault block even when vim-cmd exits 0, but returns a file that merely contains one', async () => {
+    const fault = '(vim.fault.NotFound) {\n   msg = "Unable to find snapshot"\n}\n';
+    const log = '/vmfs/volumes/datastore1/web 01/vmware.log';
+    const transport = new ReplayTransport([
+      { argv: GET, stdout: fault },
+      { argv: ['cat', log], stdout: `2019-01-01 hostd said:\n${fault}` },
+    ]);
+    const host = new VimCmdHost(transport);
+    const err = await catchVcbErrorAsync(() => host.listSnapshots(VM));
+    expect(err.message).toContain('NotFound: Unable to find snapshot');
+    expect(await host.readFile(log)).toContain('(vim.fault.NotFound)');
+  });
+
   it('reads a block map and a file', async () => {
     const disk = '/vmfs/volumes/datastore1/web 01/web 01-flat.vmdk';
     const transport = new ReplayTransport([
