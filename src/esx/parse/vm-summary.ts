@@ -3,7 +3,7 @@
 import { vimCmd } from '../commands/vim-cmd.js';
 import { unexpectedOutput } from '../host-error.js';
 import { powerStateFromApi, type PowerState } from './power-state.js';
-import { isVimObject, parseVimDump, vimString, type VimObject } from './vim-object.js';
+import { isVimObject, parseVimDump, vimString, type VimObject, type VimValue } from './vim-object.js';
 
 export interface VmSummary {
   name: string;
@@ -76,7 +76,7 @@ function toolsRunning(runningStatus: string | undefined, status: string | undefi
   return status === 'toolsOk' || status === 'toolsOld';
 }
 
-function describeTop(value: unknown): string {
-  if (isVimObject(value as never)) return `(${(value as VimObject).$type ?? 'untyped'}) object`;
+function describeTop(value: VimValue): string {
+  if (isVimObject(value)) return `(${value.$type ?? 'untyped'}) object`;
   return Array.isArray(value) ? 'an array' : JSON.stringify(value);
 }
