@@ -17,9 +17,12 @@ export function diskSlot(spec: DiskSpec, index: number): string {
   return spec.slot ?? `scsi0:${index}`;
 }
 
-/** A display name as ESX uses it in file names: %, / and \\ are escaped (%25, %2f, %5c). */
+/**
+ * A display name as used in file names: %, / and \\ are escaped (%25, %2f, %5c) as ESX does, and so is `"` (%22),
+ * which no descriptor can hold in its quoted extent file name.
+ */
 export function fileNameOf(displayName: string): string {
-  return displayName.replace(/%/g, '%25').replace(/\//g, '%2f').replace(/\\/g, '%5c');
+  return displayName.replace(/%/g, '%25').replace(/\//g, '%2f').replace(/\\/g, '%5c').replace(/"/g, '%22');
 }
 
 /** Disk file stem as ESX names them: web01, web01_1, web01_2 ... */
