@@ -20,11 +20,21 @@ export type HostKeyPolicy =
   | { kind: 'accept-any' };
 
 export interface HostKeyCheck {
-  /** Host key algorithms to offer first, so the host presents a key type we already know. */
-  preferredAlgorithms: string[];
+  /** Host key algorithms to offer, in order: key types already recorded for the host first (as OpenSSH does). */
+  hostKeyAlgorithms: string[];
   /** Resolves when the key is trusted (recording it if the policy says so); rejects with TransportError HOST_KEY. */
   verify(keyBlob: Buffer): Promise<void>;
 }
+
+const DEFAULT_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
   'ssh-ed25519': ['ssh-ed25519'],
@@ -50,10 +60,10 @@ export async function prepareHostKeyCheck(policy: HostKeyPolicy, host: string, p
   const where = `${host}:${port}`;
   switch (policy.kind) {
     case 'accept-any':
-      return { preferredAlgorithms: [], verify: async () => {} };
+      return { hostKeyAlgorithms: DEFAULT_HOST_KEY_ALGORITHMS, verify: async () => {} };
     case 'fingerprint':
       return {
-        preferredAlgorithms: [],
+        hostKeyAlgorithms: DEFAULT_HOST_KEY_ALGORITHMS,
         verify: async (keyBlob) => {
           if (fingerprintMatches(policy.fingerprint, keyBlob)) return;
           throw hostKeyError(
@@ -70,7 +80,8 @@ export async function prepareHostKeyCheck(policy: HostKeyPolicy, host: string, p
 async function knownHostsCheck(path: string, acceptNew: boolean, host: string, port: number): Promise<HostKeyCheck> {
   const entries = await readKnownHosts(path);
   const name = knownHostsName(host, port);
-  const preferredAlgorithms = recordedKeyTypes(entries, name).flatMap((type) => ALGORITHMS_BY_KEY_TYPE[type] ?? []);
+  const preferred = recordedKeyTypes(entries, name).flatMap((type) => ALGORITHMS_BY_KEY_TYPE[type] ?? []);
+  const hostKeyAlgorithms = [...preferred, ...DEFAULT_HOST_KEY_ALGORITHMS.filter((algorithm) => !preferred.includes(algorithm))];
   const verify = async (keyBlob: Buffer): Promise<void> => {
     const verdict = lookUpHostKey(entries, name, keyBlob);
     switch (verdict.status) {
@@ -105,5 +116,5 @@ async function knownHostsCheck(path: string, acceptNew: boolean, host: string, p
         );
     }
   };
-  return { preferredAlgorithms, verify };
+  return { hostKeyAlgorithms, verify };
 }

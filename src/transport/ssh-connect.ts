@@ -1,6 +1,6 @@
 // Opening one authenticated ssh2 connection: host key policy, auth, keepalive, and connect errors mapped to TransportError codes.
 
-import { Client, type AlgorithmList, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { TransportError } from './types.js';
 import { fingerprintSha256 } from './fingerprint.js';
 import { prepareHostKeyCheck, type HostKeyPolicy } from './host-key-policy.js';
@@ -89,9 +89,7 @@ export async function openConnection(opts: SshConnectOptions): Promise<OpenConne
     keepaliveInterval: opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
     keepaliveCountMax: opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT,
     algorithms: {
-      ...(check.preferredAlgorithms.length > 0 && {
-        serverHostKey: { prepend: check.preferredAlgorithms } as unknown as AlgorithmList<ServerHostKeyAlgorithm>,
-      }),
+      serverHostKey: check.hostKeyAlgorithms as ServerHostKeyAlgorithm[],
       ...(opts.ciphers && { cipher: opts.ciphers }),
     },
     hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {

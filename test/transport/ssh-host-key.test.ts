@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { utils } from 'ssh2';
 import { connectSsh } from '../../src/transport/ssh.js';
 import type { HostKeyPolicy } from '../../src/transport/host-key-policy.js';
 import { TransportError } from '../../src/transport/types.js';
@@ -131,6 +132,27 @@ describe('host key policies', () => {
     expect(error.message).toMatch(/HAS CHANGED/);
     expect(error.message).toContain(`ssh-keygen -R '${name}'`);
     expect(readFileSync(path, 'utf8')).toBe(`${name} ${oldKey}`);
+  });
+
+  it('asks for a key type already recorded, so a host with several keys matches its recorded one', async () => {
+    const ecdsa = utils.generateKeyPairSync('ecdsa', { bits: 256 });
+    const multiKey = await startSshFixture({ password: PASSWORD, extraHostPrivateKeys: [ecdsa.private] });
+    try {
+      const multiName = `[127.0.0.1]:${multiKey.port}`;
+      const path = knownHostsFile('ecdsa-only', `${multiName} ${ecdsa.public.trim()}\n`);
+      const transport = await connectSsh({
+        host: '127.0.0.1',
+        port: multiKey.port,
+        username: 'root',
+        password: PASSWORD,
+        hostKey: { kind: 'known_hosts', path },
+      });
+      const pubPath = knownHostsFile('ecdsa.pub', ecdsa.public);
+      expect(transport.fingerprint).toBe(execFileSync('ssh-keygen', ['-lf', pubPath], { encoding: 'utf8' }).split(' ')[1]);
+      await transport.close();
+    } finally {
+      await multiKey.close();
+    }
   });
 
   it('refuses a key marked @revoked and ignores @cert-authority lines', async () => {
