@@ -8,6 +8,7 @@ import { VcbError } from '../errors.js';
 import { isProcessAlive } from './process-alive.js';
 import { ensurePrivateDir, lockDir } from './state-dir.js';
 import { safeKey } from './vm-key.js';
+import type { UndoHandle, UndoStack } from './undo.js';
 
 /** What a lock file holds. */
 export interface LockInfo {
@@ -83,6 +84,27 @@ export function acquireVmLock(opts: LockOptions): VmLock {
     }
   }
   throw new VcbError('LOCKED', `could not take the lock ${path}: it kept changing hands`, { vm: opts.vm });
+}
+
+/**
+ * The engine's rule in one call: registers the lock's release on `undo` (journalled as kind 'lock'
+ * with resource {host, runId, vm, path}), then takes the lock. If taking it fails, the registered
+ * release runs at once (a no-op: the file is not ours) and the LOCKED error is thrown.
+ */
+export async function lockVm(undo: UndoStack, opts: LockOptions): Promise<{ lock: VmLock; handle: UndoHandle }> {
+  const path = lockPath(opts.stateDir, opts.host, opts.vm);
+  const handle = undo.push({
+    kind: 'lock',
+    description: `lock ${path}`,
+    resource: { host: opts.host, vm: opts.vm, path, runId: opts.runId },
+    release: async () => void releaseVmLock(opts.stateDir, opts.host, opts.vm, opts.runId),
+  });
+  try {
+    return { lock: acquireVmLock(opts), handle };
+  } catch (error) {
+    await handle.releaseNow();
+    throw error;
+  }
 }
 
 /** Removes the lock for (host, vm) if it holds `runId`. Returns whether a file was removed. */
