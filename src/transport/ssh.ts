@@ -76,7 +76,11 @@ export class SshTransport implements Transport {
     return { stdout: Buffer.concat(stdoutChunks).toString('utf8'), ...outcome };
   }
 
-  /** stdout is destroyed with the same TransportError that rejects done; done is pre-handled so an ignored rejection does not crash. */
+  /**
+   * done settles only after stdout has been read to its end (the channel closes after its data is
+   * consumed), so read stdout before or while awaiting done. On failure stdout is destroyed with the
+   * same TransportError that rejects done; done is pre-handled so an ignored rejection does not crash.
+   */
   stream(commandLine: string, opts: ExecOptions = {}): StreamHandle {
     const stdout = new ChannelStdout();
     let openChannel: ClientChannel | undefined;
@@ -151,7 +155,8 @@ export class SshTransport implements Transport {
   }
 
   /**
-   * Runs one command on its own channel once a slot is free. Settles exactly once: with the exit
+   * Runs one command on its own channel once a slot is free (timeoutMs counts from then; an abort
+   * also cancels a queued call; a drop fails queued calls too). Settles exactly once: with the exit
    * status when the channel closes, or with TIMEOUT / ABORTED / SOCKET (the message names the command).
    */
   private run(
@@ -196,9 +201,6 @@ export class SshTransport implements Transport {
 
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.timeoutMs !== undefined) {
-        timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
-      }
       this.inFlight.add(call);
 
       const start = (client: Client) => {
@@ -235,6 +237,9 @@ export class SshTransport implements Transport {
 
       cancelSlot = this.slots.request(() => {
         if (settled) return;
+        if (opts.timeoutMs !== undefined) {
+          timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+        }
         if (!this.connected) {
           return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
         }

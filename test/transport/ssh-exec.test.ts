@@ -76,11 +76,18 @@ describe('SshTransport exec', () => {
       const calls = Array.from({ length: 7 }, () => limited.execLine('hold'));
       await expect.poll(() => fixture.openChannels, { timeout: 10_000 }).toBe(3);
       expect(limited.channelUsage()).toEqual({ active: 3, queued: 4 });
+      const controller = new AbortController();
+      const queuedThenAborted = limited.execLine('echo never-ran', { signal: controller.signal });
+      expect(limited.channelUsage().queued).toBe(5);
+      controller.abort();
+      await expect(queuedThenAborted).rejects.toMatchObject({ code: 'ABORTED' });
+      expect(limited.channelUsage()).toEqual({ active: 3, queued: 4 });
       fixture.releaseHolds();
       const results = await Promise.all(calls);
       expect(results.map((result) => result.exitCode)).toEqual([0, 0, 0, 0, 0, 0, 0]);
       expect(fixture.maxOpenChannels).toBe(3);
       expect(limited.channelUsage()).toEqual({ active: 0, queued: 0 });
+      expect(fixture.commands).not.toContain('echo never-ran');
     } finally {
       await limited.close();
     }
