@@ -1,0 +1,107 @@
+// An export directory that appears complete or not at all: build in `<DIR>.partial-<runid>`, then rename into place.
+
+import { mkdir, open, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { VcbError } from '../errors.js';
+
+export type Preexisting = 'fail' | 'delete';
+
+export const INCOMPLETE_MARKER = 'INCOMPLETE';
+
+export function partialDirFor(destination: string, runId: string): string {
+  return `${resolve(destination)}.partial-${runId}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
+
+export async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Checks the destination and free space, then creates the partial directory. Throws DESTINATION when
+ * the destination exists (unless preexisting is 'delete'), when free space is below neededBytes, or
+ * when the partial directory cannot be created. Touches nothing before those checks pass.
+ */
+export async function startPartialDirectory(options: {
+  destination: string;
+  runId: string;
+  preexisting: Preexisting;
+  neededBytes: number;
+}): Promise<string> {
+  const destination = resolve(options.destination);
+  if (options.preexisting !== 'delete' && (await exists(destination))) {
+    throw new VcbError('DESTINATION', `destination ${destination} already exists; choose another or allow replacing it`);
+  }
+  const parent = dirname(destination);
+  try {
+    await mkdir(parent, { recursive: true });
+  } catch (error) {
+    throw new VcbError('DESTINATION', `cannot create ${parent}: ${(error as Error).message}`, {}, { cause: error });
+  }
+  const space = await statfs(parent);
+  const free = space.bavail * space.bsize;
+  if (free < options.neededBytes) {
+    throw new VcbError(
+      'DESTINATION',
+      `not enough space in ${parent}: the export needs ${options.neededBytes} bytes, ${free} are free`,
+    );
+  }
+  const partial = partialDirFor(destination, options.runId);
+  try {
+    await mkdir(partial);
+  } catch (error) {
+    throw new VcbError('DESTINATION', `cannot create ${partial}: ${(error as Error).message}`, {}, { cause: error });
+  }
+  return partial;
+}
+
+/**
+ * Moves a complete partial directory into place (fsyncing it and the parent). With 'delete', an existing
+ * destination is renamed aside first, the new one renamed in, and only then the old one removed; if the
+ * second rename fails the old one is put back.
+ */
+export async function commitPartialDirectory(partial: string, destination: string, preexisting: Preexisting): Promise<void> {
+  const target = resolve(destination);
+  const parent = dirname(target);
+  await syncDirectory(partial);
+  let aside: string | undefined;
+  if (await exists(target)) {
+    if (preexisting !== 'delete') throw new VcbError('DESTINATION', `destination ${target} appeared during the export`);
+    aside = `${target}.old-${basename(partial).replace(/^.*\.partial-/, '')}`;
+    await rename(target, aside);
+  }
+  try {
+    await rename(partial, target);
+  } catch (error) {
+    if (aside) await rename(aside, target).catch(() => {});
+    throw new VcbError('DESTINATION', `cannot move ${partial} to ${target}: ${(error as Error).message}`, {}, { cause: error });
+  }
+  await syncDirectory(parent);
+  if (aside) {
+    await rm(aside, { recursive: true, force: true });
+    await syncDirectory(parent);
+  }
+}
+
+/** Removes a partial directory; if that fails, leaves an INCOMPLETE marker in it. Never throws. */
+export async function discardPartialDirectory(partial: string): Promise<void> {
+  try {
+    await rm(partial, { recursive: true, force: true });
+  } catch {
+    await writeFile(`${partial}/${INCOMPLETE_MARKER}`, 'this export did not complete; delete this directory\n').catch(() => {});
+  }
+}

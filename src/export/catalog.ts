@@ -1,0 +1,72 @@
+// The `catalog` file of a fullvm export: what was backed up, from where, and how to put it back (zod schema).
+
+import { z } from 'zod';
+
+export const CATALOG_FILE = 'catalog';
+
+export const catalogDiskSchema = z.object({
+  /** Controller slot as in the .vmx, e.g. `scsi0:1`. */
+  slot: z.string().min(1),
+  /** Where the disk lived: `[datastore] dir/name.vmdk` (edit to redirect a restore). */
+  sourceDatastorePath: z.string().min(1),
+  descriptorFile: z.string().min(1),
+  extentFiles: z.array(z.string().min(1)).min(1),
+  blocksFile: z.string().min(1),
+  capacity: z.number().int().positive(),
+  thin: z.boolean(),
+  adapterType: z.string(),
+  /** Allocated bytes on the source datastore (mapped + unzeroed blocks of the base disk). */
+  allocatedBytes: z.number().int().nonnegative(),
+  /** Users' snapshot deltas laid over the base, oldest first (host paths). */
+  snapshotDeltas: z.array(z.string()),
+  /** See block-digest.ts: sha256 over the list of non-zero 1 MiB block hashes. */
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+});
+
+export const skippedDiskSchema = z.object({
+  slot: z.string().min(1),
+  sourceDatastorePath: z.string(),
+  reason: z.enum(['independent', 'physical-rdm', 'other']),
+  detail: z.string(),
+});
+
+export const catalogSchema = z.object({
+  format: z.literal('vcbmounter-catalog'),
+  version: z.literal(1),
+  toolVersion: z.string(),
+  runId: z.string().min(1),
+  backupType: z.literal('fullvm'),
+  transportMode: z.enum(['nbd', 'nbdssl', 'san']),
+  diskLayout: z.enum(['monolithicFlat', 'twoGbMaxExtentFlat']),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  host: z.object({ name: z.string().min(1), version: z.string() }),
+  vm: z.object({
+    name: z.string(),
+    vmid: z.string().optional(),
+    biosUuid: z.string().optional(),
+    /** `[datastore] dir/vm.vmx` the VM was registered from. */
+    vmxDatastorePath: z.string().min(1),
+    /** The exported (rewritten) .vmx in this directory. */
+    vmxFile: z.string().min(1),
+  }),
+  snapshot: z.object({ name: z.string().min(1), id: z.string().optional(), quiesced: z.boolean() }),
+  /** Small VM files copied as they were (nvram, vmsd, logs). */
+  files: z.array(z.string()),
+  disks: z.array(catalogDiskSchema),
+  skippedDisks: z.array(skippedDiskSchema),
+  warnings: z.array(z.string()),
+});
+
+export type Catalog = z.infer<typeof catalogSchema>;
+export type CatalogDisk = z.infer<typeof catalogDiskSchema>;
+export type SkippedDisk = z.infer<typeof skippedDiskSchema>;
+
+export function formatCatalog(catalog: Catalog): string {
+  return `${JSON.stringify(catalogSchema.parse(catalog), null, 2)}\n`;
+}
+
+/** Parses a catalog file's text; throws a ZodError naming the bad field. */
+export function parseCatalog(text: string): Catalog {
+  return catalogSchema.parse(JSON.parse(text));
+}

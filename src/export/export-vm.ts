@@ -1,0 +1,256 @@
+// Writes the fullvm export directory of one VM: disks (sparse flat VMDKs), small files, catalog; atomically.
+
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { VcbError } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+import { applyCowdOverlay, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
+import { allocatedBytes, throwIfAborted, type ByteRange, type DiskReader, type DiskSource } from '../vlun/types.js';
+import {
+  commitPartialDirectory,
+  discardPartialDirectory,
+  startPartialDirectory,
+  syncDirectory,
+  type Preexisting,
+} from './atomic-dir.js';
+import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
+import { FlatDiskWriter, syncFile, type DiskLayout } from './flat-disk-writer.js';
+import { writeStateFile } from './state-file.js';
+import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames } from './vm-files.js';
+
+export interface ExportDiskInput {
+  /** Controller slot as in the .vmx, e.g. `scsi0:0`. */
+  slot: string;
+  /** `[datastore] dir/name.vmdk` of the base disk. */
+  sourceDatastorePath: string;
+  capacity: number;
+  thin: boolean;
+  adapterType?: string;
+  /** The frozen base `-flat.vmdk` and its block map. */
+  base: DiskSource;
+  /** Users' snapshot deltas older than ours (frozen), oldest first, each with its own block map. */
+  deltas?: DiskSource[];
+}
+
+export interface ExportVmOptions {
+  destination: string;
+  runId: string;
+  preexisting?: Preexisting;
+  /** `-M 1` monolithicFlat, `-M 0` twoGbMaxExtentFlat. */
+  diskLayout: DiskLayout;
+  /** Extent size for twoGbMaxExtentFlat; default 2 GiB. */
+  splitExtentBytes?: number;
+  reader: DiskReader;
+  /** Runs `cat` for the small files (and, in nbd modes, the snapshot deltas). */
+  transport: Transport;
+  host: { name: string; version: string };
+  vm: { name: string; vmid?: string; biosUuid?: string; vmxDatastorePath: string; vmxPath: string };
+  snapshot: { name: string; id?: string; quiesced: boolean };
+  toolVersion: string;
+  disks: ExportDiskInput[];
+  skippedDisks?: SkippedDisk[];
+  /** Host paths of the VM's other files; only .nvram, .vmsd and vmware*.log are copied. */
+  vmFiles?: string[];
+  warnings?: string[];
+  /** When given, written as `.vcbmounter-state.json` in the export. */
+  state?: unknown;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export interface ExportResult {
+  directory: string;
+  catalog: Catalog;
+}
+
+/** Bytes the disks occupy on the source (progress total and the free space needed up front). */
+export function exportTotalBytes(disks: readonly ExportDiskInput[]): number {
+  let total = 0;
+  for (const disk of disks) {
+    total += allocatedBytes(disk.base.blockMap);
+    for (const delta of disk.deltas ?? []) total += allocatedBytes(delta.blockMap);
+  }
+  return total;
+}
+
+/**
+ * Exports one VM into options.destination. Nothing appears there unless everything succeeded; on failure
+ * the partial directory is removed. Errors: DESTINATION (exists, no space, cannot write), EXPORT (reading
+ * or writing disks and files), INTERRUPTED (aborted); the cause is kept.
+ */
+export async function exportVm(options: ExportVmOptions): Promise<ExportResult> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const total = exportTotalBytes(options.disks);
+  const partial = await startPartialDirectory({
+    destination: options.destination,
+    runId: options.runId,
+    preexisting: options.preexisting ?? 'fail',
+    neededBytes: total,
+  });
+  try {
+    const progress = progressCounter(total, options.onProgress);
+    const names = exportDescriptorNames(options.disks);
+    const disks: CatalogDisk[] = [];
+    for (const [index, disk] of options.disks.entries()) {
+      disks.push(await exportDisk(options, disk, names[index]!, partial, progress));
+    }
+    const vmxFile = posix.basename(options.vm.vmxPath);
+    await copyVmx(options, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!])));
+    const files = await copySmallFiles(options, partial);
+    const catalog: Catalog = {
+      format: 'vcbmounter-catalog',
+      version: 1,
+      toolVersion: options.toolVersion,
+      runId: options.runId,
+      backupType: 'fullvm',
+      transportMode: options.reader.mode,
+      diskLayout: options.diskLayout,
+      startedAt,
+      finishedAt: now().toISOString(),
+      host: options.host,
+      vm: catalogVm(options.vm, vmxFile),
+      snapshot: options.snapshot,
+      files,
+      disks,
+      skippedDisks: options.skippedDisks ?? [],
+      warnings: options.warnings ?? [],
+    };
+    await writeFile(join(partial, CATALOG_FILE), formatCatalog(catalog), { flag: 'wx' });
+    await syncFile(join(partial, CATALOG_FILE));
+    if (options.state !== undefined) await writeStateFile(partial, options.state);
+    throwIfAborted(options.signal);
+    await commitPartialDirectory(partial, options.destination, options.preexisting ?? 'fail');
+    return { directory: options.destination, catalog };
+  } catch (error) {
+    await discardPartialDirectory(partial);
+    throw asExportError(error, options);
+  }
+}
+
+function catalogVm(vm: ExportVmOptions['vm'], vmxFile: string): Catalog['vm'] {
+  const entry: Catalog['vm'] = { name: vm.name, vmxDatastorePath: vm.vmxDatastorePath, vmxFile };
+  if (vm.vmid !== undefined) entry.vmid = vm.vmid;
+  if (vm.biosUuid !== undefined) entry.biosUuid = vm.biosUuid;
+  return entry;
+}
+
+function progressCounter(total: number, onProgress?: (done: number, total: number) => void) {
+  let done = 0;
+  return {
+    /** Returns a per-call progress callback that turns its running count into increments. */
+    track(): (bytes: number) => void {
+      let seen = 0;
+      return (bytes) => {
+        done += bytes - seen;
+        seen = bytes;
+        onProgress?.(done, total);
+      };
+    },
+  };
+}
+
+async function exportDisk(
+  options: ExportVmOptions,
+  disk: ExportDiskInput,
+  descriptorFileName: string,
+  partial: string,
+  progress: ReturnType<typeof progressCounter>,
+): Promise<CatalogDisk> {
+  const writer = await FlatDiskWriter.create({
+    dir: partial,
+    descriptorFileName,
+    capacity: disk.capacity,
+    layout: options.diskLayout,
+    ...(options.splitExtentBytes !== undefined ? { splitExtentBytes: options.splitExtentBytes } : {}),
+    ...(disk.adapterType !== undefined ? { adapterType: disk.adapterType } : {}),
+  });
+  try {
+    const readOptions = (onProgress: (bytes: number) => void) =>
+      options.signal ? { signal: options.signal, onProgress } : { onProgress };
+    await options.reader.read(disk.base, (offset, chunk) => writer.writeStreamed(offset, chunk), readOptions(progress.track()));
+    const overlaid: ByteRange[] = [];
+    const deltas = disk.deltas ?? [];
+    if (deltas.length > 0) {
+      const scratch = join(partial, '.deltas');
+      await mkdir(scratch, { recursive: true });
+      for (const [i, delta] of deltas.entries()) {
+        const local = join(scratch, `${i}.cowd`);
+        if (options.reader.mode === 'san') {
+          await fetchFileWithReader(options.reader, delta, local, readOptions(progress.track()));
+        } else {
+          await fetchFileByCat(options.transport, delta.dataPath, local, {
+            ...readOptions(progress.track()),
+            expectedSize: delta.blockMap.size,
+          });
+        }
+        overlaid.push(
+          ...(await applyCowdOverlay(local, disk.capacity, (offset, chunk) => writer.writeAt(offset, chunk),
+            options.signal ? { signal: options.signal } : {})),
+        );
+        await rm(local, { force: true });
+      }
+      await rm(scratch, { recursive: true, force: true });
+    }
+    const written = await writer.finish(overlaid);
+    return {
+      slot: disk.slot,
+      sourceDatastorePath: disk.sourceDatastorePath,
+      descriptorFile: written.descriptorFile,
+      extentFiles: written.extentFiles,
+      blocksFile: written.blocksFile,
+      capacity: disk.capacity,
+      thin: disk.thin,
+      adapterType: writer.descriptor.ddb.get('ddb.adapterType') ?? 'lsilogic',
+      allocatedBytes: allocatedBytes(disk.base.blockMap),
+      snapshotDeltas: deltas.map((d) => d.dataPath),
+      digest: written.digest,
+    };
+  } catch (error) {
+    await writer.abandon();
+    throw error;
+  }
+}
+
+async function copyVmx(
+  options: ExportVmOptions,
+  partial: string,
+  vmxFile: string,
+  fileNameBySlot: Record<string, string>,
+): Promise<void> {
+  const fetched = join(partial, `${vmxFile}.orig`);
+  await fetchFileByCat(options.transport, options.vm.vmxPath, fetched, options.signal ? { signal: options.signal } : {});
+  const text = await readFile(fetched, 'utf8');
+  await rm(fetched);
+  await writeFile(join(partial, vmxFile), rewriteVmxDiskFileNames(text, fileNameBySlot), { flag: 'wx' });
+  await syncFile(join(partial, vmxFile));
+}
+
+async function copySmallFiles(options: ExportVmOptions, partial: string): Promise<string[]> {
+  const copied: string[] = [];
+  for (const hostPath of options.vmFiles ?? []) {
+    const name = posix.basename(hostPath);
+    if (!isCopyableVmFile(name) || copied.includes(name)) continue;
+    throwIfAborted(options.signal);
+    await fetchFileByCat(options.transport, hostPath, join(partial, name), options.signal ? { signal: options.signal } : {});
+    await syncFile(join(partial, name));
+    copied.push(name);
+  }
+  await syncDirectory(partial);
+  return copied;
+}
+
+function asExportError(error: unknown, options: ExportVmOptions): VcbError {
+  const context = { vm: options.vm.name, step: 'export' };
+  if (error instanceof VcbError) {
+    return error.context.vm ? error : new VcbError(error.code, error.message, { ...error.context, ...context }, { cause: error.cause });
+  }
+  if (options.signal?.aborted) {
+    return new VcbError('INTERRUPTED', `export of ${options.vm.name} interrupted`, context, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new VcbError('EXPORT', `export of ${options.vm.name} to ${options.destination} failed: ${message}`, context, {
+    cause: error,
+  });
+}

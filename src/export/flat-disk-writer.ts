@@ -1,0 +1,262 @@
+// Writes one exported disk: sparse flat extent file(s), its descriptor, and its block checksum list.
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  buildMonolithicFlatDescriptor,
+  buildTwoGbMaxExtentFlatDescriptor,
+  formatDescriptor,
+  SECTOR_SIZE,
+  TWO_GB_EXTENT_SECTORS,
+  type VmdkDescriptor,
+} from '../formats/vmdk-descriptor.js';
+import type { ByteRange } from '../vlun/types.js';
+import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock, StreamingBlockHasher } from './block-digest.js';
+import { LineFileWriter, readLines } from './line-file.js';
+import { isAllZero } from './zero.js';
+
+export type DiskLayout = 'monolithicFlat' | 'twoGbMaxExtentFlat';
+
+export interface FlatDiskWriterOptions {
+  dir: string;
+  /** e.g. `web01.vmdk`; extents are named after it. */
+  descriptorFileName: string;
+  capacity: number;
+  layout: DiskLayout;
+  /** Bytes per extent for twoGbMaxExtentFlat (a multiple of 512); default 2 GiB. */
+  splitExtentBytes?: number;
+  adapterType?: string;
+}
+
+export interface WrittenDisk {
+  descriptorFile: string;
+  extentFiles: string[];
+  blocksFile: string;
+  digest: string;
+}
+
+interface OpenExtent {
+  start: number;
+  length: number;
+  fileName: string;
+  handle: FileHandle;
+}
+
+export function blocksFileName(descriptorFileName: string): string {
+  return `${descriptorFileName.replace(/\.vmdk$/i, '')}.blocks.sha256`;
+}
+
+/** sha256 digest of a block list file, per the definition in block-digest.ts. */
+export async function digestOfBlocksFile(path: string, capacity: number): Promise<string> {
+  const hash = createHash('sha256').update(digestPreamble(capacity));
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+export class FlatDiskWriter {
+  private readonly hasher: StreamingBlockHasher;
+
+  private constructor(
+    private readonly options: FlatDiskWriterOptions,
+    readonly descriptor: VmdkDescriptor,
+    private readonly extents: OpenExtent[],
+    private readonly blocks: LineFileWriter,
+  ) {
+    this.hasher = new StreamingBlockHasher(options.capacity, (offset, hex) => blocks.add(blockLine(offset, hex)));
+  }
+
+  /** Creates every extent file at its full size as a hole (truncate), and the block list file. */
+  static async create(options: FlatDiskWriterOptions): Promise<FlatDiskWriter> {
+    const { capacity } = options;
+    if (!Number.isSafeInteger(capacity) || capacity <= 0 || capacity % SECTOR_SIZE !== 0) {
+      throw new Error(`disk capacity ${capacity} is not a positive multiple of ${SECTOR_SIZE}`);
+    }
+    const capacitySectors = capacity / SECTOR_SIZE;
+    const descriptor = options.layout === 'monolithicFlat'
+      ? buildMonolithicFlatDescriptor({
+          capacitySectors,
+          flatFileName: `${options.descriptorFileName.replace(/\.vmdk$/i, '')}-flat.vmdk`,
+          ...(options.adapterType ? { adapterType: options.adapterType } : {}),
+        })
+      : buildTwoGbMaxExtentFlatDescriptor({
+          capacitySectors,
+          descriptorFileName: options.descriptorFileName,
+          extentSectors: splitSectors(options.splitExtentBytes),
+          ...(options.adapterType ? { adapterType: options.adapterType } : {}),
+        });
+    const extents: OpenExtent[] = [];
+    let start = 0;
+    try {
+      for (const extent of descriptor.extents) {
+        const length = extent.sectors * SECTOR_SIZE;
+        const handle = await open(join(options.dir, extent.fileName!), 'wx+');
+        extents.push({ start, length, fileName: extent.fileName!, handle });
+        await handle.truncate(length);
+        start += length;
+      }
+      const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));
+      return new FlatDiskWriter(options, descriptor, extents, blocks);
+    } catch (error) {
+      for (const e of extents) await e.handle.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  get extentFiles(): string[] {
+    return this.extents.map((e) => e.fileName);
+  }
+
+  /** Reader output, in increasing offset order: hashed, and written except where all zero (left as holes). */
+  async writeStreamed(offset: number, chunk: Buffer): Promise<void> {
+    this.hasher.update(offset, chunk);
+    await this.blocks.flushIfFull();
+    for (let at = 0; at < chunk.length; ) {
+      const blockEnd = (Math.floor((offset + at) / DIGEST_BLOCK) + 1) * DIGEST_BLOCK;
+      const take = Math.min(chunk.length - at, blockEnd - (offset + at));
+      const piece = chunk.subarray(at, at + take);
+      if (!isAllZero(piece)) await this.writeAt(offset + at, piece);
+      at += take;
+    }
+  }
+
+  /** Positional write of every byte given (zeros included), across extent files. */
+  async writeAt(offset: number, data: Buffer): Promise<void> {
+    if (offset < 0 || offset + data.length > this.options.capacity) {
+      throw new RangeError(`write ${offset}+${data.length} outside disk of ${this.options.capacity} bytes`);
+    }
+    await this.forEachExtent(offset, data.length, async (extent, within, at, length) => {
+      let written = 0;
+      while (written < length) {
+        const { bytesWritten } = await extent.handle.write(data, at + written, length - written, within + written);
+        written += bytesWritten;
+      }
+    });
+  }
+
+  async readAt(offset: number, target: Buffer): Promise<void> {
+    await this.forEachExtent(offset, target.length, async (extent, within, at, length) => {
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await extent.handle.read(target, at + got, length - got, within + got);
+        if (bytesRead === 0) throw new Error(`${extent.fileName} ends before ${within + got}`);
+        got += bytesRead;
+      }
+    });
+  }
+
+  private async forEachExtent(
+    offset: number,
+    length: number,
+    visit: (extent: OpenExtent, within: number, at: number, length: number) => Promise<void>,
+  ): Promise<void> {
+    for (const extent of this.extents) {
+      const from = Math.max(offset, extent.start);
+      const to = Math.min(offset + length, extent.start + extent.length);
+      if (from < to) await visit(extent, from - extent.start, from - offset, to - from);
+    }
+  }
+
+  /**
+   * Completes the disk: ends the streamed hashing, rehashes from the output the blocks that overlays
+   * touched, writes the descriptor, fsyncs and closes everything. Returns the files and the digest.
+   */
+  async finish(overlaid: readonly ByteRange[] = []): Promise<WrittenDisk> {
+    const { dir, descriptorFileName, capacity } = this.options;
+    const blocksFile = blocksFileName(descriptorFileName);
+    const blocksPath = join(dir, blocksFile);
+    this.hasher.finish();
+    await this.blocks.close();
+    if (overlaid.length > 0) await this.rehashBlocks(blocksPath, overlaid);
+    for (const extent of this.extents) await extent.handle.sync();
+    await this.closeFiles();
+    const descriptorPath = join(dir, descriptorFileName);
+    await writeFile(descriptorPath, formatDescriptor(this.descriptor), { flag: 'wx' });
+    await syncFile(descriptorPath);
+    return {
+      descriptorFile: descriptorFileName,
+      extentFiles: this.extentFiles,
+      blocksFile,
+      digest: await digestOfBlocksFile(blocksPath, capacity),
+    };
+  }
+
+  async abandon(): Promise<void> {
+    await this.blocks.abandon();
+    await this.closeFiles();
+  }
+
+  private async closeFiles(): Promise<void> {
+    for (const extent of this.extents) await extent.handle.close().catch(() => {});
+  }
+
+  /** Merges fresh hashes of the touched blocks into the sorted list (dropping blocks now all zero). */
+  private async rehashBlocks(blocksPath: string, overlaid: readonly ByteRange[]): Promise<void> {
+    const touched = touchedBlockOffsets(overlaid);
+    const fresh = new Map<number, string | undefined>();
+    const buffer = Buffer.allocUnsafe(DIGEST_BLOCK);
+    for (const offset of touched) {
+      const piece = buffer.subarray(0, Math.min(DIGEST_BLOCK, this.options.capacity - offset));
+      await this.readAt(offset, piece);
+      fresh.set(offset, hashBlock(piece));
+    }
+    const mergedPath = `${blocksPath}.merge`;
+    const merged = await LineFileWriter.create(mergedPath);
+    try {
+      let next = 0;
+      const emitTouchedBefore = (limit: number) => {
+        while (next < touched.length && touched[next]! < limit) {
+          const hex = fresh.get(touched[next]!);
+          if (hex) merged.add(blockLine(touched[next]!, hex));
+          next++;
+        }
+      };
+      for await (const line of readLines(blocksPath)) {
+        const offset = Number(line.slice(0, line.indexOf(' ')));
+        emitTouchedBefore(offset);
+        if (fresh.has(offset)) {
+          emitTouchedBefore(offset + 1);
+        } else {
+          merged.add(`${line}\n`);
+        }
+        await merged.flushIfFull();
+      }
+      emitTouchedBefore(Number.POSITIVE_INFINITY);
+      await merged.close();
+    } catch (error) {
+      await merged.abandon();
+      throw error;
+    }
+    await rename(mergedPath, blocksPath);
+  }
+}
+
+function splitSectors(bytes: number | undefined): number {
+  if (bytes === undefined) return TWO_GB_EXTENT_SECTORS;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % SECTOR_SIZE !== 0) {
+    throw new Error(`split extent size ${bytes} is not a positive multiple of ${SECTOR_SIZE}`);
+  }
+  return bytes / SECTOR_SIZE;
+}
+
+/** Start offsets of the digest blocks the ranges touch, sorted, each once. */
+export function touchedBlockOffsets(ranges: readonly ByteRange[]): number[] {
+  const offsets = new Set<number>();
+  for (const r of ranges) {
+    if (r.length <= 0) continue;
+    const first = Math.floor(r.offset / DIGEST_BLOCK);
+    const last = Math.floor((r.offset + r.length - 1) / DIGEST_BLOCK);
+    for (let b = first; b <= last; b++) offsets.add(b * DIGEST_BLOCK);
+  }
+  return [...offsets].sort((a, b) => a - b);
+}
+
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,20 @@
+// Public surface of the fullvm export writer.
+
+export { exportVm, exportTotalBytes, type ExportDiskInput, type ExportResult, type ExportVmOptions } from './export-vm.js';
+export {
+  catalogSchema,
+  catalogDiskSchema,
+  skippedDiskSchema,
+  formatCatalog,
+  parseCatalog,
+  CATALOG_FILE,
+  type Catalog,
+  type CatalogDisk,
+  type SkippedDisk,
+} from './catalog.js';
+export { verifyExport, verifyExportDisk, type DiskVerification } from './verify.js';
+export { writeStateFile, readStateFile, STATE_FILE } from './state-file.js';
+export { partialDirFor, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
+export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
+export { DIGEST_BLOCK, StreamingBlockHasher } from './block-digest.js';
+export { isCopyableVmFile, exportDescriptorNames, rewriteVmxDiskFileNames } from './vm-files.js';

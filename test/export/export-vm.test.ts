@@ -1,0 +1,155 @@
+// exportVm writes a complete, sparse, qemu-readable fullvm directory, atomically, with verifiable checksums.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VcbError } from '../../src/errors.js';
+import { exportVm, parseCatalog, readStateFile, verifyExport } from '../../src/export/index.js';
+import { NbdReader, SanReader, type ChunkSink, type DiskReader, type DiskSource, type ReadOptions } from '../../src/vlun/index.js';
+import { LVID } from '../vlun/fake-host.js';
+import { exportOptions, makeFakeVm, MiB, type FakeVm } from './fake-vm.js';
+
+const KINDS = ['mapped', 'hole', 'mapped', 'unzeroed', 'hole', 'hole', 'mapped', 'hole', 'hole', 'mapped'] as const;
+const TAIL = 64 * 1024 + 1024;
+
+let root: string;
+let vm: FakeVm;
+let reference: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'export-vm-'));
+  vm = makeFakeVm(root, KINDS, TAIL);
+  reference = join(root, 'reference.raw');
+  writeFileSync(reference, vm.disk.expected);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function qemuImg(...args: string[]): string {
+  return execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function siblings(dest: string): string[] {
+  const base = dest.split('/').pop()!;
+  return readdirSync(join(dest, '..')).filter((name) => name.startsWith(`${base}.`));
+}
+
+/** A reader that fails after delivering a few chunks, like a dropped connection mid-disk. */
+class FailingReader implements DiskReader {
+  readonly mode = 'san' as const;
+  constructor(private readonly inner: DiskReader) {}
+  async read(source: DiskSource, sink: ChunkSink, options?: ReadOptions): Promise<void> {
+    let chunks = 0;
+    await this.inner.read(source, async (offset, chunk) => {
+      if (++chunks === 3) throw new Error('connection dropped');
+      await sink(offset, chunk);
+    }, options);
+  }
+}
+
+describe('exportVm', () => {
+  it('-M 1 over san: qemu-img check/compare accept it, files are sparse, catalog and vmx are right', async () => {
+    const dest = join(root, 'out', 'web01-M1');
+    const progress: Array<[number, number]> = [];
+    const options = { ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 }), dest), onProgress: (d: number, t: number) => progress.push([d, t]), state: { runId: 'run1', held: ['snapshot'] } };
+    const result = await exportVm(options);
+    expect(result.directory).toBe(dest);
+    const descriptor = join(dest, 'web_01.vmdk');
+    qemuImg('check', '-f', 'vmdk', descriptor);
+    expect(qemuImg('compare', '-f', 'vmdk', '-F', 'raw', descriptor, reference)).toContain('Images are identical');
+
+    const flat = statSync(join(dest, 'web_01-flat.vmdk'));
+    expect(flat.size).toBe(vm.disk.blockMap.size);
+    expect(flat.blocks * 512).toBeLessThan(flat.size * 0.6);
+
+    const catalog = parseCatalog(readFileSync(join(dest, 'catalog'), 'utf8'));
+    expect(catalog.format).toBe('vcbmounter-catalog');
+    expect(catalog.disks[0]).toMatchObject({ slot: 'scsi0:0', descriptorFile: 'web_01.vmdk', extentFiles: ['web_01-flat.vmdk'], capacity: vm.disk.blockMap.size });
+    expect(catalog.disks[0]!.allocatedBytes).toBe(4 * MiB + TAIL);
+    expect(catalog.skippedDisks[0]!.reason).toBe('independent');
+    expect(catalog.files.sort()).toEqual(['vmware-1.log', 'vmware.log', 'web 01.nvram', 'web 01.vmsd']);
+    expect(existsSync(join(dest, 'web 01-3f2a.vswp'))).toBe(false);
+    const vmx = readFileSync(join(dest, 'web 01.vmx'), 'utf8');
+    expect(vmx).toContain('scsi0:0.fileName = "web_01.vmdk"');
+    expect(vmx).toContain('displayName = "web 01"');
+    expect(await readStateFile(dest)).toEqual({ runId: 'run1', held: ['snapshot'] });
+
+    expect(progress.at(-1)).toEqual([4 * MiB + TAIL, 4 * MiB + TAIL]);
+    expect((await verifyExport(dest)).every((v) => v.ok)).toBe(true);
+    expect(siblings(dest)).toEqual([]);
+  });
+
+  it('-M 0 over nbd with a small split size: extents split, qemu-img says identical', async () => {
+    const dest = join(root, 'out', 'web01-M0');
+    const options = { ...exportOptions(vm, new NbdReader(vm.transport), dest), diskLayout: 'twoGbMaxExtentFlat' as const, splitExtentBytes: 3 * MiB };
+    const { catalog } = await exportVm(options);
+    expect(catalog.disks[0]!.extentFiles).toEqual(['web_01-f001.vmdk', 'web_01-f002.vmdk', 'web_01-f003.vmdk', 'web_01-f004.vmdk']);
+    expect(statSync(join(dest, 'web_01-f004.vmdk')).size).toBe(TAIL);
+    const descriptor = join(dest, 'web_01.vmdk');
+    qemuImg('check', '-f', 'vmdk', descriptor);
+    expect(qemuImg('compare', '-f', 'vmdk', '-F', 'raw', descriptor, reference)).toContain('Images are identical');
+    const m1 = parseCatalog(readFileSync(join(root, 'out', 'web01-M1', 'catalog'), 'utf8'));
+    expect(catalog.disks[0]!.digest).toBe(m1.disks[0]!.digest);
+  });
+
+  it('verifyExport finds a flipped byte', async () => {
+    const dest = join(root, 'out', 'web01-flip');
+    await exportVm(exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest));
+    const flat = join(dest, 'web_01-flat.vmdk');
+    const bytes = readFileSync(flat);
+    bytes[6 * MiB + 12345] ^= 0x40;
+    writeFileSync(flat, bytes);
+    const [result] = await verifyExport(dest);
+    expect(result!.ok).toBe(false);
+    expect(result!.badBlocks).toEqual([6 * MiB]);
+    expect(result!.actualDigest).not.toBe(result!.expectedDigest);
+  });
+
+  it('refuses an existing destination and touches nothing', async () => {
+    const dest = join(root, 'out', 'existing');
+    mkdirSync(dest, { recursive: true });
+    writeFileSync(join(dest, 'old-backup'), 'keep me');
+    const error = await exportVm(exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VcbError);
+    expect((error as VcbError).code).toBe('DESTINATION');
+    expect(readdirSync(dest)).toEqual(['old-backup']);
+    expect(siblings(dest)).toEqual([]);
+  });
+
+  it("preexisting 'delete' keeps the old export when the new one fails, replaces it when it succeeds", async () => {
+    const dest = join(root, 'out', 'replace');
+    mkdirSync(dest, { recursive: true });
+    writeFileSync(join(dest, 'old-backup'), 'keep me until the new one is complete');
+    const failing = { ...exportOptions(vm, new FailingReader(new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 })), dest, 'run2'), preexisting: 'delete' as const };
+    const error = await exportVm(failing).catch((e: unknown) => e);
+    expect((error as VcbError).code).toBe('EXPORT');
+    expect((error as Error).message).toContain('connection dropped');
+    expect(readdirSync(dest)).toEqual(['old-backup']);
+    expect(siblings(dest)).toEqual([]);
+
+    await exportVm({ ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest, 'run3'), preexisting: 'delete' });
+    expect(readdirSync(dest)).toContain('catalog');
+    expect(readdirSync(dest)).not.toContain('old-backup');
+    expect(siblings(dest)).toEqual([]);
+  });
+
+  it('a reader failing mid-export leaves neither the destination nor a partial directory', async () => {
+    const dest = join(root, 'out', 'failed');
+    const error = await exportVm(exportOptions(vm, new FailingReader(new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 })), dest)).catch((e: unknown) => e);
+    expect((error as VcbError).code).toBe('EXPORT');
+    expect((error as VcbError).context.vm).toBe('web 01');
+    expect(existsSync(dest)).toBe(false);
+    expect(siblings(dest)).toEqual([]);
+  });
+
+  it('fails early with DESTINATION when the disks cannot fit', async () => {
+    const dest = join(root, 'out', 'too-big');
+    const options = exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest);
+    const huge = { ...vm.diskInput, base: { ...vm.diskInput.base, blockMap: { ...vm.disk.blockMap, extents: [{ fileOffset: 0, length: 2 ** 52, kind: 'mapped' as const, lunOffset: 0, lvid: LVID }] } } };
+    const error = await exportVm({ ...options, disks: [huge] }).catch((e: unknown) => e);
+    expect((error as VcbError).code).toBe('DESTINATION');
+    expect((error as Error).message).toMatch(/needs 4503599627370496 bytes/);
+    expect(existsSync(dest)).toBe(false);
+    expect(siblings(dest)).toEqual([]);
+  });
+});
