@@ -185,7 +185,10 @@ export class Journal implements UndoRecorder {
 
 /**
  * Runs with outstanding resources (acquired, neither released nor kept), oldest first, optionally
- * only for one host/VM. A run whose pidAlive is true is still running: do not touch its resources.
+ * only for one host/VM. A run with no `ended` and pidAlive true (or null: another machine) may
+ * still be working: leave its resources alone. One that ended, or whose pid is dead, is abandoned:
+ * release its outstanding resources (newest first), recording into Journal.reopen(), then
+ * markRecovered().
  */
 export function listOpenRuns(stateDir: string, filter: { host?: string; vm?: string } = {}): OpenRun[] {
   let names: string[];

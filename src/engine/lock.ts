@@ -31,8 +31,8 @@ export interface LockOptions {
   argv?: string[];
   /** A lock written on another machine is taken over only once older than this (default: never). */
   foreignStaleAfterMs?: number;
-  /** Told when a stale lock is taken over (a log warning). */
-  onWarning?: (message: string, previous: LockInfo | undefined) => void;
+  /** Told when a stale lock is taken over; log it as a warning (a takeover is never silent). */
+  onWarning: (message: string, previous: LockInfo | undefined) => void;
 }
 
 export interface VmLock {
@@ -77,7 +77,7 @@ export function acquireVmLock(opts: LockOptions): VmLock {
     const staleReason = whyStale(existing, path, opts.foreignStaleAfterMs);
     if (!staleReason) throw lockedError(path, existing as LockInfo, opts.vm);
     if (takeOver(path, existing)) {
-      opts.onWarning?.(
+      opts.onWarning(
         `taking over stale lock ${path} (${staleReason})`,
         existing === 'unreadable' ? undefined : existing,
       );

@@ -97,7 +97,11 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
     failure = cleanupOnlyError(unwound.failed, { vm: ctx.vm });
     status = 'failed';
   }
-  ctx.journal?.end(status);
+  try {
+    ctx.journal?.end(status);
+  } catch (error) {
+    ctx.log.warn({ err: errorMessage(error) }, 'could not write the end of the journal');
+  }
   if (failure !== undefined) throw withCleanupErrors(failure, unwound.failed);
   return { completed, released: unwound.released };
 }

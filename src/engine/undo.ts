@@ -69,7 +69,9 @@ const DEFAULT_RELEASE_NOW_MS = 60_000;
 
 /**
  * Rules: push() before acquiring; it records the acquire (when a recorder is given) and throws if
- * that fails, so nothing is acquired unrecorded. unwind() releases what is left in reverse push
+ * that fails, so nothing is acquired unrecorded. Release records are best effort: if the journal
+ * cannot be written then, the release still runs (the resource merely stays listed as outstanding,
+ * and releases are idempotent). unwind() releases what is left in reverse push
  * order, never stops on an error, and bounds the whole unwind by timeoutMs: each release gets an
  * equal share of the time still left, is aborted and abandoned (reported as failed) when its share
  * runs out. Entries pushed while an unwind runs are released by a later unwind.
@@ -99,7 +101,7 @@ export class UndoStack {
         if (slot.state !== 'held') return;
         slot.state = 'done';
         this.remove(slot);
-        this.recorder?.kept(entry.id);
+        this.record((r) => r.kept(entry.id));
       },
     };
   }
@@ -134,7 +136,7 @@ export class UndoStack {
 
   private async releaseSlot(slot: Slot, deadline: number): Promise<void> {
     slot.state = 'releasing';
-    this.recorder?.releaseStarted(slot.entry.id);
+    this.record((r) => r.releaseStarted(slot.entry.id));
     const controller = new AbortController();
     const attempt = withDeadline(
       Promise.resolve().then(() => slot.spec.release({ signal: controller.signal, deadline })),
@@ -148,13 +150,23 @@ export class UndoStack {
     } catch (error) {
       slot.state = 'held';
       slot.inFlight = undefined;
-      this.recorder?.releaseFailed(slot.entry.id, error);
+      this.record((r) => r.releaseFailed(slot.entry.id, error));
       throw error;
     }
     slot.state = 'done';
     slot.inFlight = undefined;
     this.remove(slot);
-    this.recorder?.releaseDone(slot.entry.id);
+    this.record((r) => r.releaseDone(slot.entry.id));
+  }
+
+  /** Release-side records are best effort: a journal that cannot be written must not stop a release. */
+  private record(write: (recorder: UndoRecorder) => void): void {
+    if (!this.recorder) return;
+    try {
+      write(this.recorder);
+    } catch {
+      return;
+    }
   }
 
   private remove(slot: Slot): void {

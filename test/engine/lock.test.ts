@@ -19,6 +19,10 @@ import {
 } from '../../src/engine/index.js';
 import { VcbError } from '../../src/errors.js';
 
+const noTakeover = (message: string): void => {
+  throw new Error(`unexpected lock takeover: ${message}`);
+};
+
 function tempStateDir(): string {
   return mkdtempSync(join(tmpdir(), 'vcb-lock-'));
 }
@@ -43,22 +47,22 @@ function lockedError(fn: () => unknown): VcbError {
 describe('VM lock', () => {
   it('writes who holds it, refuses a second run for the same VM and allows other VMs', () => {
     const stateDir = tempStateDir();
-    const lock = acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-a', argv: ['-a', 'name:web01', '-t', 'fullvm'] });
+    const lock = acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-a', argv: ['-a', 'name:web01', '-t', 'fullvm'], onWarning: noTakeover });
     const info = JSON.parse(readFileSync(lock.path, 'utf8')) as LockInfo;
     expect(info).toMatchObject({ pid: process.pid, hostname: hostname(), runId: 'run-a', host: 'esx1', vm: 'web01', argv: ['-a', 'name:web01', '-t', 'fullvm'] });
     expect(readVmLock(stateDir, 'esx1', 'web01')).toEqual(info);
 
-    const error = lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-b' }));
+    const error = lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-b', onWarning: noTakeover }));
     expect(error.code).toBe('LOCKED');
     expect(error.message).toContain(`pid ${process.pid} since ${info.startedAt}`);
     expect(error.message).toContain('vcbmounter cleanup');
     expect(error.message).toContain(lock.path);
 
-    const other = acquireVmLock({ stateDir, host: 'esx1', vm: 'db01', runId: 'run-b' });
-    const sameNameOtherHost = acquireVmLock({ stateDir, host: 'esx2', vm: 'web01', runId: 'run-c' });
+    const other = acquireVmLock({ stateDir, host: 'esx1', vm: 'db01', runId: 'run-b', onWarning: noTakeover });
+    const sameNameOtherHost = acquireVmLock({ stateDir, host: 'esx2', vm: 'web01', runId: 'run-c', onWarning: noTakeover });
     lock.release();
     lock.release();
-    const again = acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-d' });
+    const again = acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'run-d', onWarning: noTakeover });
     for (const l of [other, sameNameOtherHost, again]) l.release();
     expect(readdirSync(join(stateDir, 'locks'))).toEqual([]);
   });
@@ -75,10 +79,10 @@ describe('VM lock', () => {
     const stateDir = tempStateDir();
     const startedAt = new Date(Date.now() - 3 * 3600_000).toISOString();
     writeLock(stateDir, 'esx1', 'web01', { hostname: 'proxy-2', pid: 4242, startedAt });
-    const refused = lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine' }));
+    const refused = lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine', onWarning: noTakeover }));
     expect(refused.message).toContain(`pid 4242 on proxy-2 since ${startedAt}`);
     const stillRefused = lockedError(() =>
-      acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine', foreignStaleAfterMs: 24 * 3600_000 }),
+      acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine', foreignStaleAfterMs: 24 * 3600_000, onWarning: noTakeover }),
     );
     expect(stillRefused.code).toBe('LOCKED');
 
@@ -103,7 +107,7 @@ describe('VM lock', () => {
     const path = lockPath(stateDir, 'esx1', 'web01');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, '');
-    expect(lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine' })).message).toContain('being written or damaged');
+    expect(lockedError(() => acquireVmLock({ stateDir, host: 'esx1', vm: 'web01', runId: 'mine', onWarning: noTakeover })).message).toContain('being written or damaged');
     const old = new Date(Date.now() - 60_000);
     utimesSync(path, old, old);
     const warnings: string[] = [];
@@ -139,16 +143,16 @@ describe('safeKey', () => {
 describe('lockVm', () => {
   it('journals the lock before taking it, and leaves nothing outstanding when the lock is refused', async () => {
     const stateDir = tempStateDir();
-    const holder = await lockVm(new UndoStack(), { stateDir, host: 'esx1', vm: 'web01', runId: 'holder' });
+    const holder = await lockVm(new UndoStack(), { stateDir, host: 'esx1', vm: 'web01', runId: 'holder', onWarning: noTakeover });
     const journal = Journal.open({ stateDir, host: 'esx1', vm: 'web01', runId: 'loser' });
     const undo = new UndoStack(journal);
-    await expect(lockVm(undo, { stateDir, host: 'esx1', vm: 'web01', runId: 'loser' })).rejects.toMatchObject({ code: 'LOCKED' });
+    await expect(lockVm(undo, { stateDir, host: 'esx1', vm: 'web01', runId: 'loser', onWarning: noTakeover })).rejects.toMatchObject({ code: 'LOCKED' });
     expect(undo.pending).toEqual([]);
     expect(listOpenRuns(stateDir)).toEqual([]);
     expect(readVmLock(stateDir, 'esx1', 'web01')?.runId).toBe('holder');
     holder.lock.release();
 
-    const { handle } = await lockVm(undo, { stateDir, host: 'esx1', vm: 'web01', runId: 'loser' });
+    const { handle } = await lockVm(undo, { stateDir, host: 'esx1', vm: 'web01', runId: 'loser', onWarning: noTakeover });
     expect(listOpenRuns(stateDir)[0]!.outstanding.map((o) => o.id)).toEqual([handle.entry.id]);
     await undo.unwind({ timeoutMs: 1_000 });
     expect(readVmLock(stateDir, 'esx1', 'web01')).toBeUndefined();

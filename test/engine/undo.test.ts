@@ -142,3 +142,34 @@ describe('withCleanupErrors', () => {
     expect(combined.message.startsWith('x is undefined (cleanup also failed: lock: EACCES')).toBe(true);
   });
 });
+
+describe('UndoStack with a journal that stops accepting writes', () => {
+  it('refuses to push (nothing acquired unrecorded) but still runs releases', async () => {
+    let writable = true;
+    const records: string[] = [];
+    const recorder = {
+      acquire: (kind: string) => {
+        if (!writable) throw new Error('ENOSPC');
+        records.push(`acquire ${kind}`);
+        return kind;
+      },
+      releaseStarted: () => {
+        if (!writable) throw new Error('ENOSPC');
+      },
+      releaseDone: () => {
+        if (!writable) throw new Error('ENOSPC');
+      },
+      releaseFailed: () => {},
+      kept: () => {},
+    };
+    const log: string[] = [];
+    const undo = new UndoStack(recorder);
+    undo.push(spec('snapshot', log));
+    writable = false;
+    expect(() => undo.push(spec('mount', log))).toThrow('ENOSPC');
+    const result = await undo.unwind({ timeoutMs: 1_000 });
+    expect(log).toEqual(['snapshot']);
+    expect(result.released.map((e) => e.description)).toEqual(['snapshot']);
+    expect(records).toEqual(['acquire snapshot']);
+  });
+});
