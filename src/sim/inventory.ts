@@ -78,7 +78,7 @@ const vmSchema = z.object({
       preFreeze: scriptSchema.optional(),
       postThaw: scriptSchema.optional(),
       backupScripts: z.array(backupScriptSchema).default([]),
-      /** The sync driver / VSS step: 'ok', 'fail' (snapshot still taken, crash-consistent), 'hang' (never returns). */
+      /** The sync driver / VSS step: 'ok'; 'fail' (the quiesced snapshot fails); 'hang' (no answer: the snapshot fails after hangMs). */
       syncDriver: z.enum(['ok', 'fail', 'hang']).default('ok'),
       /** Time the freeze holds I/O while the snapshot is taken, ms. */
       freezeMs: z.number().int().nonnegative().default(50),
