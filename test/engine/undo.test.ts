@@ -148,10 +148,10 @@ describe('UndoStack with a journal that stops accepting writes', () => {
     let writable = true;
     const records: string[] = [];
     const recorder = {
-      acquire: (kind: string) => {
+      acquire: (_kind: string, _resource: Record<string, unknown>, description: string) => {
         if (!writable) throw new Error('ENOSPC');
-        records.push(`acquire ${kind}`);
-        return kind;
+        records.push(`acquire ${description}`);
+        return description;
       },
       releaseStarted: () => {
         if (!writable) throw new Error('ENOSPC');
