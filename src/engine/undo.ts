@@ -70,11 +70,9 @@ const DEFAULT_RELEASE_NOW_MS = 60_000;
 /**
  * Rules: push() before acquiring; it records the acquire (when a recorder is given) and throws if
  * that fails, so nothing is acquired unrecorded. Release records are best effort: if the journal
- * cannot be written then, the release still runs (the resource merely stays listed as outstanding,
- * and releases are idempotent). unwind() releases what is left in reverse push
- * order, never stops on an error, and bounds the whole unwind by timeoutMs: each release gets an
- * equal share of the time still left, is aborted and abandoned (reported as failed) when its share
- * runs out. Entries pushed while an unwind runs are released by a later unwind.
+ * cannot be written then, the release still runs (the resource merely stays listed as
+ * outstanding, and releases are idempotent). Entries pushed while an unwind runs are released by
+ * a later unwind.
  */
 export class UndoStack {
   private readonly slots: Slot[] = [];
@@ -82,6 +80,7 @@ export class UndoStack {
 
   constructor(private readonly recorder?: UndoRecorder) {}
 
+  /** Registers a release (call before acquiring); see UndoHandle for early release and keeping. */
   push(spec: UndoSpec): UndoHandle {
     const id = this.recorder
       ? this.recorder.acquire(spec.kind, spec.resource, spec.description)
@@ -111,6 +110,12 @@ export class UndoStack {
     return this.slots.filter((s) => s.state !== 'done').map((s) => s.entry);
   }
 
+  /**
+   * Releases what is left in reverse push order. Never throws and never stops on an error: every
+   * failure is collected. The whole unwind is bounded by timeoutMs: each release gets an equal
+   * share of the time still left (unused time passes on), and is aborted and abandoned, reported
+   * as a CLEANUP timeout, when its share runs out.
+   */
   async unwind(opts: { timeoutMs: number }): Promise<UnwindResult> {
     const overallDeadline = Date.now() + opts.timeoutMs;
     const order = [...this.slots].reverse();
