@@ -152,4 +152,20 @@ describe('exportVm', () => {
     expect(existsSync(dest)).toBe(false);
     expect(siblings(dest)).toEqual([]);
   });
+
+  it('an abort mid-disk ends with INTERRUPTED and removes the partial directory', async () => {
+    const dest = join(root, 'out', 'aborted');
+    const controller = new AbortController();
+    const options = {
+      ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 }), dest),
+      signal: controller.signal,
+      onProgress: (done: number) => {
+        if (done >= 512 * 1024) controller.abort(new Error('SIGINT'));
+      },
+    };
+    const error = await exportVm(options).catch((e: unknown) => e);
+    expect((error as VcbError).code).toBe('INTERRUPTED');
+    expect(existsSync(dest)).toBe(false);
+    expect(siblings(dest)).toEqual([]);
+  });
 });
