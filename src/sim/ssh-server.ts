@@ -137,6 +137,22 @@ function dropConnection(client: Connection): void {
   else client.end();
 }
 
+/**
+ * An AbortController aborted when the peer closes the channel or the connection ends. ssh2 emits a server
+ * channel's 'close' only after its stdin has been read to the end, so a command that never reads stdin would
+ * not notice; the writable side finishing (ssh2 ends it on CHANNEL_CLOSE) is the reliable sign.
+ */
+function watchChannelEnd(channel: ServerChannel, client: Connection): AbortController {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  channel.once('close', abort);
+  channel.once('finish', abort);
+  client.once('close', abort);
+  controller.signal.addEventListener('abort', () => client.off('close', abort), { once: true });
+  channel.once('close', () => client.off('close', abort));
+  return controller;
+}
+
 function handleSession(session: Session, client: Connection, exec: ExecHandler, newSessionId: () => number): void {
   const env: Record<string, string> = {};
   session.on('env', (accept, _reject, info) => {
@@ -158,9 +174,8 @@ function handleSession(session: Session, client: Connection, exec: ExecHandler, 
 }
 
 async function runOnChannel(channel: ServerChannel, line: string, client: Connection, exec: ExecHandler, session: number, env: Record<string, string>): Promise<void> {
-  const controller = new AbortController();
+  const controller = watchChannelEnd(channel, client);
   let dropped = false;
-  channel.on('close', () => controller.abort());
   channel.on('error', () => {});
   channel.stderr.on('error', () => {});
   const drop = () => {
@@ -176,14 +191,31 @@ async function runOnChannel(channel: ServerChannel, line: string, client: Connec
     status = 1;
   }
   if (dropped || controller.signal.aborted) return;
+  // exit-status goes out at once, but data may still wait for window space: send it after the output.
+  await Promise.all([drained(channel), drained(channel.stderr)]);
+  if (controller.signal.aborted) return;
   channel.exit(status);
   channel.end();
 }
 
+/** Resolves once a writable has handed all its buffered data on (or closed). */
+async function drained(w: NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean }): Promise<void> {
+  while ((w.writableLength ?? 0) > 0 && !w.destroyed) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        w.removeListener('drain', done);
+        w.removeListener('close', done);
+        resolve();
+      };
+      w.once('drain', done);
+      w.once('close', done);
+    });
+  }
+}
+
 /** A minimal interactive shell: runs each line through exec with empty stdin; "exit" ends the session. */
 async function runInteractive(channel: ServerChannel, client: Connection, exec: ExecHandler, newSessionId: () => number, env: Record<string, string>): Promise<void> {
-  const controller = new AbortController();
-  channel.on('close', () => controller.abort());
+  const controller = watchChannelEnd(channel, client);
   channel.on('error', () => {});
   let buffered = '';
   let lastStatus = 0;

@@ -34,6 +34,8 @@ export function makeTempHost(capacity = 256 * MiB): TempHost {
 export interface RunResult {
   status: number;
   stdout: Buffer;
+  /** Sizes of the chunks stdout arrived in. */
+  chunkSizes: number[];
   out: string;
   err: string;
   records: CommandRecord[];
@@ -74,7 +76,7 @@ export async function runLine(vfs: SimVfs, line: string, opts: RunOptions = {}):
   });
   await new Promise((resolve) => setImmediate(resolve));
   const out = Buffer.concat(outChunks);
-  return { status, stdout: out, out: out.toString('utf8'), err: Buffer.concat(errChunks).toString('utf8'), records };
+  return { status, stdout: out, chunkSizes: outChunks.map((c) => c.length), out: out.toString('utf8'), err: Buffer.concat(errChunks).toString('utf8'), records };
 }
 
 /** Deterministic bytes of any length. */
