@@ -182,3 +182,21 @@ describe('full datastore', () => {
     }
   });
 });
+
+describe('abort while streaming', () => {
+  it('cat of a multi-GiB file stops promptly when the session ends', async () => {
+    host.vfs.createFile(`${DS}/huge-flat.vmdk`, { size: 8 * 1024 * MiB, thin: true });
+    const controller = new AbortController();
+    const stdout = new PassThrough();
+    let received = 0;
+    stdout.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= 4 * MiB) controller.abort();
+    });
+    const status = await runCommandLine(`cat ${DS}/huge-flat.vmdk`, {
+      commands: posixCommands(), vfs: host.vfs, env: {}, stdin: Readable.from([]), stdout, stderr: new PassThrough(), signal: controller.signal, session: 1,
+    });
+    expect(status).not.toBe(0);
+    expect(received).toBeLessThan(16 * MiB);
+  });
+});

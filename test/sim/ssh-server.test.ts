@@ -223,3 +223,26 @@ describe('ssh2 client', () => {
     await new Promise<void>((resolve) => client.on('close', () => resolve()));
   });
 });
+
+describe('interactive shell', () => {
+  it('runs lines typed into a shell channel and ends on exit', async () => {
+    const client = await connectClient({ port: sim.server.port, username: 'root', password: PASSWORD });
+    try {
+      const { output, code } = await new Promise<{ output: string; code: number | undefined }>((resolve, reject) => {
+        client.shell(false, (err, channel) => {
+          if (err) return reject(err);
+          let output = '';
+          let code: number | undefined;
+          channel.on('data', (c: Buffer) => (output += c.toString()));
+          channel.on('exit', (c: number) => (code = c));
+          channel.on('close', () => resolve({ output, code }));
+          channel.write('echo one\nhostname\nexit 4\n');
+        });
+      });
+      expect(output).toBe('~ # one\n~ # esx-sim\n~ # ');
+      expect(code).toBe(4);
+    } finally {
+      client.end();
+    }
+  });
+});
