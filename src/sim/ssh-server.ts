@@ -173,7 +173,34 @@ function handleSession(session: Session, client: Connection, exec: ExecHandler, 
   });
 }
 
+/**
+ * ssh2 (1.17) keeps a write that waited for window space in `_chunk` (stdout) / `_chunkErr` (stderr) and
+ * replays it on the next window adjust, but never clears it once written. When stderr later waits for
+ * window, the adjust replays the stale stdout chunk instead (the client receives it twice) and the stderr
+ * write never completes, so no exit status is ever sent. Clearing the fields when a write completes avoids it.
+ */
+function clearReplayedWrites(channel: ServerChannel): void {
+  type Internals = { _write: (d: Buffer, e: unknown, cb: (err?: Error | null) => void) => void; _chunk?: Buffer; _chunkcb?: unknown; _chunkErr?: Buffer; _chunkcbErr?: unknown };
+  const ch = channel as unknown as Internals;
+  const stderr = channel.stderr as unknown as Internals;
+  const out = ch._write.bind(channel);
+  ch._write = (data, enc, cb) =>
+    out(data, enc, (err) => {
+      ch._chunk = undefined;
+      ch._chunkcb = undefined;
+      cb(err);
+    });
+  const errOut = stderr._write.bind(channel.stderr);
+  stderr._write = (data, enc, cb) =>
+    errOut(data, enc, (e) => {
+      ch._chunkErr = undefined;
+      ch._chunkcbErr = undefined;
+      cb(e);
+    });
+}
+
 async function runOnChannel(channel: ServerChannel, line: string, client: Connection, exec: ExecHandler, session: number, env: Record<string, string>): Promise<void> {
+  clearReplayedWrites(channel);
   const controller = watchChannelEnd(channel, client);
   let dropped = false;
   channel.on('error', () => {});
