@@ -1,0 +1,50 @@
+// `vcbmounter cleanup`: finds interrupted runs in the journal and releases what they left on the host.
+
+import { listOpenRuns, resolveStateDir } from '../engine/index.js';
+import { VcbError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { resolvePassword } from '../workflow/credentials.js';
+import { openHostSession } from '../workflow/connect.js';
+import { recoverRun } from '../workflow/recover.js';
+import { EXIT } from './exit-codes.js';
+import type { CliIO } from './main.js';
+
+export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log: Logger): Promise<number> {
+  const stateDir = resolveStateDir(flags.stateDir as string | undefined);
+  const all = listOpenRuns(stateDir).filter((r) => r.pidAlive !== true);
+  if (flags.list || all.length === 0) {
+    if (all.length === 0) io.stdout.write('no interrupted runs to clean up\n');
+    for (const r of all) {
+      io.stdout.write(`${r.runId}  host ${r.host}  vm ${JSON.stringify(r.vm)}  pid ${r.pid} (${r.pidAlive === false ? 'dead' : 'unknown'})  started ${r.startedAt}  holds: ${r.outstanding.map((o) => o.description).join(', ') || 'nothing'}\n`);
+    }
+    return EXIT.OK;
+  }
+  if (!flags.host) throw new VcbError('USAGE', `cleanup needs -h HOST (interrupted runs are on: ${[...new Set(all.map((r) => r.host))].join(', ')}); --list shows them`);
+  const port = Number(flags.port ?? 22);
+  const label = port === 22 ? String(flags.host) : `${String(flags.host)}:${port}`;
+  const runs = all.filter((r) => r.host === label);
+  if (runs.length === 0) {
+    io.stdout.write(`no interrupted runs for ${label}\n`);
+    return EXIT.OK;
+  }
+  const password = await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
+  const session = await openHostSession(
+    { host: String(flags.host), port, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
+    log,
+  );
+  let failed = 0;
+  try {
+    for (const run of runs) {
+      try {
+        const r = await recoverRun(run, session, undefined, stateDir, log);
+        io.stdout.write(`cleaned up run ${run.runId} (${JSON.stringify(run.vm)}): ${r.released.join(', ') || 'nothing was held'}\n`);
+      } catch (e) {
+        failed++;
+        io.stderr.write(`vcbmounter: cleanup of run ${run.runId} failed: ${(e as Error).message}\n`);
+      }
+    }
+  } finally {
+    await session.transport.close().catch(() => {});
+  }
+  return failed ? EXIT.CLEANUP : EXIT.OK;
+}

@@ -1,0 +1,50 @@
+// The one place errors become exit codes; documented in docs/exit-codes.md and in --help.
+
+import type { ErrorCode } from '../errors.js';
+
+export const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  CONNECT: 3,
+  VM_NOT_FOUND: 4,
+  LOCKED: 5,
+  SNAPSHOT: 6,
+  EXPORT: 7,
+  CLEANUP: 8,
+  INTERRUPTED: 130,
+} as const;
+
+const BY_CODE: Record<ErrorCode, number> = {
+  USAGE: EXIT.USAGE,
+  CONFIG: EXIT.USAGE,
+  CONNECT: EXIT.CONNECT,
+  HOST_KEY: EXIT.CONNECT,
+  VM_NOT_FOUND: EXIT.VM_NOT_FOUND,
+  VM_AMBIGUOUS: EXIT.VM_NOT_FOUND,
+  LOCKED: EXIT.LOCKED,
+  SNAPSHOT: EXIT.SNAPSHOT,
+  QUIESCE: EXIT.SNAPSHOT,
+  HOST_COMMAND: EXIT.FAILED,
+  EXPORT: EXIT.EXPORT,
+  DESTINATION: EXIT.EXPORT,
+  INTERRUPTED: EXIT.INTERRUPTED,
+  CLEANUP: EXIT.CLEANUP,
+  INTERNAL: EXIT.FAILED,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  return BY_CODE[code];
+}
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0    success
+  1    failed (host command or internal error); nothing left behind
+  2    usage: bad flags or input
+  3    cannot connect: network, authentication or host key
+  4    VM not found or ambiguous
+  5    another backup of this VM is running (lock held)
+  6    snapshot or quiesce failed
+  7    export or destination failed (destination exists, full, unreadable disk)
+  8    cleanup failed: something may be left behind (run "vcbmounter cleanup")
+  130  interrupted (SIGINT/SIGTERM); cleanup ran`;

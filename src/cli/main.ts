@@ -1,0 +1,224 @@
+// vcbmounter's command line: parses flags (vcbMounter-compatible), calls the workflow, maps the outcome to an exit code.
+
+import { Command, CommanderError, Option } from 'commander';
+import { VcbError } from '../errors.js';
+import { installSignalHandlers, INTERRUPT_MESSAGE } from '../engine/index.js';
+import { createLogger, type Logger } from '../log.js';
+import { resolvePassword } from '../workflow/credentials.js';
+import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
+import { dryRunPlan, runBackup, TOOL_VERSION, type BackupResult } from '../workflow/backup.js';
+import { unmountDir } from '../workflow/unmount.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { progressRenderer } from './progress.js';
+import { runSim } from './sim.js';
+import { runCleanup } from './cleanup.js';
+import { embeddedSimulatorSession, isSimHost } from './embedded-sim.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const EXAMPLES = `
+Examples:
+  vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/web01 -t fullvm    (password on stdin)
+  vcbmounter -h esx01 -u root --password-file /root/.esxpass -a ipaddr:10.1.1.107 -r /backup/vm1 -M 0 -L 6
+  vcbmounter -h esx01 -u root -i ~/.ssh/id_ed25519 -a moref:12 -r /backup/web01 -m san --lun 4c60368b-f4dd67bb-034c-001a31174665=/dev/sdb
+  vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
+  vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
+  vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
+  vcbmounter sim --port 2222                           run the simulated ESX host for other tools
+
+Password sources, in order: -p PASS, -p - (stdin), --password-file FILE (mode 600), $VCBMOUNTER_PASSWORD.
+Host keys: --host-key SHA256:... pins one; otherwise ~/.ssh/known_hosts (or --known-hosts FILE) must know the
+host, or pass --accept-new-host-key once to record it. A changed key is always refused.
+
+${EXIT_CODES_HELP}
+`;
+
+function parseLunMap(values: string[] | undefined): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const i = v.indexOf('=');
+    if (i <= 0 || i === v.length - 1) throw new VcbError('USAGE', `--lun "${v}": expected LVID-or-volume-uuid=/path/to/lun (a device or image file)`);
+    map[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return map;
+}
+
+function summaryText(r: BackupResult): string {
+  const gib = (r.bytes / 1024 ** 3).toFixed(2);
+  const lines = [
+    `backup of ${r.vm.name} (moref:${r.vm.id}) written to ${r.dir}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`,
+  ];
+  for (const s of r.skipped) lines.push(`  skipped ${s.slot}: ${s.detail}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n') + '\n';
+}
+
+function errorText(e: VcbError): string {
+  const where = [e.context.vm && `VM ${JSON.stringify(e.context.vm)}`, e.context.step && `step ${e.context.step}`].filter(Boolean).join(', ');
+  let msg = `vcbmounter: ${where ? `${where}: ` : ''}${e.message}`;
+  if (e.context.command) msg += `\n  command: ${e.context.command.join(' ')}`;
+  let cause = e.cause as Error | undefined;
+  for (let depth = 0; cause && depth < 3; depth++) {
+    if (!e.message.includes(cause.message)) msg += `\n  cause: ${cause.message}`;
+    cause = cause.cause as Error | undefined;
+  }
+  return msg + '\n';
+}
+
+function toVcbError(e: unknown): VcbError {
+  if (e instanceof VcbError) return e;
+  return new VcbError('INTERNAL', (e as Error)?.message ?? String(e), {}, { cause: e });
+}
+
+export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let exitCode = EXIT.OK as number;
+  let log: Logger | undefined;
+  const program = new Command('vcbmounter');
+  program
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
+    .version(TOOL_VERSION, '--version')
+    .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
+    .addHelpText('after', EXAMPLES)
+    .option('-h, --host <host>', 'ESX/ESXi host (or "sim" for the embedded simulated host)')
+    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
+    .option('-u, --user <user>', 'user on the host', 'root')
+    .option('-p, --password <password>', 'password ("-" reads it from stdin); prefer --password-file or $VCBMOUNTER_PASSWORD')
+    .option('--password-file <file>', 'read the password from a file that only its owner can read')
+    .option('-i, --identity <keyfile>', 'SSH private key for public-key authentication')
+    .option('--host-key <fingerprint>', 'pin the host key: SHA256:... as ssh-keygen -lf prints it')
+    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)')
+    .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)', false)
+    .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
+    .option('-r, --dir <dir>', 'export directory to create (must not exist)')
+    .addOption(new Option('-t, --type <type>', 'backup type').choices(['fullvm', 'file']).default('fullvm'))
+    .addOption(new Option('-m, --mode <mode>', 'transport: nbd/nbdssl read through the host over SSH, san reads the LUN directly').choices(['san', 'nbd', 'nbdssl', 'hotadd']).default('nbd'))
+    .addOption(new Option('-M, --monolithic <0|1>', '1: one flat file per disk; 0: split into 2 GiB extents').choices(['0', '1']).default('1'))
+    .option('-L, --log-level <0-6>', 'log verbosity: 0 fatal only ... 3 default ... 6 every remote command', '3')
+    .option('-U, --unmount <dir>', 'remove a directory an earlier run created (safe to repeat)')
+    .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy (repeatable)')
+    .addOption(new Option('--preexisting-mountpoint <policy>', 'if -r exists').choices(['fail', 'delete']).default('fail'))
+    .addOption(new Option('--preexisting-snapshot <policy>', 'if the VM already has a _VCB-BACKUP_ snapshot').choices(['fail', 'delete']).default('fail'))
+    .option('--require-quiesce', 'fail instead of taking a crash-consistent snapshot when the guest cannot be quiesced', false)
+    .option('--no-quiesce', 'take a crash-consistent snapshot without asking VMware Tools to quiesce')
+    .addOption(new Option('--command-set <set>', 'host commands to use (default: detect)').choices(['auto', 'vim-cmd', 'vmware-cmd']).default('auto'))
+    .option('--state-dir <dir>', 'locks and journals (default ~/.local/state/vcbmounter)')
+    .option('--json', 'print a JSON summary on stdout (and JSON logs)', false)
+    .option('--log-file <file>', 'write logs to this file instead of stderr')
+    .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing', false)
+    .action(async (flags: Record<string, unknown>) => {
+      const level = Number(flags.logLevel);
+      if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
+      log = createLogger({ level, json: Boolean(flags.json), file: flags.logFile as string | undefined });
+      if (flags.unmount) {
+        const report = unmountDir(String(flags.unmount), log);
+        io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...report }) + '\n' : report.nothingToDo ? `nothing to remove at ${report.dir}\n` : `removed ${report.removed.join(', ')}\n`);
+        return;
+      }
+      const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
+      if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter --help)`);
+      const sim = isSimHost(String(flags.host));
+      const password = sim ? undefined : await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
+      const parsed = backupOptionsSchema.safeParse({
+        host: flags.host,
+        port: flags.port,
+        user: flags.user,
+        password,
+        identityFile: flags.identity,
+        hostKey: flags.hostKey,
+        knownHosts: flags.knownHosts,
+        acceptNewHostKey: flags.acceptNewHostKey,
+        selector: flags.vm,
+        dir: flags.dir,
+        type: flags.type,
+        mode: flags.mode,
+        monolithic: flags.monolithic === '1',
+        commandSet: flags.commandSet,
+        preexistingMountpoint: flags.preexistingMountpoint,
+        preexistingSnapshot: flags.preexistingSnapshot,
+        requireQuiesce: flags.requireQuiesce,
+        quiesce: flags.quiesce,
+        lunMap: parseLunMap(flags.lun as string[] | undefined),
+        stateDir: flags.stateDir,
+        dryRun: flags.dryRun,
+      });
+      if (!parsed.success) {
+        const i = parsed.error.issues[0]!;
+        throw new VcbError('USAGE', `--${String(i.path[0] ?? '')}: ${i.message}`);
+      }
+      const o: BackupOptions = parsed.data;
+      if (o.dryRun) {
+        io.stdout.write(dryRunPlan(o).join('\n') + '\n');
+        return;
+      }
+      const handlers = installSignalHandlers({
+        print: (line) => io.stderr.write(`${line}\n`),
+        onForce: () => process.exit(EXIT.INTERRUPTED),
+      });
+      const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
+      const embedded = sim ? await embeddedSimulatorSession(o, log) : undefined;
+      try {
+        const result = await runBackup(o, { log, signal: handlers.signal, onProgress: progress.update, openSession: embedded?.open });
+        progress.done();
+        io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summaryText(result));
+      } finally {
+        progress.done();
+        handlers.dispose();
+        await embedded?.stop();
+      }
+    });
+
+  program
+    .command('sim')
+    .description('run the simulated ESX host (SSH on 127.0.0.1) in the foreground; prints one JSON line with how to connect')
+    .option('--port <port>', 'port; 0 picks a free one', (v) => Number(v), 0)
+    .option('--dir <dir>', 'state directory (LUN images, host state); reused when it exists')
+    .option('--inventory <demo|file>', 'VMs and datastores: "demo" or a JSON inventory file', 'demo')
+    .option('--faults <file>', 'JSON fault rules (fail, hang, slow, drop, fill)')
+    .action(async (flags: { port: number; dir?: string; inventory: string; faults?: string }) => {
+      exitCode = await runSim(flags, io);
+    });
+
+  program
+    .command('cleanup')
+    .description('release what interrupted runs left behind (backup snapshots, unfinished exports), found in the journal')
+    .option('-h, --host <host>', 'host whose runs to clean up')
+    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
+    .option('-u, --user <user>', 'user on the host', 'root')
+    .option('-p, --password <password>', 'password ("-" reads stdin)')
+    .option('--password-file <file>', 'password file (mode 600)')
+    .option('-i, --identity <keyfile>', 'SSH private key')
+    .option('--host-key <fingerprint>', 'pinned host key')
+    .option('--known-hosts <file>', 'known_hosts file')
+    .option('--state-dir <dir>', 'locks and journals')
+    .option('--list', 'only list interrupted runs; contact nothing', false)
+    .option('-L, --log-level <0-6>', 'log verbosity', '3')
+    .helpOption('--help')
+    .action(async (flags: Record<string, unknown>) => {
+      log = createLogger({ level: Number(flags.logLevel), json: false });
+      exitCode = await runCleanup(flags, io, log);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    const err = toVcbError(e);
+    if (err.code === 'INTERRUPTED') io.stderr.write(`${INTERRUPT_MESSAGE.split(':')[0]}: ${err.message}\n`);
+    else io.stderr.write(errorText(err));
+    log?.debug({ err: { code: err.code, message: err.message, context: err.context } }, 'run failed');
+    if (argv.includes('--json')) {
+      io.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...err.context } }) + '\n');
+    }
+    return exitCodeFor(err.code);
+  }
+}

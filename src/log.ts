@@ -1,0 +1,35 @@
+// Structured logging: pino with vcbMounter's -L 0..6 mapped onto levels, human output on a terminal, secrets redacted.
+
+import { createWriteStream } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'debug', 'trace'] as const;
+
+/** Keys whose values never reach a log line, wherever they appear. */
+export const REDACT_PATHS = ['password', '*.password', 'pass', '*.pass', 'passphrase', '*.passphrase', 'privateKey', '*.privateKey', 'options.password'];
+
+export interface LogOptions {
+  /** vcbMounter's -L: 0 fatal only ... 3 default ... 6 trace including every remote command. */
+  level: number;
+  /** Force JSON lines even on a terminal. */
+  json?: boolean;
+  /** Write logs here instead of stderr. */
+  file?: string;
+}
+
+export function levelFor(l: number): string {
+  return LEVELS[Math.max(0, Math.min(6, Math.trunc(l)))]!;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const level = levelFor(opts.level);
+  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } };
+  if (opts.file) return pino(base, createWriteStream(opts.file, { flags: 'a', mode: 0o600 }));
+  if (!opts.json && process.stderr.isTTY) {
+    return pino(base, pinoPretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+  }
+  return pino(base, pino.destination({ dest: 2, sync: true }));
+}

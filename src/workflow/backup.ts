@@ -1,0 +1,348 @@
+// The fullvm backup of one VM: resolve, lock, snapshot (quiesced), block list, export, remove snapshot, publish.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { VcbError } from '../errors.js';
+import {
+  acquireVmLock,
+  describePlan,
+  Journal,
+  listOpenRuns,
+  newRunId,
+  resolveStateDir,
+  runSteps,
+  UndoStack,
+  type RunContext,
+  type UndoHandle,
+  type Step,
+} from '../engine/index.js';
+import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type EsxHost, type SnapshotInfo, type VmRef, type VmxDisk } from '../esx/index.js';
+import { TransportError } from '../transport/index.js';
+import { parseDescriptor } from '../formats/vmdk-descriptor.js';
+import type { Logger } from '../log.js';
+import { resolveVm, parseSelector, type ResolvedVm } from './identify.js';
+import { openHostSession, type HostSession } from './connect.js';
+import { BACKUP_SNAPSHOT_NAME, type BackupOptions } from './options.js';
+import { recoverRun } from './recover.js';
+import { exportVm, type ExportDiskPlan, type ExportResult } from './export-vm.js';
+
+export const TOOL_VERSION = '0.1.0';
+
+export interface BackupResult {
+  runId: string;
+  vm: { name: string; id: string };
+  dir: string;
+  quiesced: boolean;
+  disks: ExportResult['disks'];
+  skipped: ExportResult['skipped'];
+  warnings: string[];
+  startedAt: string;
+  endedAt: string;
+  bytes: number;
+}
+
+export interface BackupDeps {
+  log: Logger;
+  signal: AbortSignal;
+  /** Progress of the export in bytes (the CLI draws it on a terminal). */
+  onProgress?: (done: number, total: number) => void;
+  /** Opens the host session; tests and the embedded simulator pass their own. */
+  openSession?: (o: BackupOptions) => Promise<HostSession>;
+}
+
+/** What the steps find and make; one object shared by every step (the runner hands each step a copy of the context). */
+interface RunState {
+  snapshotHandle?: UndoHandle;
+  disks: ExportDiskPlan[];
+  skipped: SkippedPlan[];
+  snapshot?: SnapshotInfo;
+  quiesced: boolean;
+  warnings: string[];
+  result?: ExportResult;
+}
+
+interface Ctx extends RunContext {
+  s: RunState;
+}
+
+export interface SkippedPlan {
+  device: string;
+  path: string;
+  reason: 'independent' | 'physical-rdm';
+  detail: string;
+}
+
+/** The snapshot description carries the run id so cleanup can tell our snapshot from anyone else's. */
+export function snapshotDescription(runId: string): string {
+  return `vcbmounter backup run ${runId}`;
+}
+
+/** Walks a disk's descriptor chain on the host: the flat base and the user-snapshot deltas above it (oldest first). */
+async function diskChain(esx: EsxHost, descriptorPath: string): Promise<{ base: string; baseData: string; capacity: number; deltas: string[]; thin: boolean }> {
+  const deltas: string[] = [];
+  let path = descriptorPath;
+  for (let depth = 0; depth < 64; depth++) {
+    const d = parseDescriptor(await esx.readFile(path));
+    const ext = d.extents[0];
+    if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
+    const extentPath = resolveAgainstVmx(path, ext.fileName);
+    if (d.createType === 'vmfsSparse' || ext.type === 'VMFSSPARSE') {
+      deltas.unshift(extentPath);
+      if (!d.parentFileNameHint) throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} has no parentFileNameHint`);
+      path = resolveAgainstVmx(path, d.parentFileNameHint);
+      continue;
+    }
+    if (d.extents.length !== 1 || (ext.type !== 'VMFS' && ext.type !== 'FLAT')) {
+      throw new VcbError('EXPORT', `disk ${path} has a layout this version cannot export (createType ${d.createType}, ${d.extents.length} extents of type ${ext.type})`);
+    }
+    return { base: path, baseData: extentPath, capacity: ext.sectors * 512, deltas, thin: d.ddb.get('ddb.thinProvisioned') === '1' };
+  }
+  throw new VcbError('HOST_COMMAND', `disk chain of ${descriptorPath} is deeper than 64 snapshots`);
+}
+
+interface Env {
+  o: BackupOptions;
+  deps: BackupDeps;
+  runId: string;
+  dir: string;
+  session: HostSession;
+  vm: ResolvedVm;
+}
+
+/** Runs a host call, reconnecting once if the SSH connection dropped (cleanup must work after a drop). */
+async function withSession<T>(session: HostSession, fn: () => Promise<T>): Promise<T> {
+  if (!session.transport.isConnected()) await session.transport.reconnect();
+  try {
+    return await fn();
+  } catch (e) {
+    const cause = e instanceof VcbError ? e.cause : e;
+    if (cause instanceof TransportError && cause.code === 'SOCKET') {
+      await session.transport.reconnect();
+      return fn();
+    }
+    throw e;
+  }
+}
+
+export function planSteps(env: Env): Step<Ctx>[] {
+  const { o, deps, runId, dir, session } = env;
+  const { log } = deps;
+  const esx = session.esx;
+  const ref = env.vm.ref;
+  const info = env.vm.info;
+  return [
+    {
+      name: 'inspect',
+      description: 'check the destination, read the .vmx and disk descriptors, check existing snapshots',
+      errorCode: 'HOST_COMMAND',
+      async run(ctx) {
+        if (existsSync(dir) && o.preexistingMountpoint === 'fail') {
+          throw new VcbError('DESTINATION', `destination ${dir} already exists; remove it (vcbmounter -U ${dir}), choose another -r, or pass --preexisting-mountpoint delete to replace it after a successful backup`);
+        }
+        const vmx = parseVmx(await esx.readFile(ref.vmxPath));
+        const disks: VmxDisk[] = listVmxDisks(vmx, ref.vmxPath);
+        for (const disk of disks) {
+          if (disk.independent) {
+            ctx.s.skipped.push({ device: disk.device, path: disk.path, reason: 'independent', detail: `independent disk (${disk.mode}): snapshots do not cover it` });
+            continue;
+          }
+          const text = await esx.readFile(disk.path);
+          const rdm = disk.rdm ? 'physical' : rdmFromDescriptor(text);
+          if (rdm === 'physical') {
+            ctx.s.skipped.push({
+              device: disk.device,
+              path: disk.path,
+              reason: 'physical-rdm',
+              detail: `raw device mapping in physical compatibility mode (${descriptorCreateType(text) ?? disk.deviceType}): it cannot be snapshotted`,
+            });
+            continue;
+          }
+          const chain = await diskChain(esx, disk.path);
+          ctx.s.disks.push({ device: disk.device, descriptorPath: disk.path, fileName: disk.fileName, ...chain, blockMap: undefined });
+        }
+        for (const s of ctx.s.skipped) ctx.s.warnings.push(`skipped ${s.device} (${s.path}): ${s.detail}`);
+        for (const w of ctx.s.warnings) log.warn(w);
+        if (ctx.s.disks.length === 0) throw new VcbError('EXPORT', `${ref.name} has no disk that can be backed up (${ctx.s.skipped.length} skipped)`);
+        const snaps = await esx.listSnapshots(ref);
+        const leftovers = snaps.filter((s) => s.name === BACKUP_SNAPSHOT_NAME);
+        if (leftovers.length && o.preexistingSnapshot === 'fail') {
+          throw new VcbError(
+            'SNAPSHOT',
+            `${ref.name} already has a ${BACKUP_SNAPSHOT_NAME} snapshot (${leftovers.map((s) => s.description || s.createdOn).join(', ')}), left by an earlier backup; remove it with "vcbmounter cleanup" or pass --preexisting-snapshot delete`,
+          );
+        }
+        for (const s of leftovers) {
+          log.warn({ snapshot: s.id ?? s.name, description: s.description }, `removing leftover ${BACKUP_SNAPSHOT_NAME} snapshot`);
+          await esx.removeSnapshot(ref, s, { timeoutMs: o.snapshotTimeoutMs });
+        }
+        const user = snaps.filter((s) => s.name !== BACKUP_SNAPSHOT_NAME);
+        if (user.length) log.info({ snapshots: user.map((s) => s.name) }, 'VM has user snapshots: they are kept, the backup is the image as of the new snapshot');
+        if (leftovers.length) {
+          // The chain moved: read it again so user deltas are right.
+          ctx.s.disks = [];
+          const again = listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath).filter((d) => ctx.s.disks.length >= 0 && !ctx.s.skipped.some((s) => s.device === d.device));
+          for (const disk of again) ctx.s.disks.push({ device: disk.device, descriptorPath: disk.path, fileName: disk.fileName, ...(await diskChain(esx, disk.path)), blockMap: undefined });
+        }
+      },
+    },
+    {
+      name: 'snapshot',
+      description: `create the ${BACKUP_SNAPSHOT_NAME} snapshot (quiesced when VMware Tools run)`,
+      errorCode: 'SNAPSHOT',
+      async run(ctx) {
+        let quiesce = o.quiesce && info.powerState === 'on';
+        if (quiesce && info.toolsRunning === false) {
+          if (o.requireQuiesce) throw new VcbError('QUIESCE', `${ref.name}: VMware Tools are not running, so the guest cannot be quiesced, and --require-quiesce is set`);
+          ctx.s.warnings.push(`VMware Tools are not running in ${ref.name}: the backup is crash-consistent, not application-consistent`);
+          log.warn(ctx.s.warnings[ctx.s.warnings.length - 1]!);
+          quiesce = false;
+        }
+        const description = snapshotDescription(runId);
+        ctx.s.snapshotHandle = ctx.undo.push({
+          kind: 'snapshot',
+          description: `${BACKUP_SNAPSHOT_NAME} snapshot of ${ref.name}`,
+          resource: { host: session.label, vmId: ref.id, vm: ref.name, name: BACKUP_SNAPSHOT_NAME, description },
+          release: () => removeOurSnapshot(session, ref, description, o.snapshotTimeoutMs, log),
+        });
+        log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
+        try {
+          ctx.s.snapshot = await esx.createSnapshot(ref, { name: BACKUP_SNAPSHOT_NAME, description, quiesce, memory: false, timeoutMs: o.snapshotTimeoutMs });
+        } catch (e) {
+          if (quiesce && e instanceof VcbError && /quiesc|freeze|Tools/i.test(e.message)) {
+            throw new VcbError('QUIESCE', `${ref.name}: the quiesced snapshot failed (${e.message}); fix the guest's freeze scripts or VSS, or run with --no-quiesce for a crash-consistent backup`, { vm: ref.name }, { cause: e });
+          }
+          throw e;
+        }
+        ctx.s.quiesced = quiesce;
+      },
+    },
+    {
+      name: 'blocklist',
+      description: 'read the block list of each base disk (vmkfstools -t0)',
+      errorCode: 'HOST_COMMAND',
+      async run(ctx) {
+        for (const d of ctx.s.disks) d.blockMap = await esx.blockMap(d.base);
+      },
+    },
+    {
+      name: 'export',
+      description: `export every disk and the VM's files to ${dir} (${o.mode}, ${o.monolithic ? 'one extent per disk' : '2 GiB extents'})`,
+      errorCode: 'EXPORT',
+      async run(ctx) {
+        ctx.s.result = await exportVm({
+          session,
+          vm: env.vm,
+          disks: ctx.s.disks,
+          skipped: ctx.s.skipped,
+          dir,
+          options: o,
+          runId,
+          quiesced: ctx.s.quiesced,
+          warnings: ctx.s.warnings,
+          snapshotName: BACKUP_SNAPSHOT_NAME,
+          toolVersion: TOOL_VERSION,
+          signal: ctx.signal,
+          log,
+          undo: ctx.undo,
+          onProgress: deps.onProgress,
+          snapshotId: ctx.s.snapshot?.id,
+        });
+        // Every byte is read: the VM stops running on a delta now, not at the end of the run.
+        await ctx.s.snapshotHandle?.releaseNow({ timeoutMs: o.cleanupTimeoutMs });
+      },
+    },
+  ];
+}
+
+/** Removes the backup snapshot this run created (matched by name and the run's description), never any other. */
+export async function removeOurSnapshot(session: HostSession, ref: VmRef, description: string, timeoutMs: number, log: Logger): Promise<void> {
+  await withSession(session, async () => {
+    const snaps = await session.esx.listSnapshots(ref);
+    for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === description)) {
+      await session.esx.removeSnapshot(ref, s, { timeoutMs });
+      log.info({ vm: ref.name, snapshot: s.id ?? s.name }, 'backup snapshot removed');
+    }
+  });
+}
+
+export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
+  const { log } = deps;
+  const runId = newRunId();
+  const startedAt = new Date().toISOString();
+  const stateDir = resolveStateDir(o.stateDir);
+  const dir = resolve(o.dir);
+  const selector = parseSelector(o.selector);
+  if (o.type !== 'fullvm') throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
+  if (o.mode === 'hotadd') {
+    throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
+  }
+  const session = await (deps.openSession ?? ((x) => openHostSession(x, log)))(o);
+  try {
+    const vm = await withStep('resolve', () => resolveVm(session.esx, selector));
+    log.info({ vm: vm.ref.name, id: vm.ref.id, power: vm.info.powerState }, 'VM found');
+    const lock = acquireVmLock({
+      stateDir,
+      host: session.label,
+      vm: vm.ref.name,
+      runId,
+      argv: ['-h', o.host, '-a', o.selector, '-r', dir, '-t', o.type],
+      onWarning: (m) => log.warn(m),
+    });
+    try {
+      for (const run of listOpenRuns(stateDir, { host: session.label, vm: vm.ref.name })) {
+        if (run.runId === runId || run.pidAlive !== false) continue;
+        log.warn({ run: run.runId, pid: run.pid, outstanding: run.outstanding.length }, `releasing what an interrupted run (${run.runId}) left behind`);
+        await recoverRun(run, session, vm.ref, stateDir, log);
+      }
+      const journal = Journal.open({ stateDir, host: session.label, vm: vm.ref.name, runId });
+      const ctx: Ctx = {
+        signal: deps.signal,
+        undo: new UndoStack(journal),
+        journal,
+        log,
+        vm: vm.ref.name,
+        s: { disks: [], skipped: [], quiesced: false, warnings: [] },
+        unwindTimeoutMs: o.cleanupTimeoutMs,
+      };
+      await runSteps(planSteps({ o, deps, runId, dir, session, vm }), ctx);
+      const r = ctx.s.result!;
+      return {
+        runId,
+        vm: { name: vm.ref.name, id: vm.ref.id },
+        dir,
+        quiesced: ctx.s.quiesced,
+        disks: r.disks,
+        skipped: r.skipped,
+        warnings: ctx.s.warnings,
+        startedAt,
+        endedAt: new Date().toISOString(),
+        bytes: r.bytes,
+      };
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await session.transport.close().catch(() => {});
+  }
+}
+
+async function withStep<T>(step: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof VcbError && !e.context.step) (e.context as { step?: string }).step = step;
+    throw e;
+  }
+}
+
+/** The steps a run would take, for --dry-run (nothing is contacted). */
+export function dryRunPlan(o: BackupOptions): string[] {
+  const fake = { ref: { id: '?', name: o.selector, vmxPath: '?' }, info: { name: o.selector, powerState: 'on' as const, vmxPath: '?' } };
+  const steps = planSteps({ o, deps: { log: undefined as unknown as Logger, signal: new AbortController().signal }, runId: 'dry-run', dir: resolve(o.dir), session: { label: `${o.host}:${o.port}` } as HostSession, vm: fake });
+  return [
+    `1. connect: log in to ${o.user}@${o.host}:${o.port} over SSH and detect the host's command set`,
+    `2. resolve: find the VM ${o.selector}`,
+    `3. lock: take the per-VM lock and open the run journal`,
+    ...describePlan(steps).map((l) => l.replace(/^(\d+)\./, (_, n: string) => `${Number(n) + 3}.`)),
+  ];
+}

@@ -1,0 +1,104 @@
+// Bridges the backup workflow to the exporter: picks the disk reader for -m, gathers block maps and VM files.
+
+import { posix } from 'node:path';
+import { vmfsToBracketPath, type BlockMap } from '../esx/index.js';
+import { exportVm as writeExport, type ExportDiskInput, type Catalog } from '../export/index.js';
+import type { UndoStack } from '../engine/index.js';
+import type { Logger } from '../log.js';
+import { shellJoin } from '../util/shell-quote.js';
+import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
+import type { HostSession } from './connect.js';
+import type { ResolvedVm } from './identify.js';
+import type { BackupOptions } from './options.js';
+import type { SkippedPlan } from './backup.js';
+
+/** One disk to export, as the inspect step found it. */
+export interface ExportDiskPlan {
+  device: string;
+  descriptorPath: string;
+  fileName: string;
+  /** Base descriptor and its flat extent. */
+  base: string;
+  baseData: string;
+  capacity: number;
+  thin: boolean;
+  /** Users' snapshot deltas under ours, oldest first. */
+  deltas: string[];
+  blockMap: BlockMap | undefined;
+}
+
+export interface ExportResult {
+  disks: Catalog['disks'];
+  skipped: Catalog['skippedDisks'];
+  bytes: number;
+}
+
+export interface ExportParams {
+  session: HostSession;
+  vm: ResolvedVm;
+  disks: ExportDiskPlan[];
+  skipped: SkippedPlan[];
+  dir: string;
+  options: BackupOptions;
+  runId: string;
+  quiesced: boolean;
+  warnings: string[];
+  snapshotName: string;
+  snapshotId?: string;
+  toolVersion: string;
+  signal: AbortSignal;
+  log: Logger;
+  undo: UndoStack;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function readerFor(o: BackupOptions, session: HostSession): DiskReader {
+  if (o.mode === 'san') return new SanReader(o.lunMap, { lunFlag: '--lun' });
+  return new NbdReader(session.transport, { mode: o.mode === 'nbdssl' ? 'nbdssl' : 'nbd' });
+}
+
+export async function exportVm(p: ExportParams): Promise<ExportResult> {
+  const { session, vm, options: o } = p;
+  const esx = session.esx;
+  const disks: ExportDiskInput[] = [];
+  for (const d of p.disks) {
+    const deltas = [];
+    for (const delta of d.deltas) deltas.push({ dataPath: delta, blockMap: await esx.blockMap(delta) });
+    disks.push({
+      slot: d.device,
+      sourceDatastorePath: vmfsToBracketPath(d.base),
+      capacity: d.capacity,
+      thin: d.thin,
+      base: { dataPath: d.baseData, blockMap: d.blockMap! },
+      deltas,
+    });
+  }
+  const vmDir = posix.dirname(vm.ref.vmxPath);
+  const listing = await session.transport.exec(['ls', '-1', vmDir]);
+  const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
+  if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
+  const version = await esx.version();
+  p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
+  p.log.trace({ command: shellJoin(['ls', '-1', vmDir]) }, 'listed VM folder');
+  const result = await writeExport({
+    destination: p.dir,
+    runId: p.runId,
+    preexisting: o.preexistingMountpoint,
+    diskLayout: o.monolithic ? 'monolithicFlat' : 'twoGbMaxExtentFlat',
+    reader: readerFor(o, session),
+    transport: session.transport,
+    host: { name: session.label, version: version.text },
+    vm: { name: vm.ref.name, vmid: vm.ref.id, biosUuid: vm.info.biosUuid, vmxDatastorePath: vm.ref.bracketPath ?? vmfsToBracketPath(vm.ref.vmxPath), vmxPath: vm.ref.vmxPath },
+    snapshot: { name: p.snapshotName, id: p.snapshotId, quiesced: p.quiesced },
+    toolVersion: p.toolVersion,
+    disks,
+    skippedDisks: p.skipped.map((s) => ({ slot: s.device, sourceDatastorePath: vmfsToBracketPath(s.path), reason: s.reason, detail: s.detail })),
+    vmFiles,
+    warnings: p.warnings,
+    state: { format: 'vcbmounter-state', version: 1, runId: p.runId, host: session.label, vm: vm.ref.name, vmId: vm.ref.id, type: 'fullvm', held: [] },
+    onProgress: p.onProgress,
+    signal: p.signal,
+  });
+  const c = result.catalog;
+  return { disks: c.disks, skipped: c.skippedDisks, bytes: c.disks.reduce((n, d) => n + (d.allocatedBytes ?? 0), 0) };
+}

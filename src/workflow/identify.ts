@@ -1,0 +1,101 @@
+// vcbMounter's -a selector (name:, ipaddr:, uuid:, moref:) and matching it against the host's VMs.
+
+import { VcbError } from '../errors.js';
+import type { EsxHost, VmInfo, VmRef } from '../esx/index.js';
+
+export type VmSelector =
+  | { kind: 'name'; value: string }
+  | { kind: 'ipaddr'; value: string }
+  | { kind: 'uuid'; value: string }
+  | { kind: 'moref'; value: string };
+
+const KINDS = ['name', 'ipaddr', 'uuid', 'moref'] as const;
+
+export function parseSelector(text: string): VmSelector {
+  const i = text.indexOf(':');
+  const kind = i > 0 ? text.slice(0, i) : '';
+  const value = i > 0 ? text.slice(i + 1) : '';
+  if (!(KINDS as readonly string[]).includes(kind) || value === '') {
+    throw new VcbError('USAGE', `-a "${text}" is not a VM selector: use name:<display name>, ipaddr:<ip or dns name>, uuid:<BIOS uuid> or moref:<vmid>`);
+  }
+  return { kind: kind as VmSelector['kind'], value };
+}
+
+export function formatSelector(s: VmSelector): string {
+  return `${s.kind}:${s.value}`;
+}
+
+/** BIOS uuids compare by their 32 hex digits, whatever the spacing and dashes. */
+export function normalizeUuid(u: string): string {
+  return u.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** Up to three VM names closest to `wanted`, for "did you mean" hints. */
+export function closestNames(wanted: string, names: string[]): string[] {
+  const w = wanted.toLowerCase();
+  return names
+    .map((n) => ({ n, d: n.toLowerCase().includes(w) || w.includes(n.toLowerCase()) ? 0 : editDistance(w, n.toLowerCase()) }))
+    .filter((x) => x.d <= Math.max(3, Math.floor(w.length / 2)))
+    .sort((a, b) => a.d - b.d)
+    .slice(0, 3)
+    .map((x) => JSON.stringify(x.n));
+}
+
+export interface ResolvedVm {
+  ref: VmRef;
+  info: VmInfo;
+}
+
+/** Finds exactly one VM for the selector, or throws VM_NOT_FOUND / VM_AMBIGUOUS with what matched or came close. */
+export async function resolveVm(host: EsxHost, sel: VmSelector): Promise<ResolvedVm> {
+  const vms = await host.listVms();
+  const shown = formatSelector(sel);
+  let matches: ResolvedVm[] = [];
+  if (sel.kind === 'name' || sel.kind === 'moref') {
+    const hits = vms.filter((v) => (sel.kind === 'name' ? v.name === sel.value : v.id === sel.value));
+    for (const ref of hits) matches.push({ ref, info: await host.getVmInfo(ref) });
+  } else {
+    const infos: ResolvedVm[] = [];
+    for (const ref of vms) infos.push({ ref, info: await host.getVmInfo(ref) });
+    matches =
+      sel.kind === 'uuid'
+        ? infos.filter((x) => x.info.biosUuid !== undefined && normalizeUuid(x.info.biosUuid) === normalizeUuid(sel.value))
+        : infos.filter((x) => x.info.ipAddress === sel.value);
+    if (matches.length === 0 && sel.kind === 'ipaddr') {
+      const off = infos.filter((x) => x.info.powerState !== 'on').map((x) => JSON.stringify(x.ref.name));
+      const noTools = infos.filter((x) => x.info.powerState === 'on' && !x.info.ipAddress).map((x) => JSON.stringify(x.ref.name));
+      const why = [
+        off.length ? `powered-off VMs report no IP address (${off.join(', ')})` : '',
+        noTools.length ? `VMs without running VMware Tools report none either (${noTools.join(', ')})` : '',
+      ].filter(Boolean);
+      throw new VcbError(
+        'VM_NOT_FOUND',
+        `no VM on the host reports IP address ${sel.value}` + (why.length ? `; ${why.join('; ')}: select those with name: or moref:` : ''),
+      );
+    }
+  }
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new VcbError(
+      'VM_AMBIGUOUS',
+      `-a ${shown} matches ${matches.length} VMs: ${matches.map((m) => `${JSON.stringify(m.ref.name)} (moref:${m.ref.id})`).join(', ')}; select one with moref:<id>`,
+    );
+  }
+  const hint = sel.kind === 'name' ? closestNames(sel.value, vms.map((v) => v.name)) : [];
+  throw new VcbError(
+    'VM_NOT_FOUND',
+    `no VM matches -a ${shown}` +
+      (hint.length ? `; closest names: ${hint.join(', ')} (names are exact and case-sensitive)` : `; the host has ${vms.length} VMs (list them with: vim-cmd vmsvc/getallvms)`),
+  );
+}
