@@ -2,4 +2,12 @@
 // Entry point: runs the compiled CLI and exits with the code it returns.
 import { run } from '../dist/cli/main.js';
 
+// A reader that went away (e.g. `vcbmounter --help | head`) is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 process.exitCode = await run(process.argv.slice(2));

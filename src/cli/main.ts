@@ -46,6 +46,12 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
   return map;
 }
 
+function seconds(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new VcbError('USAGE', `${flag} ${String(value)}: expected a number of seconds greater than 0`);
+  return Math.round(n * 1000);
+}
+
 function summaryText(r: BackupResult): string {
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const lines = [
@@ -108,6 +114,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--no-quiesce', 'take a crash-consistent snapshot without asking VMware Tools to quiesce')
     .addOption(new Option('--command-set <set>', 'host commands to use (default: detect)').choices(['auto', 'vim-cmd', 'vmware-cmd']).default('auto'))
     .option('--state-dir <dir>', 'locks and journals (default ~/.local/state/vcbmounter)')
+    .option('--snapshot-timeout <seconds>', 'give up on a snapshot create/remove after this long (a quiesce can hang)', '900')
+    .option('--cleanup-timeout <seconds>', 'bound on releasing everything after a failure or interrupt', '300')
     .option('--json', 'print a JSON summary on stdout (and JSON logs)', false)
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing', false)
@@ -145,6 +153,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         quiesce: flags.quiesce,
         lunMap: parseLunMap(flags.lun as string[] | undefined),
         stateDir: flags.stateDir,
+        snapshotTimeoutMs: seconds(flags.snapshotTimeout, '--snapshot-timeout'),
+        cleanupTimeoutMs: seconds(flags.cleanupTimeout, '--cleanup-timeout'),
         dryRun: flags.dryRun,
       });
       if (!parsed.success) {
