@@ -211,7 +211,7 @@ export function planSteps(env: Env): Step<Ctx>[] {
           if (quiesce && e instanceof VcbError && /quiesc|freeze|Tools/i.test(e.message)) {
             throw new VcbError('QUIESCE', `${ref.name}: the quiesced snapshot failed (${e.message}); fix the guest's freeze scripts or VSS, or run with --no-quiesce for a crash-consistent backup`, { vm: ref.name }, { cause: e });
           }
-          throw e;
+          throw asSnapshotTimeout(e, o.snapshotTimeoutMs) ?? e;
         }
         ctx.s.quiesced = quiesce;
       },
@@ -252,6 +252,17 @@ export function planSteps(env: Env): Step<Ctx>[] {
       },
     },
   ];
+}
+
+/** A snapshot command cut off by --snapshot-timeout is a snapshot failure (exit 6), not a generic host-command one. */
+function asSnapshotTimeout(e: unknown, timeoutMs: number): VcbError | undefined {
+  if (!(e instanceof VcbError) || !(e.cause instanceof TransportError) || e.cause.code !== 'TIMEOUT') return undefined;
+  return new VcbError(
+    'SNAPSHOT',
+    `${e.message}: no answer within --snapshot-timeout ${timeoutMs / 1000} s (the host may still be working on it; the run removes the snapshot if it appeared)`,
+    { ...e.context },
+    { cause: e },
+  );
 }
 
 /** Removes the backup snapshot this run created (matched by name and the run's description), never any other. */

@@ -1,0 +1,75 @@
+// Failures while taking the backup snapshot: a failed create, a failing freeze script, a hang, a full datastore.
+
+import { afterEach, expect, test } from 'vitest';
+import { backupArgs, cli, expectNothingLeft, footprint, scriptsRun, startBench, vmSpec, type Bench } from './helpers.js';
+
+let bench: Bench | undefined;
+afterEach(async () => {
+  await bench?.stop();
+  bench = undefined;
+});
+
+test('a failed snapshot.create exits 6 naming the VM, step and command; nothing is left', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'fail', exitCode: 1, stderr: 'vim.fault.GenericVmConfigFault: injected create failure' }]);
+  const before = footprint(bench.sim, 'vm1');
+  const r = await cli(backupArgs(bench, 'vm1'));
+  expect(r.exitCode).toBe(6);
+  expect(r.stderr).toContain('VM "vm1"');
+  expect(r.stderr).toContain('step snapshot');
+  expect(r.stderr).toMatch(/vim-cmd vmsvc\/snapshot\.create/);
+  expect(r.stderr).toContain('injected create failure');
+  expectNothingLeft(bench, 'vm1', before);
+});
+
+test('a failing freeze script exits 6: scripts get freezeFail in reverse, post-thaw runs, the message suggests --no-quiesce', async () => {
+  bench = await startBench([
+    vmSpec('vm1', { quiesce: { backupScripts: [{ name: '10-a' }, { name: '20-b', freezeExit: 1 }], preFreeze: { exitCode: 0 }, postThaw: { exitCode: 0 } } }),
+  ]);
+  const before = footprint(bench.sim, 'vm1');
+  const r = await cli(backupArgs(bench, 'vm1'));
+  expect(r.exitCode).toBe(6);
+  expect(r.stderr).toContain('VM "vm1"');
+  expect(r.stderr).toContain('step snapshot');
+  expect(r.stderr).toContain('20-b');
+  expect(r.stderr).toContain('--no-quiesce');
+  expect(scriptsRun(bench.sim, 'vm1')).toEqual([
+    'pre-freeze-script freeze',
+    '10-a freeze',
+    '20-b freeze',
+    '20-b freezeFail',
+    '10-a freezeFail',
+    'post-thaw-script freezeFail',
+  ]);
+  expectNothingLeft(bench, 'vm1', before);
+});
+
+test('a snapshot.create that never answers fails after --snapshot-timeout with a timeout message; nothing is left', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'hang' }]);
+  const before = footprint(bench.sim, 'vm1');
+  const r = await cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '2', '--cleanup-timeout', '10']));
+  expect(r.timedOut).toBe(false);
+  expect(r.exitCode).toBe(6);
+  expect(r.stderr).toContain('VM "vm1"');
+  expect(r.stderr).toContain('step snapshot');
+  expect(r.stderr).toMatch(/timed out|timeout/i);
+  expect(r.stderr).toContain('snapshot.create');
+  expectNothingLeft(bench, 'vm1', before);
+});
+
+test('a datastore that fills up during snapshot.create exits 6 mentioning space; nothing is left', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'fill' }]);
+  const before = footprint(bench.sim, 'vm1');
+  const r = await cli(backupArgs(bench, 'vm1'));
+  expect(r.exitCode).toBe(6);
+  expect(r.stderr).toContain('VM "vm1"');
+  expect(r.stderr).toContain('step snapshot');
+  expect(r.stderr).toMatch(/space/i);
+  expectNothingLeft(bench, 'vm1', before);
+});
+
+test('a clean run of the same bench succeeds (the checks above can tell a left-over from nothing)', async () => {
+  bench = await startBench([vmSpec('vm1')]);
+  const r = await cli(backupArgs(bench, 'vm1'));
+  expect(r.exitCode).toBe(0);
+  expect(bench.sim.esx.vm('vm1').snapshots).toEqual([]);
+});
