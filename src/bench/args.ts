@@ -1,0 +1,90 @@
+// Command-line flags of `npm run bench`: sizes, quick mode, cache and where the report goes.
+
+import { sizeSchema } from '../sim/inventory.js';
+
+export interface BenchArgs {
+  /** Size of the thick disk (nbd/san cases) and of the thin disk (thin case), bytes. */
+  size: number;
+  /** Sizes of the two thin disks of the memory case, bytes. */
+  memorySmall: number;
+  memoryLarge: number;
+  /** Fraction of each thin disk written, in scattered 1 MiB blocks. */
+  thinFraction: number;
+  /** Timed runs of each side of each comparison; the best is reported. */
+  repeat: number;
+  quick: boolean;
+  /** Keep the built simulator state under os.tmpdir() and reuse it on the next run with the same sizes. */
+  cache: boolean;
+  /** Write the results into docs/benchmarks.md (default: on for full runs, off with --quick). */
+  writeDocs: boolean;
+  /** The command line as typed, for the report. */
+  command: string;
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--size 2G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
+                        [--repeat N] [--cache] [--write-docs | --no-docs]`;
+
+function parseSize(flag: string, value: string | undefined): number {
+  const parsed = sizeSchema.safeParse(value);
+  if (!parsed.success || parsed.data <= 0 || parsed.data % (1024 * 1024) !== 0) {
+    throw new Error(`${flag} ${value ?? ''}: expected a size that is a whole number of MiB, e.g. 512M or 2G`);
+  }
+  return parsed.data;
+}
+
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  const quick = argv.includes('--quick');
+  const mib = 1024 * 1024;
+  const args: BenchArgs = {
+    size: quick ? 256 * mib : 2048 * mib,
+    memorySmall: quick ? 128 * mib : 1024 * mib,
+    memoryLarge: quick ? 1024 * mib : 8192 * mib,
+    thinFraction: 0.1,
+    repeat: quick ? 1 : 2,
+    quick,
+    cache: false,
+    writeDocs: !quick,
+    command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string | undefined => argv[++i];
+    switch (flag) {
+      case '--quick':
+        break;
+      case '--size':
+        args.size = parseSize(flag, value());
+        break;
+      case '--memory-sizes': {
+        const [small, large] = (value() ?? '').split(',');
+        args.memorySmall = parseSize(flag, small);
+        args.memoryLarge = parseSize(flag, large);
+        break;
+      }
+      case '--thin-fraction': {
+        const f = Number(value());
+        if (!(f > 0 && f < 1)) throw new Error(`--thin-fraction: expected a number between 0 and 1`);
+        args.thinFraction = f;
+        break;
+      }
+      case '--repeat': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1) throw new Error(`--repeat: expected a whole number of at least 1`);
+        args.repeat = n;
+        break;
+      }
+      case '--cache':
+        args.cache = true;
+        break;
+      case '--write-docs':
+        args.writeDocs = true;
+        break;
+      case '--no-docs':
+        args.writeDocs = false;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}\n${USAGE}`);
+    }
+  }
+  return args;
+}

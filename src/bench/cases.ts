@@ -1,0 +1,204 @@
+// The four comparisons: each runs vcbmounter and its baseline side by side against the same simulated host.
+
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../sim/simulator.js';
+import type { BenchArgs } from './args.js';
+import { VM, type BenchHost } from './fixture.js';
+import { allocatedOnDisk, readExtents, runChild, type RunResult } from './measure.js';
+
+export interface Side {
+  label: string;
+  seconds: number;
+  /** Bytes the side moved (for a rate), when a rate is meaningful. */
+  bytes?: number;
+  peakRss?: number;
+}
+
+export interface Comparison {
+  title: string;
+  subject: Side;
+  baseline: Side;
+  /** How the figure is read: a rate or speed ratio (higher is better), or a memory ratio (lower is better). */
+  kind: 'rate' | 'speedup' | 'memory';
+  ratio: number;
+  target: number;
+  pass: boolean;
+  notes: string[];
+}
+
+type Log = (line: string) => void;
+
+let exportCounter = 0;
+
+async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measureRss: boolean): Promise<{ run: RunResult; dir: string }> {
+  const { sim, work } = host;
+  const dir = join(work, `export-${++exportCounter}`);
+  const args = [
+    join(packageRoot(), 'bin', 'vcbmounter.js'),
+    '-h', '127.0.0.1', '--port', String(sim.port), '-p', '-', '--host-key', sim.fingerprint,
+    '--state-dir', join(work, 'cli-state'), '-a', `name:${vm}`, '-r', dir, '-m', mode,
+    '--preexisting-snapshot', 'delete', '--json', '-L', '1',
+  ];
+  if (mode === 'san') {
+    const ds = sim.esx.vfs.datastores()[0]!;
+    args.push('--lun', `${ds.lvid}=${ds.lunPath}`);
+  }
+  const run = await runChild({
+    command: process.execPath,
+    args,
+    input: `${sim.password}\n`,
+    ...(measureRss ? { rssFile: join(work, 'rss') } : {}),
+  });
+  return { run, dir };
+}
+
+async function sshCat(host: BenchHost, path: string): Promise<RunResult> {
+  return runChild({
+    command: 'ssh',
+    args: [
+      '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes',
+      '-o', `UserKnownHostsFile=${host.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-i', host.identityFile, '-p', String(host.sim.port), 'root@127.0.0.1', 'cat', `'${path}'`,
+    ],
+    discardStdout: true,
+  });
+}
+
+function flatFileIn(dir: string): string {
+  const flat = readdirSync(dir).find((f) => f.endsWith('-flat.vmdk'));
+  if (!flat) throw new Error(`no -flat.vmdk in ${dir}: ${readdirSync(dir).join(', ')}`);
+  return join(dir, flat);
+}
+
+function best<T extends { seconds: number }>(runs: T[]): T {
+  return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+}
+
+/** Runs baseline and subject alternately, `repeat` times each; returns the fastest of each. */
+async function alternate<S extends { seconds: number }, B extends { seconds: number }>(
+  repeat: number,
+  log: Log,
+  what: string,
+  baseline: () => Promise<B>,
+  subject: () => Promise<S>,
+): Promise<{ subject: S; baseline: B }> {
+  const subjects: S[] = [];
+  const baselines: B[] = [];
+  for (let i = 1; i <= repeat; i++) {
+    baselines.push(await baseline());
+    subjects.push(await subject());
+    log(`  ${what} run ${i}/${repeat}: baseline ${baselines.at(-1)!.seconds.toFixed(2)} s, vcbmounter ${subjects.at(-1)!.seconds.toFixed(2)} s`);
+  }
+  return { subject: best(subjects), baseline: best(baselines) };
+}
+
+export async function nbdVersusSshCat(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison> {
+  log(`1. nbd export vs ssh cat of a ${mib(args.size)} thick disk`);
+  const path = host.flatPath(VM.thick);
+  const r = await alternate(args.repeat, log, 'nbd', () => sshCat(host, path), async () => {
+    const { run, dir } = await cliExport(host, VM.thick, 'nbd', true);
+    rmSync(dir, { recursive: true, force: true });
+    return run;
+  });
+  const ratio = r.baseline.seconds / r.subject.seconds;
+  return {
+    title: `nbd export of a ${mib(args.size)} thick disk vs OpenSSH \`cat\` of its flat file`,
+    subject: { label: 'vcbmounter -m nbd', seconds: r.subject.seconds, bytes: args.size, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
+    baseline: { label: 'ssh cat > /dev/null', seconds: r.baseline.seconds, bytes: args.size },
+    kind: 'rate',
+    ratio,
+    target: 0.9,
+    pass: ratio >= 0.9,
+    notes: [],
+  };
+}
+
+export async function sanVersusSequentialRead(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison> {
+  log(`2. san export vs sequential read of the same LUN extents (${mib(args.size)} thick disk)`);
+  const path = host.flatPath(VM.thick);
+  const ds = host.sim.esx.vfs.datastores()[0]!;
+  const extents = host.sim.esx.vfs
+    .blockMap(path)
+    .filter((e) => e.kind === 'mapped')
+    .map((e) => ({ lunOffset: e.lunOffset!, length: e.length }));
+  const r = await alternate(args.repeat, log, 'san', () => readExtents(ds.lunPath, extents), async () => {
+    const { run, dir } = await cliExport(host, VM.thick, 'san', true);
+    rmSync(dir, { recursive: true, force: true });
+    return run;
+  });
+  const ratio = r.baseline.seconds / r.subject.seconds;
+  return {
+    title: `san export of a ${mib(args.size)} thick disk vs reading its ${extents.length} LUN extents in order`,
+    subject: { label: 'vcbmounter -m san', seconds: r.subject.seconds, bytes: args.size, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
+    baseline: { label: 'node read of the extents, 4 MiB buffer', seconds: r.baseline.seconds, bytes: args.size },
+    kind: 'rate',
+    ratio,
+    target: 0.9,
+    pass: ratio >= 0.9,
+    notes: [],
+  };
+}
+
+export async function thinVersusFullCopy(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison> {
+  const written = host.thinWritten[VM.thin]!;
+  log(`3. nbd export of a ${mib(args.size)} thin disk (${mib(written)} written) vs ssh cat of its whole flat file`);
+  const path = host.flatPath(VM.thin);
+  const onDisk: number[] = [];
+  const r = await alternate(args.repeat, log, 'thin', () => sshCat(host, path), async () => {
+    const { run, dir } = await cliExport(host, VM.thin, 'nbd', true);
+    onDisk.push(await allocatedOnDisk(flatFileIn(dir)));
+    rmSync(dir, { recursive: true, force: true });
+    return run;
+  });
+  const ratio = r.baseline.seconds / r.subject.seconds;
+  const allocated = Math.max(...onDisk);
+  return {
+    title: `nbd export of a ${mib(args.size)} thin disk with ${(args.thinFraction * 100).toFixed(0)}% written vs ssh \`cat\` of the full flat file`,
+    subject: { label: 'vcbmounter -m nbd', seconds: r.subject.seconds, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
+    baseline: { label: 'ssh cat > /dev/null', seconds: r.baseline.seconds, bytes: args.size },
+    kind: 'speedup',
+    ratio,
+    target: 5,
+    pass: ratio >= 5,
+    notes: [
+      `exported flat file occupies ${mib(allocated)} on disk (stat blocks × 512) for ${mib(written)} written in the guest ` +
+        `(${(allocated / written).toFixed(3)}×)`,
+    ],
+  };
+}
+
+export async function memoryAsDiskGrows(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison> {
+  const small = host.thinWritten[VM.memorySmall]!;
+  const large = host.thinWritten[VM.memoryLarge]!;
+  log(`4. peak RSS of nbd exports: ${mib(args.memorySmall)} thin (${mib(small)} written) vs ${mib(args.memoryLarge)} thin (${mib(large)} written)`);
+  const smallRuns: Array<RunResult & { peakRss: number }> = [];
+  const largeRuns: Array<RunResult & { peakRss: number }> = [];
+  await alternate(args.repeat, log, 'memory', async () => {
+    const { run, dir } = await cliExport(host, VM.memorySmall, 'nbd', true);
+    rmSync(dir, { recursive: true, force: true });
+    smallRuns.push({ ...run, peakRss: run.peakRss! });
+    return run;
+  }, async () => {
+    const { run, dir } = await cliExport(host, VM.memoryLarge, 'nbd', true);
+    rmSync(dir, { recursive: true, force: true });
+    largeRuns.push({ ...run, peakRss: run.peakRss! });
+    return run;
+  });
+  const peak = (runs: Array<{ peakRss: number }>) => Math.max(...runs.map((x) => x.peakRss));
+  const ratio = peak(largeRuns) / peak(smallRuns);
+  return {
+    title: `peak RSS of the CLI exporting a ${mib(args.memoryLarge)} vs a ${mib(args.memorySmall)} thin disk (nbd)`,
+    subject: { label: `${mib(args.memoryLarge)} disk`, seconds: best(largeRuns).seconds, bytes: large, peakRss: peak(largeRuns) },
+    baseline: { label: `${mib(args.memorySmall)} disk`, seconds: best(smallRuns).seconds, bytes: small, peakRss: peak(smallRuns) },
+    kind: 'memory',
+    ratio,
+    target: 1.1,
+    pass: Math.abs(ratio - 1) <= 0.1,
+    notes: [`peak RSS is the highest of ${args.repeat} run(s) per size, from GNU time (%M)`],
+  };
+}

@@ -1,0 +1,132 @@
+// The benchmark's simulated host: an inventory of idle VMs sized by the flags, thin disks written in scattered blocks, SSH keys.
+
+import { createHash, randomFillSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Prng } from '../sim/guest/pattern.js';
+import { parseInventory, type Inventory } from '../sim/inventory.js';
+import { startSimulator, type Simulator } from '../sim/simulator.js';
+import { loadOrCreateHostKey } from '../sim/ssh-server.js';
+import type { BenchArgs } from './args.js';
+
+const MIB = 1024 * 1024;
+const FIXTURE_VERSION = 1;
+const READY_MARKER = 'bench-fixture.json';
+
+export const VM = { thick: 'bench-thick', thin: 'bench-thin', memorySmall: 'mem-small', memoryLarge: 'mem-large' } as const;
+
+export interface BenchHost {
+  sim: Simulator;
+  /** Scratch directory for keys, CLI state and export directories; removed by close(). */
+  work: string;
+  identityFile: string;
+  knownHostsFile: string;
+  /** Canonical host path of a VM's first flat extent. */
+  flatPath(vm: string): string;
+  /** Bytes written into each thin disk, by VM name. */
+  thinWritten: Record<string, number>;
+  /** True when the state directory came from the cache (nothing had to be built). */
+  reusedCache: boolean;
+  close(): Promise<void>;
+}
+
+function fixtureKey(args: BenchArgs): string {
+  const { size, memorySmall, memoryLarge, thinFraction } = args;
+  return JSON.stringify({ version: FIXTURE_VERSION, size, memorySmall, memoryLarge, thinFraction });
+}
+
+function benchInventory(args: BenchArgs): Inventory {
+  const disksTotal = 2 * args.size + args.memorySmall + args.memoryLarge;
+  const idle = { power: 'off', guest: { writesPerSecond: 0 } };
+  return parseInventory({
+    host: { kind: 'esxi', hostname: 'esx-bench.local' },
+    datastores: [{ name: 'datastore1', capacity: Math.ceil((disksTotal * 1.25) / MIB) * MIB + 1024 * MIB }],
+    vms: [
+      { name: VM.thick, ...idle, disks: [{ size: args.size, thin: false, fillBytes: args.size }] },
+      { name: VM.thin, ...idle, disks: [{ size: args.size, thin: true }] },
+      { name: VM.memorySmall, ...idle, disks: [{ size: args.memorySmall, thin: true }] },
+      { name: VM.memoryLarge, ...idle, disks: [{ size: args.memoryLarge, thin: true }] },
+    ],
+  });
+}
+
+/** Writes `fraction` of the disk's 1 MiB blocks, chosen by a seeded shuffle, with random bytes. Returns bytes written. */
+function scatterWrites(sim: Simulator, path: string, size: number, fraction: number, seed: number): number {
+  const blocks = size / MIB;
+  const count = Math.max(1, Math.round(blocks * fraction));
+  const order = Array.from({ length: blocks }, (_, i) => i);
+  const prng = new Prng(seed);
+  for (let i = 0; i < count; i++) {
+    const j = i + prng.int(blocks - i);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const chosen = order.slice(0, count).sort((a, b) => a - b);
+  const file = sim.esx.vfs.open(path);
+  const data = Buffer.allocUnsafe(MIB);
+  for (const block of chosen) file.write(randomFillSync(data), block * MIB);
+  return count * MIB;
+}
+
+function stateDirFor(args: BenchArgs): { dir: string; cached: boolean } {
+  if (!args.cache) return { dir: mkdtempSync(join(tmpdir(), 'vcbmounter-bench-state-')), cached: false };
+  const digest = createHash('sha256').update(fixtureKey(args)).digest('hex').slice(0, 12);
+  return { dir: join(tmpdir(), `vcbmounter-bench-cache-${digest}`), cached: true };
+}
+
+function createClientKey(work: string): { identityFile: string; publicKey: string } {
+  const identityFile = join(work, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vcbmounter-bench', '-f', identityFile]);
+  return { identityFile, publicKey: readFileSync(`${identityFile}.pub`, 'utf8').trim() };
+}
+
+export async function startBenchHost(args: BenchArgs, log: (line: string) => void): Promise<BenchHost> {
+  const work = mkdtempSync(join(tmpdir(), 'vcbmounter-bench-'));
+  const state = stateDirFor(args);
+  const marker = join(state.dir, READY_MARKER);
+  const reusable = state.cached && existsSync(marker) && readFileSync(marker, 'utf8') === fixtureKey(args);
+  if (state.cached && !reusable) rmSync(state.dir, { recursive: true, force: true });
+  try {
+    const key = createClientKey(work);
+    if (!reusable) log(`building the simulated host in ${state.dir} (${state.cached ? 'cached for later runs' : 'removed at the end'})`);
+    const started = Date.now();
+    const sim = await startSimulator({ stateDir: state.dir, inventory: benchInventory(args), authorizedKeys: [key.publicKey] });
+    const flatPath = (vm: string) => sim.esx.vfs.canonical(`[datastore1] ${vm}/${vm}-flat.vmdk`);
+    const thinDisks: Array<[string, number, number]> = [
+      [VM.thin, args.size, 1],
+      [VM.memorySmall, args.memorySmall, 2],
+      [VM.memoryLarge, args.memoryLarge, 3],
+    ];
+    const thinWritten: Record<string, number> = {};
+    for (const [vm, size, seed] of thinDisks) {
+      thinWritten[vm] = reusable ? sim.esx.vfs.stat(flatPath(vm))!.allocated : scatterWrites(sim, flatPath(vm), size, args.thinFraction, seed);
+    }
+    if (!reusable) {
+      sim.esx.vfs.flush();
+      if (state.cached) writeFileSync(marker, fixtureKey(args));
+      log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    const hostKey = loadOrCreateHostKey(join(state.dir, 'ssh_host_ed25519_key'));
+    const knownHostsFile = join(work, 'known_hosts');
+    writeFileSync(knownHostsFile, `[127.0.0.1]:${sim.port} ${hostKey.publicKey}\n`);
+    return {
+      sim,
+      work,
+      identityFile: key.identityFile,
+      knownHostsFile,
+      flatPath,
+      thinWritten,
+      reusedCache: reusable,
+      async close() {
+        await sim.stop();
+        if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
+        rmSync(work, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(work, { recursive: true, force: true });
+    if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
+    throw error;
+  }
+}

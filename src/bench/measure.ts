@@ -1,0 +1,92 @@
+// Timed runs: a child process under GNU time (wall clock and peak RSS), and a plain in-process read of LUN extents.
+
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+export interface RunResult {
+  seconds: number;
+  /** Peak resident set size of the child, bytes (GNU time's %M); undefined when not measured. */
+  peakRss?: number;
+  stdout: string;
+}
+
+export interface ChildRun {
+  command: string;
+  args: string[];
+  /** Written to the child's stdin, then closed. */
+  input?: string;
+  /** Send the child's stdout to /dev/null instead of capturing it. */
+  discardStdout?: boolean;
+  /** Where GNU time writes %M; enables peak RSS measurement. */
+  rssFile?: string;
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/** Runs a child to completion; rejects (with its stderr) on a non-zero exit. */
+export async function runChild(run: ChildRun): Promise<RunResult> {
+  const argv = run.rssFile ? [GNU_TIME, '-f', '%M', '-o', run.rssFile, run.command, ...run.args] : [run.command, ...run.args];
+  const devNull = run.discardStdout ? openSync('/dev/null', 'w') : undefined;
+  const started = process.hrtime.bigint();
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', devNull ?? 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    child.stdin!.end(run.input ?? '');
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (exitCode) => resolve(exitCode));
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (code !== 0) {
+      const stderr = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-15).join('\n');
+      throw new Error(`${run.command} ${run.args.join(' ')} exited with ${code}:\n${stderr}`);
+    }
+    const result: RunResult = { seconds, stdout: Buffer.concat(out).toString('utf8') };
+    if (run.rssFile) {
+      result.peakRss = Number(readFileSync(run.rssFile, 'utf8').trim().split('\n').pop()) * 1024;
+      rmSync(run.rssFile, { force: true });
+    }
+    return result;
+  } finally {
+    if (devNull !== undefined) closeSync(devNull);
+  }
+}
+
+export interface LunExtent {
+  lunOffset: number;
+  length: number;
+}
+
+/** Reads the extents in order from the LUN image into one reused buffer and drops the bytes. */
+export async function readExtents(lunPath: string, extents: readonly LunExtent[], chunkSize = 4 * 1024 * 1024): Promise<RunResult> {
+  const started = process.hrtime.bigint();
+  const handle = await open(lunPath, 'r');
+  const buffer = Buffer.allocUnsafe(chunkSize);
+  try {
+    for (const extent of extents) {
+      for (let done = 0; done < extent.length; ) {
+        const want = Math.min(chunkSize, extent.length - done);
+        const { bytesRead } = await handle.read(buffer, 0, want, extent.lunOffset + done);
+        if (bytesRead === 0) throw new Error(`${lunPath} ends at ${extent.lunOffset + done}`);
+        done += bytesRead;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '' };
+}
+
+/** Bytes of disk blocks a file occupies (stat blocks × 512). */
+export async function allocatedOnDisk(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    return (await handle.stat()).blocks * 512;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,75 @@
+// The results table (markdown, printed and written into docs/benchmarks.md) with the command and machine facts.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import type { Comparison, Side } from './cases.js';
+
+export const RESULTS_START = '<!-- bench:results:start -->';
+export const RESULTS_END = '<!-- bench:results:end -->';
+
+function rate(side: Side): string {
+  return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+}
+
+function describe(side: Side, kind: Comparison['kind']): string {
+  if (kind === 'memory') return `${side.label}: peak RSS ${mib(side.peakRss!)} (${side.seconds.toFixed(1)} s)`;
+  return `${side.label}: ${rate(side)}${side.seconds.toFixed(2)} s`;
+}
+
+function target(c: Comparison): string {
+  if (c.kind === 'memory') return `within ${Math.round(c.target * 100 - 100)}%`;
+  return c.kind === 'speedup' ? `≥ ${c.target}× faster` : `≥ ${c.target} × baseline`;
+}
+
+function ratioText(c: Comparison): string {
+  return c.kind === 'speedup' ? `${c.ratio.toFixed(1)}×` : c.ratio.toFixed(2);
+}
+
+function sshVersion(): string {
+  const r = spawnSync('ssh', ['-V'], { encoding: 'utf8' });
+  return `${r.stderr ?? ''}${r.stdout ?? ''}`.trim() || 'unknown';
+}
+
+export function machineFacts(): string[] {
+  const cpu = cpus();
+  return [
+    `date: ${new Date().toISOString()}`,
+    `CPUs: ${cpu.length} × ${cpu[0]?.model ?? 'unknown'}`,
+    `memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `node: ${process.version}`,
+    `OpenSSH client: ${sshVersion()}`,
+  ];
+}
+
+export function resultsMarkdown(command: string, comparisons: readonly Comparison[], facts: readonly string[]): string {
+  const rows = comparisons.map((c, i) => {
+    const extra = c.subject.peakRss !== undefined && c.kind !== 'memory' ? ` (peak RSS ${mib(c.subject.peakRss)})` : '';
+    return `| ${i + 1}. ${c.title} | ${describe(c.subject, c.kind)}${extra} | ${describe(c.baseline, c.kind)} | ${ratioText(c)} | ${target(c)} | ${c.pass ? 'PASS' : 'MISS'} |`;
+  });
+  const notes = comparisons.flatMap((c, i) => c.notes.map((n) => `- ${i + 1}: ${n}`));
+  return [
+    `Command: \`${command}\``,
+    '',
+    ...facts.map((f) => `- ${f}`),
+    '',
+    '| benchmark | vcbmounter | baseline | ratio | target | result |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    ...(notes.length ? ['', ...notes] : []),
+  ].join('\n');
+}
+
+/** Replaces the generated block of the docs file (between the markers), or appends one. */
+export function writeResultsIntoDocs(path: string, markdown: string): void {
+  const block = `${RESULTS_START}\n${markdown}\n${RESULTS_END}`;
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\n## Latest results\n\n';
+  const start = text.indexOf(RESULTS_START);
+  const end = text.indexOf(RESULTS_END);
+  const next = start >= 0 && end > start ? text.slice(0, start) + block + text.slice(end + RESULTS_END.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(path, next);
+}

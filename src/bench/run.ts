@@ -1,0 +1,45 @@
+// `npm run bench`: runs the four comparisons against one simulated host, prints the table, records it in docs/benchmarks.md.
+
+import { join } from 'node:path';
+import { packageRoot } from '../sim/simulator.js';
+import { parseBenchArgs, USAGE } from './args.js';
+import { memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
+import { startBenchHost } from './fixture.js';
+import { machineFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const args = parseBenchArgs(argv);
+  const host = await startBenchHost(args, log);
+  const comparisons: Comparison[] = [];
+  try {
+    for (const bench of [nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, memoryAsDiskGrows]) {
+      comparisons.push(await bench(host, args, log));
+    }
+  } finally {
+    await host.close();
+  }
+  const markdown = resultsMarkdown(args.command, comparisons, machineFacts());
+  process.stdout.write(`${markdown}\n`);
+  if (args.writeDocs) {
+    const docs = join(packageRoot(), 'docs', 'benchmarks.md');
+    writeResultsIntoDocs(docs, markdown);
+    log(`results written to ${docs}`);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
