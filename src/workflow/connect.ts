@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { VcbError } from '../errors.js';
 import { connectEsxHost, type CommandSet, type EsxHost } from '../esx/index.js';
 import { connectSsh, TransportError, type HostKeyPolicy, type SshTransport } from '../transport/index.js';
+import { knownHostsName, readKnownHosts, recordedKeyTypes } from '../transport/known-hosts.js';
 import type { Logger } from '../log.js';
 
 export interface ConnectOptions {
@@ -32,9 +33,19 @@ export function hostKeyPolicy(o: ConnectOptions): HostKeyPolicy {
   return { kind: 'known_hosts', path: o.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'), acceptNew: o.acceptNewHostKey };
 }
 
-function transportFailure(e: TransportError, label: string): VcbError {
+/** For a host known_hosts has no key for at all: which flags of this command trust it (the transport cannot name them). */
+async function unknownHostHint(e: TransportError, o: ConnectOptions): Promise<string> {
+  const policy = hostKeyPolicy(o);
+  if (e.code !== 'HOST_KEY' || policy.kind !== 'known_hosts' || policy.acceptNew) return '';
+  const entries = await readKnownHosts(policy.path).catch(() => []);
+  if (recordedKeyTypes(entries, knownHostsName(o.host, o.port)).length > 0) return '';
+  return ` To trust it, rerun with --accept-new-host-key (records the key in ${policy.path}) or pin it with --host-key SHA256:...`;
+}
+
+async function transportFailure(e: TransportError, o: ConnectOptions, label: string): Promise<VcbError> {
   const code = e.code === 'HOST_KEY' ? 'HOST_KEY' : 'CONNECT';
-  return new VcbError(code, `cannot connect to ${label}: ${e.message}`, { step: 'connect' }, { cause: e });
+  const hint = await unknownHostHint(e, o);
+  return new VcbError(code, `cannot connect to ${label}: ${e.message}${hint}`, { step: 'connect' }, { cause: e });
 }
 
 export async function openHostSession(o: ConnectOptions, log: Logger): Promise<HostSession> {
@@ -63,7 +74,7 @@ export async function openHostSession(o: ConnectOptions, log: Logger): Promise<H
       logger: { debug: (obj, msg) => sshLog.trace(obj, msg) },
     });
   } catch (e) {
-    if (e instanceof TransportError) throw transportFailure(e, label);
+    if (e instanceof TransportError) throw await transportFailure(e, o, label);
     throw e;
   }
   try {
@@ -72,7 +83,7 @@ export async function openHostSession(o: ConnectOptions, log: Logger): Promise<H
     return { transport, esx, label };
   } catch (e) {
     await transport.close().catch(() => {});
-    if (e instanceof TransportError) throw transportFailure(e, label);
+    if (e instanceof TransportError) throw await transportFailure(e, o, label);
     throw e;
   }
 }
