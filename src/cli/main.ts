@@ -68,7 +68,8 @@ function errorText(e: VcbError): string {
   if (e.context.command) msg += `\n  command: ${e.context.command.join(' ')}`;
   let cause = e.cause as Error | undefined;
   for (let depth = 0; cause && depth < 3; depth++) {
-    if (!e.message.includes(cause.message)) msg += `\n  cause: ${cause.message}`;
+    // An AggregateError only groups errors the message already lists (the original and cleanup's).
+    if (!(cause instanceof AggregateError) && !e.message.includes(cause.message)) msg += `\n  cause: ${cause.message}`;
     cause = cause.cause as Error | undefined;
   }
   return msg + '\n';

@@ -1,6 +1,6 @@
 // The fullvm backup of one VM: resolve, lock, snapshot (quiesced), block list, export, remove snapshot, publish.
 
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { VcbError } from '../errors.js';
 import {
@@ -25,6 +25,7 @@ import { openHostSession, type HostSession } from './connect.js';
 import { BACKUP_SNAPSHOT_NAME, type BackupOptions } from './options.js';
 import { recoverRun } from './recover.js';
 import { exportVm, type ExportDiskPlan, type ExportResult } from './export-vm.js';
+import { partialDirFor } from '../export/index.js';
 
 export const TOOL_VERSION = '0.1.0';
 
@@ -229,6 +230,13 @@ export function planSteps(env: Env): Step<Ctx>[] {
       description: `export every disk and the VM's files to ${dir} (${o.mode}, ${o.monolithic ? 'one extent per disk' : '2 GiB extents'})`,
       errorCode: 'EXPORT',
       async run(ctx) {
+        const partialDir = partialDirFor(dir, runId);
+        const partial = ctx.undo.push({
+          kind: 'export-dir',
+          description: `unfinished export ${partialDir}`,
+          resource: { partialDir },
+          release: async () => rmSync(partialDir, { recursive: true, force: true }),
+        });
         ctx.s.result = await exportVm({
           session,
           vm: env.vm,
@@ -247,8 +255,14 @@ export function planSteps(env: Env): Step<Ctx>[] {
           onProgress: deps.onProgress,
           snapshotId: ctx.s.snapshot?.id,
         });
-        // Every byte is read: the VM stops running on a delta now, not at the end of the run.
-        await ctx.s.snapshotHandle?.releaseNow({ timeoutMs: o.cleanupTimeoutMs });
+        await partial.releaseNow();
+        // Every byte is read: the VM stops running on a delta now, not at the end of the run. If the host
+        // refuses, the backup is still complete: the final unwind tries again and reports CLEANUP if it cannot.
+        try {
+          await ctx.s.snapshotHandle?.releaseNow({ timeoutMs: o.cleanupTimeoutMs });
+        } catch (e) {
+          log.warn({ err: (e as Error).message }, `removing the ${BACKUP_SNAPSHOT_NAME} snapshot failed; trying again during cleanup`);
+        }
       },
     },
   ];
@@ -315,7 +329,11 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
         s: { disks: [], skipped: [], quiesced: false, warnings: [] },
         unwindTimeoutMs: o.cleanupTimeoutMs,
       };
-      await runSteps(planSteps({ o, deps, runId, dir, session, vm }), ctx);
+      try {
+        await runSteps(planSteps({ o, deps, runId, dir, session, vm }), ctx);
+      } catch (e) {
+        throw leftBehind(e, ctx, dir, o.port === 22 ? o.host : `${o.host} --port ${o.port}`);
+      }
       const r = ctx.s.result!;
       return {
         runId,
@@ -335,6 +353,24 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   } finally {
     await session.transport.close().catch(() => {});
   }
+}
+
+/**
+ * Whatever stopped the run, if the unwind could not release something (our snapshot on the host, say), the
+ * error becomes CLEANUP (exit 8): that is what the admin must act on. The message keeps the original error first.
+ */
+function leftBehind(e: unknown, ctx: Ctx, dir: string, hostFlags: string): unknown {
+  const left = ctx.undo.pending;
+  if (left.length === 0 || !(e instanceof VcbError)) return e;
+  const done = ctx.s.result ? `the backup in ${dir} is complete, but ` : '';
+  const what = left.map((l) => l.description).join(', ');
+  const msg = e.code === 'CLEANUP' ? e.message.replace(/; run `vcbmounter cleanup` to release what was left$/, '') : e.message;
+  return new VcbError(
+    'CLEANUP',
+    `${msg}; ${done}left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags} ...\` (same --state-dir) to release it`,
+    { ...e.context },
+    { cause: e },
+  );
 }
 
 async function withStep<T>(step: string, fn: () => Promise<T>): Promise<T> {

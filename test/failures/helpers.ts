@@ -12,9 +12,9 @@ import { FAST_GUEST, smallInventory, waitUntil } from '../sim/integration/helper
 export const BIN = resolve(import.meta.dirname, '../../bin/vcbmounter.js');
 export const SNAP = '_VCB-BACKUP_';
 
-/** A VM with one 32 MiB disk holding 16 MiB of data (about 16 dd reads), powered on with a busy guest. */
+/** A VM with two 16 MiB disks holding 8 MiB of data each (so at least two dd commands), powered on with a busy guest. */
 export function vmSpec(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name, disks: [{ size: '32M', fillBytes: '16M' }], guest: FAST_GUEST, ...extra };
+  return { name, disks: [{ size: '16M', fillBytes: '8M' }, { size: '16M', fillBytes: '8M' }], guest: FAST_GUEST, ...extra };
 }
 
 export interface Bench {
@@ -123,3 +123,11 @@ export function scriptsRun(sim: Simulator, vm: string): string[] {
 }
 
 export { waitUntil };
+
+/** stderr without the JSON log lines: what the CLI itself printed (the error message). */
+export function message(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('{'))
+    .join('\n');
+}
