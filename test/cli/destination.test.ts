@@ -1,0 +1,71 @@
+// The export destination through the CLI: -r exists (refused or replaced), -U removes only what vcbmounter made.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { smallInventory } from '../sim/integration/helpers.js';
+import { readCatalog, SNAPSHOT_NAME, startBench, type Bench } from './cli-helpers.js';
+
+let bench: Bench;
+
+beforeAll(async () => {
+  bench = await startBench(smallInventory([{ name: 'vm1', vmid: 71, disks: [{ size: '16M', fillBytes: '1M' }], guest: { writesPerSecond: 0 } }]));
+});
+afterAll(async () => bench?.stop());
+
+function programsRun(from: number): string[] {
+  return bench.sim.commandLog.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
+}
+
+test('an existing -r exits 7, leaves the directory as it was, and takes no snapshot', async () => {
+  const out = join(bench.work, 'exists');
+  mkdirSync(out);
+  writeFileSync(join(out, 'keep.txt'), 'mine');
+  const from = bench.sim.commandLog.length;
+  const r = await bench.cli(['-a', 'name:vm1', '-r', out]);
+  expect(r.exitCode).toBe(7);
+  expect(r.stderr).toContain(out);
+  expect(r.stderr).toMatch(/--preexisting-mountpoint delete/);
+  expect(readdirSync(out)).toEqual(['keep.txt']);
+  expect(readFileSync(join(out, 'keep.txt'), 'utf8')).toBe('mine');
+  expect(programsRun(from)).not.toContain('vim-cmd vmsvc/snapshot.create');
+  const listed = await bench.sim.exec('vim-cmd vmsvc/snapshot.get 71');
+  expect(listed.exitCode).toBe(0);
+  expect(listed.stdout.toString()).not.toContain(SNAPSHOT_NAME);
+});
+
+test('--preexisting-mountpoint delete replaces an earlier backup; -U removes it once, then has nothing to remove', async () => {
+  const out = join(bench.work, 'backup');
+  const first = await bench.cli(['-a', 'name:vm1', '-r', out]);
+  expect(first.exitCode, first.stderr).toBe(0);
+  const firstRun = readCatalog(out).runId;
+  writeFileSync(join(out, 'stale-extra'), 'x');
+
+  const second = await bench.cli(['-a', 'name:vm1', '-r', out, '--preexisting-mountpoint', 'delete']);
+  expect(second.exitCode, second.stderr).toBe(0);
+  const catalog = readCatalog(out);
+  expect(catalog.runId).not.toBe(firstRun);
+  expect(existsSync(join(out, 'stale-extra'))).toBe(false);
+  expect(readFileSync(join(out, catalog.disks[0]!.extentFiles[0]!)).equals(bench.sim.esx.vm('vm1').readDisk(0))).toBe(true);
+
+  const from = bench.sim.commandLog.length;
+  const u1 = await bench.cli(['-U', out], { bare: true });
+  expect(u1.exitCode, u1.stderr).toBe(0);
+  expect(u1.stdout).toContain(`removed ${out}`);
+  expect(existsSync(out)).toBe(false);
+  const u2 = await bench.cli(['-U', out], { bare: true });
+  expect(u2.exitCode, u2.stderr).toBe(0);
+  expect(u2.stdout).toContain(`nothing to remove at ${out}`);
+  expect(bench.sim.commandLog.length).toBe(from);
+});
+
+test('-U refuses a directory vcbmounter did not make and leaves it untouched', async () => {
+  const foreign = join(bench.work, 'foreign');
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, 'precious'), 'data');
+  const r = await bench.cli(['-U', foreign], { bare: true });
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toMatch(/not made by vcbmounter/);
+  expect(readdirSync(foreign)).toEqual(['precious']);
+  expect(readFileSync(join(foreign, 'precious'), 'utf8')).toBe('data');
+});
