@@ -12,6 +12,7 @@ export const EXIT = {
   SNAPSHOT: 6,
   EXPORT: 7,
   CLEANUP: 8,
+  /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
 
@@ -46,5 +47,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    another backup of this VM is running (lock held)
   6    snapshot or quiesce failed
   7    export or destination failed (destination exists, full, unreadable disk)
-  8    cleanup failed: something may be left behind (run "vcbmounter cleanup")
-  130  interrupted (SIGINT/SIGTERM); cleanup ran`;
+  8    something could not be released (e.g. the backup snapshot), whatever failed first;
+       the message says what is left: run "vcbmounter cleanup"
+  129  interrupted by SIGHUP; cleanup ran
+  130  interrupted by SIGINT (Ctrl-C); cleanup ran
+  143  interrupted by SIGTERM; cleanup ran`;

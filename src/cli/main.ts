@@ -2,7 +2,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { VcbError } from '../errors.js';
-import { installSignalHandlers, INTERRUPT_MESSAGE } from '../engine/index.js';
+import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, type HandledSignal } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
@@ -83,6 +83,7 @@ function toVcbError(e: unknown): VcbError {
 export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let exitCode = EXIT.OK as number;
   let log: Logger | undefined;
+  let interruptedBy: HandledSignal | undefined;
   const program = new Command('vcbmounter');
   program
     .enablePositionalOptions()
@@ -169,7 +170,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       }
       const handlers = installSignalHandlers({
         print: (line) => io.stderr.write(`${line}\n`),
-        onForce: () => process.exit(EXIT.INTERRUPTED),
+        onForce: (reason) => process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason)),
       });
       const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
       const embedded = sim ? await embeddedSimulatorSession(o, log) : undefined;
@@ -179,6 +180,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summaryText(result));
       } finally {
         progress.done();
+        interruptedBy = handlers.received;
         handlers.dispose();
         await embedded?.stop();
       }
@@ -230,6 +232,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     if (argv.includes('--json')) {
       io.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...err.context } }) + '\n');
     }
+    if (err.code === 'INTERRUPTED' && interruptedBy) return signalExitCode(interruptedBy);
     return exitCodeFor(err.code);
   }
 }
