@@ -172,11 +172,17 @@ export function planSteps(env: Env): Step<Ctx>[] {
             `${ref.name} already has a ${BACKUP_SNAPSHOT_NAME} snapshot (${leftovers.map((s) => s.description || s.createdOn).join(', ')}), left by an earlier backup; remove it with "vcbmounter cleanup" or pass --preexisting-snapshot delete`,
           );
         }
+        const user = snaps.filter((s) => s.name !== BACKUP_SNAPSHOT_NAME);
+        if (user.length && esx.commandSet === 'vmware-cmd') {
+          throw new VcbError(
+            'SNAPSHOT',
+            `${ref.name} has snapshots of its own (${user.map((s) => JSON.stringify(s.name)).join(', ')}); ESX 3.x (vmware-cmd) can only remove all of a VM's snapshots at once, so the backup snapshot could not be removed without consolidating them: remove or consolidate them first, or back the VM up from a host with vim-cmd`,
+          );
+        }
         for (const s of leftovers) {
           log.warn({ snapshot: s.id ?? s.name, description: s.description }, `removing leftover ${BACKUP_SNAPSHOT_NAME} snapshot`);
           await esx.removeSnapshot(ref, s, { timeoutMs: o.snapshotTimeoutMs });
         }
-        const user = snaps.filter((s) => s.name !== BACKUP_SNAPSHOT_NAME);
         if (user.length) log.info({ snapshots: user.map((s) => s.name) }, 'VM has user snapshots: they are kept, the backup is the image as of the new snapshot');
         if (leftovers.length) {
           // The chain moved: read it again so user deltas are right.
