@@ -12,10 +12,10 @@ import { loadOrCreateHostKey } from '../sim/ssh-server.js';
 import type { BenchArgs } from './args.js';
 
 const MIB = 1024 * 1024;
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 const READY_MARKER = 'bench-fixture.json';
 
-export const VM = { thick: 'bench-thick', thin: 'bench-thin', memorySmall: 'mem-small', memoryLarge: 'mem-large' } as const;
+export const VM = { tiny: 'bench-tiny', thick: 'bench-thick', thin: 'bench-thin', memorySmall: 'mem-small', memoryLarge: 'mem-large' } as const;
 
 export interface BenchHost {
   sim: Simulator;
@@ -38,12 +38,13 @@ function fixtureKey(args: BenchArgs): string {
 }
 
 function benchInventory(args: BenchArgs): Inventory {
-  const disksTotal = 2 * args.size + args.memorySmall + args.memoryLarge;
+  const disksTotal = MIB + 2 * args.size + args.memorySmall + args.memoryLarge;
   const idle = { power: 'off', guest: { writesPerSecond: 0 } };
   return parseInventory({
     host: { kind: 'esxi', hostname: 'esx-bench.local' },
     datastores: [{ name: 'datastore1', capacity: Math.ceil((disksTotal * 1.25) / MIB) * MIB + 1024 * MIB }],
     vms: [
+      { name: VM.tiny, ...idle, disks: [{ size: MIB, thin: false, fillBytes: MIB }] },
       { name: VM.thick, ...idle, disks: [{ size: args.size, thin: false, fillBytes: args.size }] },
       { name: VM.thin, ...idle, disks: [{ size: args.size, thin: true }] },
       { name: VM.memorySmall, ...idle, disks: [{ size: args.memorySmall, thin: true }] },
@@ -52,10 +53,10 @@ function benchInventory(args: BenchArgs): Inventory {
   });
 }
 
-/** Writes `fraction` of the disk's 1 MiB blocks, chosen by a seeded shuffle, with random bytes. Returns bytes written. */
-function scatterWrites(sim: Simulator, path: string, size: number, fraction: number, seed: number): number {
+/** Writes `bytes` (rounded to 1 MiB blocks) at blocks spread over the disk by a seeded shuffle, with random data. Returns bytes written. */
+function scatterWrites(sim: Simulator, path: string, size: number, bytes: number, seed: number): number {
   const blocks = size / MIB;
-  const count = Math.max(1, Math.round(blocks * fraction));
+  const count = Math.min(blocks, Math.max(1, Math.round(bytes / MIB)));
   const order = Array.from({ length: blocks }, (_, i) => i);
   const prng = new Prng(seed);
   for (let i = 0; i < count; i++) {
@@ -93,14 +94,16 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     const started = Date.now();
     const sim = await startSimulator({ stateDir: state.dir, inventory: benchInventory(args), authorizedKeys: [key.publicKey] });
     const flatPath = (vm: string) => sim.esx.vfs.canonical(`[datastore1] ${vm}/${vm}-flat.vmdk`);
-    const thinDisks: Array<[string, number, number]> = [
-      [VM.thin, args.size, 1],
-      [VM.memorySmall, args.memorySmall, 2],
-      [VM.memoryLarge, args.memoryLarge, 3],
+    // Both memory-case disks hold the same bytes, so the comparison isolates the disk's size.
+    const memoryBytes = args.memorySmall * args.thinFraction;
+    const thinDisks: Array<[string, number, number, number]> = [
+      [VM.thin, args.size, args.size * args.thinFraction, 1],
+      [VM.memorySmall, args.memorySmall, memoryBytes, 2],
+      [VM.memoryLarge, args.memoryLarge, memoryBytes, 3],
     ];
     const thinWritten: Record<string, number> = {};
-    for (const [vm, size, seed] of thinDisks) {
-      thinWritten[vm] = reusable ? sim.esx.vfs.stat(flatPath(vm))!.allocated : scatterWrites(sim, flatPath(vm), size, args.thinFraction, seed);
+    for (const [vm, size, bytes, seed] of thinDisks) {
+      thinWritten[vm] = reusable ? sim.esx.vfs.stat(flatPath(vm))!.allocated : scatterWrites(sim, flatPath(vm), size, bytes, seed);
     }
     if (!reusable) {
       sim.esx.vfs.flush();

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { packageRoot } from '../sim/simulator.js';
 import { parseBenchArgs, USAGE } from './args.js';
-import { memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
+import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
 import { startBenchHost } from './fixture.js';
 import { machineFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
@@ -18,8 +18,9 @@ async function main(argv: string[]): Promise<number> {
   const host = await startBenchHost(args, log);
   const comparisons: Comparison[] = [];
   try {
+    const fixed = await measureFixedCosts(host, args, log);
     for (const bench of [nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, memoryAsDiskGrows]) {
-      comparisons.push(await bench(host, args, log));
+      comparisons.push(await bench(host, args, log, fixed));
     }
   } finally {
     await host.close();
