@@ -1,6 +1,7 @@
 // Structured logging: pino with vcbMounter's -L 0..6 mapped onto levels, human output on a terminal, secrets redacted.
 
-import { createWriteStream } from 'node:fs';
+import { openSync } from 'node:fs';
+import { VcbError } from './errors.js';
 import { pino, type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
 
@@ -27,7 +28,15 @@ export function levelFor(l: number): string {
 export function createLogger(opts: LogOptions): Logger {
   const level = levelFor(opts.level);
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } };
-  if (opts.file) return pino(base, createWriteStream(opts.file, { flags: 'a', mode: 0o600 }));
+  if (opts.file) {
+    let fd: number;
+    try {
+      fd = openSync(opts.file, 'a', 0o600);
+    } catch (e) {
+      throw new VcbError('USAGE', `--log-file ${opts.file}: cannot open it for writing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return pino(base, pino.destination({ dest: fd, sync: true }));
+  }
   if (!opts.json && process.stderr.isTTY) {
     return pino(base, pinoPretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
   }

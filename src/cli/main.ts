@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { VcbError } from '../errors.js';
 import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, type HandledSignal } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { resolvePassword } from '../workflow/credentials.js';
+import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, runBackup, TOOL_VERSION, type BackupResult } from '../workflow/backup.js';
 import { unmountDir } from '../workflow/unmount.js';
@@ -133,7 +133,14 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
       if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter --help)`);
       const sim = isSimHost(String(flags.host));
-      const password = sim ? undefined : await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
+      const password =
+        sim || flags.dryRun
+          ? undefined
+          : await resolvePassword({
+              password: flags.password as string | undefined,
+              passwordFile: flags.passwordFile as string | undefined,
+              prompt: flags.identity ? undefined : () => promptPassword(`${String(flags.user)}@${String(flags.host)}`),
+            });
       const parsed = backupOptionsSchema.safeParse({
         host: flags.host,
         port: flags.port,

@@ -1,4 +1,4 @@
-// Where the host password comes from: -p, -p - (stdin), --password-file, VCBMOUNTER_PASSWORD, or a prompt.
+// Where the host password comes from: -p, -p - (stdin), --password-file, VCBMOUNTER_PASSWORD, or a prompt on a terminal.
 
 import { readFileSync, statSync } from 'node:fs';
 import { VcbError } from '../errors.js';
@@ -10,6 +10,8 @@ export interface PasswordSources {
   passwordFile?: string;
   env?: NodeJS.ProcessEnv;
   readStdin?: () => Promise<string>;
+  /** Last resort when nothing else gave a password: ask on the terminal. */
+  prompt?: () => Promise<string | undefined>;
 }
 
 async function readAllStdin(): Promise<string> {
@@ -40,5 +42,39 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
   }
   const fromEnv = env[PASSWORD_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (src.prompt) return src.prompt();
   return undefined;
+}
+
+/** Asks for the password on the terminal without echoing it (vcbMounter prompted when -p was absent). */
+export function promptPassword(label: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string | undefined> {
+  if (!input.isTTY || !output.isTTY) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    output.write(`Password for ${label}: `);
+    let typed = '';
+    input.setRawMode(true);
+    input.resume();
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          finish(typed);
+          return;
+        }
+        if (ch === '\u0003') {
+          finish(undefined);
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    const finish = (value: string | undefined) => {
+      input.removeListener('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      output.write('\n');
+      resolve(value);
+    };
+    input.on('data', onData);
+  });
 }

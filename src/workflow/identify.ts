@@ -1,5 +1,7 @@
 // vcbMounter's -a selector (name:, ipaddr:, uuid:, moref:) and matching it against the host's VMs.
 
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { VcbError } from '../errors.js';
 import type { EsxHost, VmInfo, VmRef } from '../esx/index.js';
 
@@ -52,6 +54,16 @@ export function closestNames(wanted: string, names: string[]): string[] {
     .map((x) => JSON.stringify(x.n));
 }
 
+/** An IP address as given, or every address a DNS name resolves to (vcbMounter's ipaddr: takes both). */
+async function addressesOf(value: string): Promise<string[]> {
+  if (isIP(value)) return [value];
+  try {
+    return (await lookup(value, { all: true })).map((a) => a.address);
+  } catch (e) {
+    throw new VcbError('VM_NOT_FOUND', `-a ipaddr:${value}: "${value}" is not an IP address and does not resolve (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 export interface ResolvedVm {
   ref: VmRef;
   info: VmInfo;
@@ -68,10 +80,11 @@ export async function resolveVm(host: EsxHost, sel: VmSelector): Promise<Resolve
   } else {
     const infos: ResolvedVm[] = [];
     for (const ref of vms) infos.push({ ref, info: await host.getVmInfo(ref) });
+    const addresses = sel.kind === 'ipaddr' ? await addressesOf(sel.value) : [];
     matches =
       sel.kind === 'uuid'
         ? infos.filter((x) => x.info.biosUuid !== undefined && normalizeUuid(x.info.biosUuid) === normalizeUuid(sel.value))
-        : infos.filter((x) => x.info.ipAddress === sel.value);
+        : infos.filter((x) => x.info.ipAddress !== undefined && addresses.includes(x.info.ipAddress));
     if (matches.length === 0 && sel.kind === 'ipaddr') {
       const off = infos.filter((x) => x.info.powerState !== 'on').map((x) => JSON.stringify(x.ref.name));
       const noTools = infos.filter((x) => x.info.powerState === 'on' && !x.info.ipAddress).map((x) => JSON.stringify(x.ref.name));
