@@ -1,8 +1,11 @@
 // Failures while exporting: a dd fails mid-way, the SSH connection drops, and the snapshot removal fails too.
 
 import { existsSync } from 'node:fs';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { backupArgs, cli, expectNothingLeft, footprint, outDir, message, partialSiblings, SNAP, startBench, vmSpec, type Bench } from './helpers.js';
+
+// Each test runs the CLI as a process several times on a machine shared with other test runs.
+vi.setConfig({ testTimeout: 150_000 });
 
 let bench: Bench | undefined;
 afterEach(async () => {

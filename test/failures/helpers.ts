@@ -50,7 +50,7 @@ export async function startBench(vms: Array<Record<string, unknown>>, faults: Fa
 
 /** Starts `vcbmounter <args>` as a child process (never rejects; bounded by a kill timeout). */
 export function cli(args: string[]): ResultPromise<{ reject: false; all: false; timeout: number; forceKillAfterDelay: number; stdin: 'ignore' }> {
-  return execa('node', [BIN, ...args], { reject: false, all: false, timeout: 45_000, forceKillAfterDelay: 2_000, stdin: 'ignore' });
+  return execa('node', [BIN, ...args], { reject: false, all: false, timeout: 80_000, forceKillAfterDelay: 2_000, stdin: 'ignore' });
 }
 
 /** The flags of a backup of `vm` into `<tmp>/out-<vm>`. */
@@ -69,7 +69,7 @@ export function slowExport(sim: Simulator, bytesPerSecond = 1024 * 1024): void {
 
 /** Waits until the host has started a dd (the export is reading disks). Fault decisions are recorded before a command runs. */
 export async function waitForExport(sim: Simulator): Promise<void> {
-  await waitUntil(() => sim.faults.fired.some((f) => f.argv[0] === 'dd') || sim.commandLog.some((c) => c.argv[0] === 'dd'), 'the export to start a dd', 20_000);
+  await waitUntil(() => sim.faults.fired.some((f) => f.argv[0] === 'dd') || sim.commandLog.some((c) => c.argv[0] === 'dd'), 'the export to start a dd', 40_000);
 }
 
 /** What a VM looks like on the host, to compare before and after a run. */
@@ -99,10 +99,23 @@ export function expectNothingLeft(b: Bench, vm: string, before: VmFootprint, opt
   const v = b.sim.esx.vm(vm);
   expect(v.snapshots.filter((s) => s.name === SNAP)).toEqual([]);
   expect(footprint(b.sim, vm)).toEqual(before);
+  expectGuestReleased(b.sim, vm);
   const dir = opts.dir === undefined ? outDir(b, vm) : opts.dir;
   if (dir) {
     expect(existsSync(dir)).toBe(false);
     expect(partialSiblings(dir)).toEqual([]);
+  }
+}
+
+/** The guest is not left frozen: every freeze was thawed, and every script run with "freeze" was run again with "thaw" or "freezeFail". */
+export function expectGuestReleased(sim: Simulator, vm: string): void {
+  const events = sim.esx.vm(vm).guest.events;
+  expect(events.filter((e) => e.ev === 'thaw').length).toBe(events.filter((e) => e.ev === 'freeze').length);
+  const runs = scriptsRun(sim, vm);
+  for (const line of runs.filter((l) => l.endsWith(' freeze'))) {
+    const script = line.slice(0, -' freeze'.length);
+    if (script === 'pre-freeze-script') continue;
+    expect(runs.filter((l) => l === `${script} thaw` || l === `${script} freezeFail`).length).toBe(runs.filter((l) => l === line).length);
   }
 }
 

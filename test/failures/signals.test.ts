@@ -1,7 +1,7 @@
 // Interrupts mid-export: SIGINT and SIGTERM clean up and exit 130/143; kill -9 leaves a journal that cleanup or the next run releases.
 
 import { existsSync } from 'node:fs';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import {
   backupArgs,
   cli,
@@ -18,6 +18,9 @@ import {
   type Bench,
 } from './helpers.js';
 
+// Each test runs the CLI as a process several times on a machine shared with other test runs.
+vi.setConfig({ testTimeout: 150_000 });
+
 let bench: Bench | undefined;
 afterEach(async () => {
   await bench?.stop();
@@ -27,6 +30,7 @@ afterEach(async () => {
 for (const [signal, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
+  ['SIGHUP', 129],
 ] as const) {
   test(`${signal} mid-export cleans up: exit ${code}, snapshot removed, no partial directory, quiesce scripts released`, async () => {
     bench = await startBench([vmSpec('vm1', { quiesce: { backupScripts: [{ name: '10-a' }], postThaw: { exitCode: 0 } } })]);

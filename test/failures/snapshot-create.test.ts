@@ -1,7 +1,10 @@
 // Failures while taking the backup snapshot: a failed create, a failing freeze script, a hang, a full datastore.
 
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { backupArgs, cli, expectNothingLeft, footprint, scriptsRun, startBench, vmSpec, type Bench } from './helpers.js';
+
+// Each test runs the CLI as a process several times on a machine shared with other test runs.
+vi.setConfig({ testTimeout: 150_000 });
 
 let bench: Bench | undefined;
 afterEach(async () => {

@@ -1,8 +1,11 @@
 // The export is complete but the host refuses to remove the backup snapshot: retried during cleanup, else exit 8 and `vcbmounter cleanup`.
 
 import { existsSync } from 'node:fs';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { backupArgs, cli, expectNothingLeft, footprint, message, outDir, SNAP, startBench, vmSpec, type Bench } from './helpers.js';
+
+// Each test runs the CLI as a process several times on a machine shared with other test runs.
+vi.setConfig({ testTimeout: 150_000 });
 
 let bench: Bench | undefined;
 afterEach(async () => {
