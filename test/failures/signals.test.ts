@@ -15,6 +15,7 @@ import {
   startBench,
   vmSpec,
   waitForExport,
+  waitUntil,
   type Bench,
 } from './helpers.js';
 
@@ -105,4 +106,26 @@ test('after a kill -9, the next backup of the same VM takes over the stale lock,
 
   const list = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
   expect(list.stdout).toContain('no interrupted runs');
+});
+
+test('a second Ctrl-C while cleanup hangs forces exit 130 and leaves the run in the journal; cleanup later releases it', async () => {
+  bench = await startBench([vmSpec('vm1')]);
+  slowExport(bench.sim);
+  bench.sim.faults.add({ match: 'vim-cmd vmsvc/snapshot.remove', action: 'hang', times: 1 });
+  const before = footprint(bench.sim, 'vm1');
+  const child = cli(backupArgs(bench, 'vm1'));
+  await waitForExport(bench.sim);
+  child.kill('SIGINT');
+  await waitUntil(() => bench!.sim.faults.fired.some((f) => f.action === 'hang'), 'cleanup to start removing the snapshot', 40_000);
+  child.kill('SIGINT');
+  const r = await child;
+  expect(r.timedOut).toBe(false);
+  expect(r.exitCode).toBe(130);
+  expect(bench.sim.esx.vm('vm1').snapshots.filter((s) => s.name === SNAP)).toHaveLength(1);
+
+  const list = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
+  expect(list.stdout).toContain(`${SNAP} snapshot of vm1`);
+  const c = await cli(['cleanup', ...bench.connect]);
+  expect(c.exitCode).toBe(0);
+  expectNothingLeft(bench, 'vm1', before);
 });
