@@ -46,6 +46,13 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
   return map;
 }
 
+/** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
+const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout' };
+
+function flagOf(option: string): string {
+  return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function seconds(value: unknown, flag: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new VcbError('USAGE', `${flag} ${String(value)}: expected a number of seconds greater than 0`);
@@ -168,7 +175,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       });
       if (!parsed.success) {
         const i = parsed.error.issues[0]!;
-        throw new VcbError('USAGE', `--${String(i.path[0] ?? '')}: ${i.message}`);
+        throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
       }
       const o: BackupOptions = parsed.data;
       if (o.dryRun) {

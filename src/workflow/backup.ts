@@ -24,6 +24,7 @@ import { resolveVm, parseSelector, type ResolvedVm } from './identify.js';
 import { openHostSession, type HostSession } from './connect.js';
 import { BACKUP_SNAPSHOT_NAME, type BackupOptions } from './options.js';
 import { recoverRun } from './recover.js';
+import { checkDestinationParent } from './destination.js';
 import { exportVm, type ExportDiskPlan, type ExportResult } from './export-vm.js';
 import { partialDirFor } from '../export/index.js';
 
@@ -140,6 +141,7 @@ export function planSteps(env: Env): Step<Ctx>[] {
         if (existsSync(dir) && o.preexistingMountpoint === 'fail') {
           throw new VcbError('DESTINATION', `destination ${dir} already exists; remove it (vcbmounter -U ${dir}), choose another -r, or pass --preexisting-mountpoint delete to replace it after a successful backup`);
         }
+        checkDestinationParent(dir);
         const vmx = parseVmx(await esx.readFile(ref.vmxPath));
         const disks: VmxDisk[] = listVmxDisks(vmx, ref.vmxPath);
         for (const disk of disks) {

@@ -35,8 +35,8 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
     } catch (e) {
       throw new VcbError('USAGE', `--password-file ${src.passwordFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    if (mode & 0o004) {
-      throw new VcbError('USAGE', `--password-file ${src.passwordFile} is readable by every user (mode ${(mode & 0o777).toString(8)}); restrict it with: chmod 600 ${src.passwordFile}`);
+    if (mode & 0o044) {
+      throw new VcbError('USAGE', `--password-file ${src.passwordFile} can be read by other users (mode ${(mode & 0o777).toString(8)}); restrict it with: chmod 600 ${src.passwordFile}`);
     }
     return readFileSync(src.passwordFile, 'utf8').replace(/\r?\n$/, '');
   }

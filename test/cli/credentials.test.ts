@@ -36,6 +36,13 @@ test('--password-file readable by others is refused, naming the file and chmod 6
   expect(bench.sim.commandLog).toHaveLength(0);
 });
 
+test('--password-file readable by its group is refused too', async () => {
+  const file = privateFile(bench.work, 'pw-group', PASSWORD, 0o640);
+  const r = await bench.cli(['--password-file', file, ...PROBE], { password: 'none' });
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toContain(`chmod 600 ${file}`);
+});
+
 test('the password can come from -p - on stdin or from VCBMOUNTER_PASSWORD', async () => {
   const stdin = await bench.cli(PROBE, { input: `${PASSWORD}\n` });
   expect(stdin.exitCode, stdin.stderr).toBe(4);

@@ -34,6 +34,23 @@ test('an existing -r exits 7, leaves the directory as it was, and takes no snaps
   expect(listed.stdout.toString()).not.toContain(SNAPSHOT_NAME);
 });
 
+test('a -r that cannot be created (a file on its path) exits 7 before any snapshot is taken', async () => {
+  const file = join(bench.work, 'a-file');
+  writeFileSync(file, 'x');
+  const from = bench.sim.commandLog.length;
+  const r = await bench.cli(['-a', 'name:vm1', '-r', join(file, 'sub', 'out')]);
+  expect(r.exitCode).toBe(7);
+  expect(r.stderr).toContain(`${file} is not a directory`);
+  expect(programsRun(from)).not.toContain('vim-cmd vmsvc/snapshot.create');
+  expect(readFileSync(file, 'utf8')).toBe('x');
+});
+
+test('a malformed --host-key is a usage error naming the flag as typed', async () => {
+  const r = await bench.cli(['-a', 'name:vm1', '-r', join(bench.work, 'hk'), '--host-key', 'SHA256:short'], { noHostKey: true });
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toMatch(/^vcbmounter: --host-key: a fingerprint like SHA256:/m);
+});
+
 test('--preexisting-mountpoint delete replaces an earlier backup; -U removes it once, then has nothing to remove', async () => {
   const out = join(bench.work, 'backup');
   const first = await bench.cli(['-a', 'name:vm1', '-r', out]);
