@@ -2,7 +2,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import type { Comparison, Side } from './cases.js';
 
 export const RESULTS_START = '<!-- bench:results:start -->';
@@ -41,6 +41,7 @@ export function machineFacts(): string[] {
     `date: ${new Date().toISOString()}`,
     `CPUs: ${cpu.length} × ${cpu[0]?.model ?? 'unknown'}`,
     `memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `load average when the run ended (the machine is shared): ${loadavg().map((l) => l.toFixed(2)).join(', ')}`,
     `node: ${process.version}`,
     `OpenSSH client: ${sshVersion()}`,
   ];
