@@ -85,13 +85,3 @@ export function privateFile(dir: string, name: string, text: string, mode = 0o60
   writeFileSync(p, text, { mode });
   return p;
 }
-
-/** Snapshot names the host reports for a VM, via vim-cmd as a client would see them. */
-export async function snapshotNames(sim: Simulator, vmName: string): Promise<string[]> {
-  return sim.esx.vm(vmName).snapshots.map((s) => s.name);
-}
-
-/** Argv of every command the simulated host ran, one string each. */
-export function loggedCommands(sim: Simulator): string[] {
-  return sim.commandLog.map((r) => JSON.stringify(r));
-}
