@@ -1,6 +1,7 @@
 // Reads a frozen file through the host over SSH with the host's stock dd, many extents per remote command.
 
 import type { Transport } from '../transport/types.js';
+import { ChunkCoalescer, COALESCED_CHUNK } from './chunk-coalescer.js';
 import { batchReads, ddBatchLine, MAX_DD_BLOCK, planDdReads, type DdRead } from './dd-plan.js';
 import {
   mappedFileRanges,
@@ -17,12 +18,15 @@ export interface NbdReaderOptions {
   readsPerCommand?: number;
   /** Largest dd block size; default 1 MiB (the VMFS block size). */
   maxBlockSize?: number;
+  /** Bytes per chunk handed to the sink (SSH packets are gathered up to it, one reused buffer); default 1 MiB. */
+  chunkSize?: number;
 }
 
 export class NbdReader implements DiskReader {
   readonly mode: 'nbd' | 'nbdssl';
   private readonly readsPerCommand: number;
   private readonly maxBlockSize: number;
+  private readonly chunkSize: number;
 
   constructor(
     private readonly transport: Transport,
@@ -31,6 +35,7 @@ export class NbdReader implements DiskReader {
     this.mode = options.mode ?? 'nbd';
     this.readsPerCommand = options.readsPerCommand ?? 64;
     this.maxBlockSize = options.maxBlockSize ?? MAX_DD_BLOCK;
+    this.chunkSize = options.chunkSize ?? COALESCED_CHUNK;
   }
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
@@ -38,16 +43,18 @@ export class NbdReader implements DiskReader {
     let accounted = 0;
     for (const e of source.blockMap.extents) if (e.kind === 'unzeroed') accounted += e.length;
     if (accounted > 0) options.onProgress?.(accounted);
+    const chunks = new ChunkCoalescer(sink, this.chunkSize);
     for (const batch of batchReads(reads, this.readsPerCommand)) {
       throwIfAborted(options.signal);
-      accounted = await this.readBatch(source.dataPath, batch, sink, options, accounted);
+      accounted = await this.readBatch(source.dataPath, batch, chunks, options, accounted);
     }
+    await chunks.flush();
   }
 
   private async readBatch(
     path: string,
     batch: readonly DdRead[],
-    sink: ChunkSink,
+    chunks: ChunkCoalescer,
     options: ReadOptions,
     accountedBefore: number,
   ): Promise<number> {
@@ -68,7 +75,7 @@ export class NbdReader implements DiskReader {
           const read = batch[index];
           if (!read) throw new Error(`dd of ${path} returned more bytes than requested (${describe(batch)})`);
           const take = Math.min(data.length - used, read.length - within);
-          await sink(read.offset + within, data.subarray(used, used + take));
+          await chunks.push(read.offset + within, data.subarray(used, used + take));
           used += take;
           within += take;
           accounted += take;

@@ -114,6 +114,21 @@ describe('NbdReader over a real shell and dd', () => {
     expect(transport.commandLines.length).toBe(1);
   });
 
+  it('hands the sink 1 MiB chunks aligned on 1 MiB, whatever size the packets have', async () => {
+    const disk = buildFakeDisk(['mapped', 'mapped', 'mapped', 'hole', 'mapped'], 3 * 512);
+    const flat = join(dir, 'chunked-flat.vmdk');
+    writeFakeFiles(disk, flat, join(dir, 'nbd-lun-chunks.img'));
+    const out = collector(disk.blockMap.size);
+    const lengths: number[] = [];
+    await new NbdReader(new LocalShellTransport(dir)).read({ dataPath: flat, blockMap: disk.blockMap }, (offset, chunk) => {
+      lengths.push(chunk.length);
+      out.sink(offset, chunk);
+    });
+    expect(out.image.equals(disk.expected)).toBe(true);
+    expect(out.offsets).toEqual([0, MiB, 2 * MiB, 4 * MiB]);
+    expect(lengths).toEqual([MiB, MiB, MiB, 3 * 512]);
+  });
+
   it('reports a short read naming the file and offset', async () => {
     const disk = buildFakeDisk(['mapped', 'mapped', 'mapped'], MiB);
     const flat = join(dir, 'truncated-flat.vmdk');
