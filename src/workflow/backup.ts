@@ -207,16 +207,29 @@ export function planSteps(env: Env): Step<Ctx>[] {
           quiesce = false;
         }
         const description = snapshotDescription(runId);
+        // Unknown when the create did not answer (timeout, dropped connection, interrupt): the host may still finish it.
+        let createOutcome: 'pending' | 'answered' | 'unknown' = 'pending';
         ctx.s.snapshotHandle = ctx.undo.push({
           kind: 'snapshot',
           description: `${BACKUP_SNAPSHOT_NAME} snapshot of ${ref.name}`,
           resource: { host: session.label, vmId: ref.id, vm: ref.name, name: BACKUP_SNAPSHOT_NAME, description },
-          release: () => removeOurSnapshot(session, ref, description, o.snapshotTimeoutMs, log),
+          release: async () => {
+            const removed = await removeOurSnapshot(session, ref, description, o.snapshotTimeoutMs, log);
+            if (removed === 0 && createOutcome === 'unknown') {
+              throw new VcbError(
+                'CLEANUP',
+                `the snapshot create got no answer, so the host may still be creating ${BACKUP_SNAPSHOT_NAME} on ${ref.name}; none exists yet, and "vcbmounter cleanup" run later removes it if it appears`,
+                { vm: ref.name },
+              );
+            }
+          },
         });
         log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
         try {
           ctx.s.snapshot = await esx.createSnapshot(ref, { name: BACKUP_SNAPSHOT_NAME, description, quiesce, memory: false, timeoutMs: o.snapshotTimeoutMs });
+          createOutcome = 'answered';
         } catch (e) {
+          createOutcome = unanswered(e) ? 'unknown' : 'answered';
           if (quiesce && e instanceof VcbError && /quiesc|freeze|Tools/i.test(e.message)) {
             throw new VcbError('QUIESCE', `${ref.name}: the quiesced snapshot failed (${e.message}); fix the guest's freeze scripts or VSS, or run with --no-quiesce for a crash-consistent backup`, { vm: ref.name }, { cause: e });
           }
@@ -287,14 +300,26 @@ function asSnapshotTimeout(e: unknown, timeoutMs: number): VcbError | undefined 
   );
 }
 
-/** Removes the backup snapshot this run created (matched by name and the run's description), never any other. */
-export async function removeOurSnapshot(session: HostSession, ref: VmRef, description: string, timeoutMs: number, log: Logger): Promise<void> {
-  await withSession(session, async () => {
+/** True when a host command ended without the host's answer (timeout, dropped connection, interrupt). */
+function unanswered(e: unknown): boolean {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    if (c instanceof TransportError) return c.code === 'TIMEOUT' || c.code === 'SOCKET' || c.code === 'ABORTED';
+    if (c instanceof VcbError && c.code === 'INTERRUPTED') return true;
+  }
+  return false;
+}
+
+/** Removes the backup snapshot this run created (matched by name and the run's description), never any other; returns how many. */
+export async function removeOurSnapshot(session: HostSession, ref: VmRef, description: string, timeoutMs: number, log: Logger): Promise<number> {
+  return withSession(session, async () => {
     const snaps = await session.esx.listSnapshots(ref);
+    let removed = 0;
     for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === description)) {
       await session.esx.removeSnapshot(ref, s, { timeoutMs });
+      removed++;
       log.info({ vm: ref.name, snapshot: s.id ?? s.name }, 'backup snapshot removed');
     }
+    return removed;
   });
 }
 

@@ -46,16 +46,26 @@ test('a failing freeze script exits 6: scripts get freezeFail in reverse, post-t
   expectNothingLeft(bench, 'vm1', before);
 });
 
-test('a snapshot.create that never answers fails after --snapshot-timeout with a timeout message; nothing is left', async () => {
+test('a snapshot.create that never answers is cut off by --snapshot-timeout: exit 8 because the host may still finish it, and cleanup settles it later', async () => {
   bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'hang' }]);
   const before = footprint(bench.sim, 'vm1');
   const r = await cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '2', '--cleanup-timeout', '10']));
   expect(r.timedOut).toBe(false);
-  expect(r.exitCode).toBe(6);
+  expect(r.exitCode).toBe(8);
   expect(r.stderr).toContain('VM "vm1"');
   expect(r.stderr).toContain('step snapshot');
   expect(r.stderr).toMatch(/timed out|timeout/i);
   expect(r.stderr).toContain('snapshot.create');
+  expect(r.stderr).toContain('may still be creating');
+  expect(r.stderr).toContain('vcbmounter cleanup');
+  const listed = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
+  expect(listed.exitCode).toBe(0);
+  expect(listed.stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
+  bench.sim.faults.clear();
+  const c = await cli(['cleanup', ...bench.connect]);
+  expect(c.exitCode).toBe(0);
+  const again = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
+  expect(again.stdout).toContain('no interrupted runs');
   expectNothingLeft(bench, 'vm1', before);
 });
 
