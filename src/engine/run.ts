@@ -29,6 +29,8 @@ export interface RunContext {
   onStep?: (event: StepEvent) => void;
   /** Bound on the final unwind (default 120 s). */
   unwindTimeoutMs?: number;
+  /** After an abort, how long a step may run on before the runner stops waiting and unwinds (default 10 s). */
+  abandonAfterMs?: number;
   /** Put in error contexts. */
   vm?: string;
 }
@@ -49,6 +51,31 @@ export interface RunSummary {
 }
 
 const DEFAULT_UNWIND_MS = 120_000;
+/** How long an interrupted step may take to notice the abort before the run stops waiting for it and unwinds. */
+const DEFAULT_ABANDON_MS = 10_000;
+
+/**
+ * Waits for a step, but once the run's signal is aborted, only for graceMs more: a step stuck in a call that
+ * ignores the signal (a hung file system, say) must not keep the snapshot from being released.
+ */
+async function stepOrAbandon(running: Promise<void>, signal: AbortSignal, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      timer = setTimeout(() => reject(signal.reason ?? new Error('aborted')), graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  abandoned.catch(() => {});
+  try {
+    await Promise.race([running, abandoned]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
 
 /** "1. snapshot: create snapshot vcb-... of web01", one line per step, for --dry-run. */
 export function describePlan(steps: ReadonlyArray<Pick<Step, 'name' | 'description'>>): string[] {
@@ -78,7 +105,7 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
     ctx.onStep?.({ type: 'start', step: step.name, description: step.description });
     ctx.log.info({ step: step.name }, step.description);
     try {
-      await step.run({ ...ctx, step: step.name });
+      await stepOrAbandon(step.run({ ...ctx, step: step.name }), ctx.signal, ctx.abandonAfterMs ?? DEFAULT_ABANDON_MS);
     } catch (error) {
       failure = ctx.signal.aborted ? interrupted(ctx, step.name, 'during', error) : tagWithStep(error, step, ctx.vm);
       status = ctx.signal.aborted ? 'interrupted' : 'failed';

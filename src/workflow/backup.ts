@@ -24,6 +24,7 @@ import { resolveVm, parseSelector, type ResolvedVm } from './identify.js';
 import { openHostSession, type HostSession } from './connect.js';
 import { BACKUP_SNAPSHOT_NAME, type BackupOptions } from './options.js';
 import { recoverRun } from './recover.js';
+import { madeByVcbmounter } from './unmount.js';
 import { checkDestinationParent } from './destination.js';
 import { exportVm, type ExportDiskPlan, type ExportResult } from './export-vm.js';
 import { partialDirFor } from '../export/index.js';
@@ -140,6 +141,9 @@ export function planSteps(env: Env): Step<Ctx>[] {
       async run(ctx) {
         if (existsSync(dir) && o.preexistingMountpoint === 'fail') {
           throw new VcbError('DESTINATION', `destination ${dir} already exists; remove it (vcbmounter -U ${dir}), choose another -r, or pass --preexisting-mountpoint delete to replace it after a successful backup`);
+        }
+        if (existsSync(dir) && o.preexistingMountpoint === 'delete' && !madeByVcbmounter(dir)) {
+          throw new VcbError('DESTINATION', `destination ${dir} exists and was not made by vcbmounter (no catalog in it); --preexisting-mountpoint delete only replaces earlier backups: remove it yourself or choose another -r`);
         }
         checkDestinationParent(dir);
         const vmx = parseVmx(await esx.readFile(ref.vmxPath));

@@ -24,6 +24,11 @@ export function partialSiblings(dir: string): string[] {
     .map((n) => join(parent, n));
 }
 
+/** Whether dir holds what a vcbmounter run leaves (its state file or catalog): the only directories it deletes. */
+export function madeByVcbmounter(dir: string): boolean {
+  return existsSync(join(dir, STATE_FILE)) || existsSync(join(dir, CATALOG_FILE));
+}
+
 export function unmountDir(target: string, log: Logger): UnmountReport {
   const dir = resolve(target);
   const removed: string[] = [];
@@ -33,8 +38,7 @@ export function unmountDir(target: string, log: Logger): UnmountReport {
     log.info({ dir: p }, 'removed an unfinished export directory');
   }
   if (existsSync(dir)) {
-    const ours = existsSync(join(dir, STATE_FILE)) || existsSync(join(dir, CATALOG_FILE));
-    if (!ours) {
+    if (!madeByVcbmounter(dir)) {
       throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no ${STATE_FILE} or ${CATALOG_FILE} in it); refusing to remove it`);
     }
     const state = existsSync(join(dir, STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as { held?: unknown[] }) : {};

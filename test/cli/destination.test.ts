@@ -76,6 +76,18 @@ test('--preexisting-mountpoint delete replaces an earlier backup; -U removes it 
   expect(bench.sim.commandLog.length).toBe(from);
 });
 
+test('--preexisting-mountpoint delete refuses a directory vcbmounter did not make, before any snapshot', async () => {
+  const foreign = join(bench.work, 'foreign-data');
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, 'precious.txt'), 'keep me');
+  const from = bench.sim.commandLog.length;
+  const r = await bench.cli(['-a', 'name:vm1', '-r', foreign, '--preexisting-mountpoint', 'delete']);
+  expect(r.exitCode).toBe(7);
+  expect(r.stderr).toContain('was not made by vcbmounter');
+  expect(readFileSync(join(foreign, 'precious.txt'), 'utf8')).toBe('keep me');
+  expect(bench.sim.commandLog.slice(from).some((c) => c.argv.join(' ').includes('snapshot.create'))).toBe(false);
+});
+
 test('-U refuses a directory vcbmounter did not make and leaves it untouched', async () => {
   const foreign = join(bench.work, 'foreign');
   mkdirSync(foreign);

@@ -148,3 +148,25 @@ describe('describePlan', () => {
     expect(trail).toEqual([]);
   });
 });
+
+describe('a step that ignores the abort', () => {
+  it('is abandoned after the grace period so the unwind still releases what was acquired', async () => {
+    const trail: string[] = [];
+    const controller = new AbortController();
+    const stuck: Step = {
+      name: 'stuck',
+      description: 'a call that never returns and never looks at the signal',
+      run: () => new Promise<void>(() => {}),
+    };
+    const run = runSteps([acquiring('snapshot', trail), stuck], context({ signal: controller.signal, abandonAfterMs: 50 }));
+    setTimeout(() => controller.abort(new VcbError('INTERRUPTED', 'interrupted by SIGINT')), 20);
+    const error = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(VcbError);
+    expect((error as VcbError).code).toBe('INTERRUPTED');
+    expect((error as VcbError).context.step).toBe('stuck');
+    expect(trail).toEqual(['run snapshot', 'release snapshot']);
+  });
+});
