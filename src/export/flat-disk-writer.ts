@@ -28,6 +28,8 @@ export interface FlatDiskWriterOptions {
   /** Bytes per extent for twoGbMaxExtentFlat (a multiple of 512); default 2 GiB. */
   splitExtentBytes?: number;
   adapterType?: string;
+  /** Streamed writes (of up to 1 MiB each) allowed in flight while the next chunk is read and hashed; default 4. */
+  writesInFlight?: number;
 }
 
 export interface WrittenDisk {
@@ -57,6 +59,11 @@ export async function digestOfBlocksFile(path: string, capacity: number): Promis
 
 export class FlatDiskWriter {
   private readonly hasher: StreamingBlockHasher;
+  private readonly maxInFlight: number;
+  /** Streamed writes not yet finished, oldest first; they never reject (the first error is kept in writeError). */
+  private readonly inFlight: Promise<void>[] = [];
+  private readonly spareBuffers: Buffer[] = [];
+  private writeError: { error: unknown } | undefined;
 
   private constructor(
     private readonly options: FlatDiskWriterOptions,
@@ -65,6 +72,7 @@ export class FlatDiskWriter {
     private readonly blocks: LineFileWriter,
   ) {
     this.hasher = new StreamingBlockHasher(options.capacity, (offset, hex) => blocks.add(blockLine(offset, hex)));
+    this.maxInFlight = Math.max(1, options.writesInFlight ?? 4);
   }
 
   /** Creates every extent file at its full size as a hole (truncate), and the block list file. */
@@ -108,24 +116,65 @@ export class FlatDiskWriter {
     return this.extents.map((e) => e.fileName);
   }
 
-  /** Reader output, in increasing offset order: hashed, and written except where all zero (left as holes). */
+  /**
+   * Reader output, in increasing offset order: hashed, and written except where all zero (left as holes).
+   * The bytes are copied, so the caller may reuse the chunk once this settles; the write itself may still
+   * be in flight (a bounded number are). A failed write is thrown by a later call, writeAt, readAt or finish.
+   */
   async writeStreamed(offset: number, chunk: Buffer): Promise<void> {
+    this.throwIfWriteFailed();
     this.hasher.update(offset, chunk);
     await this.blocks.flushIfFull();
     for (let at = 0; at < chunk.length; ) {
       const blockEnd = (Math.floor((offset + at) / DIGEST_BLOCK) + 1) * DIGEST_BLOCK;
       const take = Math.min(chunk.length - at, blockEnd - (offset + at));
       const piece = chunk.subarray(at, at + take);
-      if (!isAllZero(piece)) await this.writeAt(offset + at, piece);
+      if (!isAllZero(piece)) await this.startWrite(offset + at, piece);
       at += take;
     }
   }
 
-  /** Positional write of every byte given (zeros included), across extent files. */
+  /** Positional write of every byte given (zeros included), across extent files, after every streamed write. */
   async writeAt(offset: number, data: Buffer): Promise<void> {
-    if (offset < 0 || offset + data.length > this.options.capacity) {
-      throw new RangeError(`write ${offset}+${data.length} outside disk of ${this.options.capacity} bytes`);
+    this.checkRange(offset, data.length);
+    await this.drainWrites();
+    await this.writeNow(offset, data);
+  }
+
+  /** Copies a piece (at most one digest block) into a pooled buffer and starts its write without awaiting it. */
+  private async startWrite(offset: number, piece: Buffer): Promise<void> {
+    this.checkRange(offset, piece.length);
+    while (this.inFlight.length >= this.maxInFlight) await this.inFlight[0];
+    this.throwIfWriteFailed();
+    const buffer = this.spareBuffers.pop() ?? Buffer.allocUnsafe(DIGEST_BLOCK);
+    piece.copy(buffer);
+    const write: Promise<void> = this.writeNow(offset, buffer.subarray(0, piece.length))
+      .catch((error: unknown) => {
+        this.writeError ??= { error };
+      })
+      .finally(() => {
+        this.inFlight.splice(this.inFlight.indexOf(write), 1);
+        this.spareBuffers.push(buffer);
+      });
+    this.inFlight.push(write);
+  }
+
+  private async drainWrites(): Promise<void> {
+    while (this.inFlight.length > 0) await Promise.all(this.inFlight);
+    this.throwIfWriteFailed();
+  }
+
+  private throwIfWriteFailed(): void {
+    if (this.writeError) throw this.writeError.error;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (offset < 0 || offset + length > this.options.capacity) {
+      throw new RangeError(`write ${offset}+${length} outside disk of ${this.options.capacity} bytes`);
     }
+  }
+
+  private async writeNow(offset: number, data: Buffer): Promise<void> {
     await this.forEachExtent(offset, data.length, async (extent, within, at, length) => {
       let written = 0;
       while (written < length) {
@@ -136,6 +185,7 @@ export class FlatDiskWriter {
   }
 
   async readAt(offset: number, target: Buffer): Promise<void> {
+    await this.drainWrites();
     await this.forEachExtent(offset, target.length, async (extent, within, at, length) => {
       let got = 0;
       while (got < length) {
@@ -166,6 +216,7 @@ export class FlatDiskWriter {
     const { dir, descriptorFileName, capacity } = this.options;
     const blocksFile = blocksFileName(descriptorFileName);
     const blocksPath = join(dir, blocksFile);
+    await this.drainWrites();
     this.hasher.finish();
     await this.blocks.close();
     if (overlaid.length > 0) await this.rehashBlocks(blocksPath, overlaid);
@@ -183,6 +234,7 @@ export class FlatDiskWriter {
   }
 
   async abandon(): Promise<void> {
+    while (this.inFlight.length > 0) await Promise.all(this.inFlight);
     await this.blocks.abandon();
     await this.closeFiles();
   }
