@@ -58,3 +58,36 @@ export function batchReads(reads: readonly DdRead[], maxPerBatch: number): DdRea
   for (let i = 0; i < reads.length; i += maxPerBatch) batches.push(reads.slice(i, i + maxPerBatch));
   return batches;
 }
+
+/**
+ * Joins ranges (sorted, not overlapping) separated by at most maxGap bytes into spans to read whole:
+ * one dd over a small hole costs less than a dd per side. The caller drops the bytes of the gaps.
+ */
+export function spanSmallGaps(ranges: readonly ByteRange[], maxGap: number): ByteRange[] {
+  const spans: ByteRange[] = [];
+  for (const r of ranges) {
+    const last = spans[spans.length - 1];
+    if (last && r.offset - (last.offset + last.length) <= maxGap) last.length = r.offset + r.length - last.offset;
+    else spans.push({ offset: r.offset, length: r.length });
+  }
+  return spans;
+}
+
+/** Groups consecutive reads so each command line has at most maxPerBatch dd commands and maxChars characters. */
+export function batchReadsForLine(path: string, reads: readonly DdRead[], maxPerBatch: number, maxChars: number): DdRead[][] {
+  const batches: DdRead[][] = [];
+  let current: DdRead[] = [];
+  let chars = 0;
+  for (const read of reads) {
+    const length = shellJoin(ddArgv(path, read)).length + ' && '.length;
+    if (current.length > 0 && (current.length >= maxPerBatch || chars + length > maxChars)) {
+      batches.push(current);
+      current = [];
+      chars = 0;
+    }
+    current.push(read);
+    chars += length;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

@@ -2,10 +2,11 @@
 
 import type { Transport } from '../transport/types.js';
 import { ChunkCoalescer, COALESCED_CHUNK } from './chunk-coalescer.js';
-import { batchReads, ddBatchLine, MAX_DD_BLOCK, planDdReads, type DdRead } from './dd-plan.js';
+import { batchReadsForLine, ddBatchLine, MAX_DD_BLOCK, planDdReads, spanSmallGaps, type DdRead } from './dd-plan.js';
 import {
   mappedFileRanges,
   throwIfAborted,
+  type ByteRange,
   type ChunkSink,
   type DiskReader,
   type DiskSource,
@@ -14,8 +15,12 @@ import {
 
 export interface NbdReaderOptions {
   mode?: 'nbd' | 'nbdssl';
-  /** dd commands per remote command line (one SSH channel each); default 64. */
+  /** dd commands per remote command line (one SSH channel each); default 256. */
   readsPerCommand?: number;
+  /** Longest remote command line in characters (the host's shell gets it as one argument); default 30000. */
+  maxCommandChars?: number;
+  /** Holes of at most this many bytes between data are read through (and dropped) to save dd commands; default 1 MiB. */
+  maxGapBytes?: number;
   /** Largest dd block size; default 1 MiB (the VMFS block size). */
   maxBlockSize?: number;
   /** Bytes per chunk handed to the sink (SSH packets are gathered up to it, one reused buffer); default 1 MiB. */
@@ -25,6 +30,8 @@ export interface NbdReaderOptions {
 export class NbdReader implements DiskReader {
   readonly mode: 'nbd' | 'nbdssl';
   private readonly readsPerCommand: number;
+  private readonly maxCommandChars: number;
+  private readonly maxGapBytes: number;
   private readonly maxBlockSize: number;
   private readonly chunkSize: number;
 
@@ -33,18 +40,21 @@ export class NbdReader implements DiskReader {
     options: NbdReaderOptions = {},
   ) {
     this.mode = options.mode ?? 'nbd';
-    this.readsPerCommand = options.readsPerCommand ?? 64;
+    this.readsPerCommand = options.readsPerCommand ?? 256;
+    this.maxCommandChars = options.maxCommandChars ?? 30_000;
+    this.maxGapBytes = options.maxGapBytes ?? MAX_DD_BLOCK;
     this.maxBlockSize = options.maxBlockSize ?? MAX_DD_BLOCK;
     this.chunkSize = options.chunkSize ?? COALESCED_CHUNK;
   }
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
-    const reads = mappedFileRanges(source.blockMap).flatMap((r) => planDdReads(r, this.maxBlockSize));
+    const wanted = mappedFileRanges(source.blockMap);
+    const reads = spanSmallGaps(wanted, this.maxGapBytes).flatMap((r) => planDdReads(r, this.maxBlockSize));
     let accounted = 0;
     for (const e of source.blockMap.extents) if (e.kind === 'unzeroed') accounted += e.length;
     if (accounted > 0) options.onProgress?.(accounted);
-    const chunks = new ChunkCoalescer(sink, this.chunkSize);
-    for (const batch of batchReads(reads, this.readsPerCommand)) {
+    const chunks = new WantedBytes(wanted, new ChunkCoalescer(sink, this.chunkSize));
+    for (const batch of batchReadsForLine(source.dataPath, reads, this.readsPerCommand, this.maxCommandChars)) {
       throwIfAborted(options.signal);
       accounted = await this.readBatch(source.dataPath, batch, chunks, options, accounted);
     }
@@ -54,7 +64,7 @@ export class NbdReader implements DiskReader {
   private async readBatch(
     path: string,
     batch: readonly DdRead[],
-    chunks: ChunkCoalescer,
+    chunks: WantedBytes,
     options: ReadOptions,
     accountedBefore: number,
   ): Promise<number> {
@@ -75,11 +85,10 @@ export class NbdReader implements DiskReader {
           const read = batch[index];
           if (!read) throw new Error(`dd of ${path} returned more bytes than requested (${describe(batch)})`);
           const take = Math.min(data.length - used, read.length - within);
-          await chunks.push(read.offset + within, data.subarray(used, used + take));
+          accounted += await chunks.push(read.offset + within, data.subarray(used, used + take));
+          options.onProgress?.(accounted);
           used += take;
           within += take;
-          accounted += take;
-          options.onProgress?.(accounted);
           if (within === read.length) {
             index++;
             within = 0;
@@ -105,6 +114,41 @@ export class NbdReader implements DiskReader {
       );
     }
     return accounted;
+  }
+}
+
+/** Passes on only the bytes inside the wanted ranges (data, not the holes read through); pieces come in order. */
+class WantedBytes {
+  private index = 0;
+
+  constructor(
+    private readonly ranges: readonly ByteRange[],
+    private readonly chunks: ChunkCoalescer,
+  ) {}
+
+  /** Returns how many of the piece's bytes were wanted. */
+  async push(position: number, data: Buffer): Promise<number> {
+    const end = position + data.length;
+    let passed = 0;
+    for (let at = position; at < end && this.index < this.ranges.length; ) {
+      const range = this.ranges[this.index]!;
+      const rangeEnd = range.offset + range.length;
+      if (rangeEnd <= at) {
+        this.index++;
+        continue;
+      }
+      const from = Math.max(at, range.offset);
+      if (from >= end) break;
+      const to = Math.min(end, rangeEnd);
+      await this.chunks.push(from, data.subarray(from - position, to - position));
+      passed += to - from;
+      at = to;
+    }
+    return passed;
+  }
+
+  flush(): Promise<void> {
+    return this.chunks.flush();
   }
 }
 

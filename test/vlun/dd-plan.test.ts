@@ -1,6 +1,7 @@
 // dd read planning: every read is whole blocks, the reads tile the range exactly, aligned ranges use 1 MiB blocks.
 
 import { describe, expect, it } from 'vitest';
+import { batchReadsForLine, spanSmallGaps } from '../../src/vlun/dd-plan.js';
 import { ddBatchLine, planDdReads } from '../../src/vlun/index.js';
 
 const MiB = 1024 * 1024;
@@ -40,5 +41,26 @@ describe('planDdReads', () => {
       `dd 'if=/vmfs/volumes/ds 1/it'\\''s/x-flat.vmdk' bs=1048576 skip=0 count=2 && ` +
         `dd 'if=/vmfs/volumes/ds 1/it'\\''s/x-flat.vmdk' bs=512 skip=4096 count=1`,
     );
+  });
+});
+
+describe('spanSmallGaps and batchReadsForLine', () => {
+  it('joins ranges across gaps up to the limit only', () => {
+    const ranges = [{ offset: 0, length: MiB }, { offset: 2 * MiB, length: MiB }, { offset: 5 * MiB, length: 512 }, { offset: 5 * MiB + 1024, length: 512 }];
+    expect(spanSmallGaps(ranges, MiB)).toEqual([{ offset: 0, length: 3 * MiB }, { offset: 5 * MiB, length: 1536 }]);
+    expect(spanSmallGaps(ranges, 0)).toEqual(ranges);
+    expect(ranges[0]).toEqual({ offset: 0, length: MiB });
+  });
+
+  it('cuts batches at the dd count or the line length, keeping order', () => {
+    const reads = planDdReads({ offset: 0, length: 7 * MiB + 512 * 3 }, 1024 * 1024).flatMap((r) =>
+      r.count > 1 ? Array.from({ length: r.count }, (_, i) => ({ ...r, offset: r.offset + i * r.blockSize, skip: r.skip + i, count: 1, length: r.blockSize })) : [r]);
+    const byCount = batchReadsForLine('/x', reads, 3, 1_000_000);
+    expect(byCount.map((b) => b.length)).toEqual([3, 3, 3]);
+    const oneLine = ddBatchLine('/x', reads.slice(0, 2)).length;
+    const byChars = batchReadsForLine('/x', reads, 100, oneLine + 4);
+    expect(byChars.every((b) => ddBatchLine('/x', b).length <= oneLine + 4)).toBe(true);
+    expect(byChars.flat()).toEqual(reads);
+    expect(byChars.length).toBeGreaterThan(3);
   });
 });

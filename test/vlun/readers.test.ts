@@ -95,12 +95,42 @@ describe('NbdReader over a real shell and dd', () => {
     writeFakeFiles(disk, flat, join(dir, 'nbd-lun.img'));
     const transport = new LocalShellTransport(dir);
     const out = collector(disk.blockMap.size);
-    await new NbdReader(transport, { readsPerCommand: 2 }).read({ dataPath: flat, blockMap: disk.blockMap }, out.sink);
+    await new NbdReader(transport, { readsPerCommand: 2, maxGapBytes: 0 }).read({ dataPath: flat, blockMap: disk.blockMap }, out.sink);
     expect(out.image.equals(disk.expected)).toBe(true);
     expect(existsSync(join(dir, 'pwned'))).toBe(false);
     // mapped runs: [0], [2,3], [6,7], [9 + unaligned tail] -> 1 + 1 + 1 + 3 dd reads, two per command line
     expect(transport.commandLines.length).toBe(3);
     expect(transport.commandLines.every((line) => line.includes(' && ') )).toBe(true);
+  });
+
+  it('reads through holes of up to 1 MiB in one dd and drops their bytes; progress counts data only', async () => {
+    const kinds: BlockKind[] = ['mapped', 'hole', 'mapped', 'unzeroed', 'hole', 'mapped', 'hole', 'mapped', 'mapped'];
+    const disk = buildFakeDisk(kinds, MiB);
+    const flat = join(dir, 'gaps-flat.vmdk');
+    writeFakeFiles(disk, flat, join(dir, 'nbd-lun-gaps.img'));
+    const transport = new LocalShellTransport(dir);
+    const out = collector(disk.blockMap.size);
+    const progress: number[] = [];
+    await new NbdReader(transport).read({ dataPath: flat, blockMap: disk.blockMap }, out.sink, {
+      onProgress: (n) => progress.push(n),
+    });
+    expect(out.image.equals(disk.expected)).toBe(true);
+    expect(out.offsets).toEqual([0, 2 * MiB, 5 * MiB, 7 * MiB, 8 * MiB]);
+    // blocks 0..2 in one dd (1 MiB hole read through), the 2 MiB gap is skipped, blocks 5..8 in one dd
+    expect(transport.commandLines).toHaveLength(1);
+    expect(transport.commandLines[0]!.match(/\bdd /g)).toHaveLength(2);
+    expect(progress[progress.length - 1]).toBe(6 * MiB);
+  });
+
+  it('splits command lines at the character limit', async () => {
+    const disk = buildFakeDisk(['mapped', 'hole', 'hole', 'mapped', 'hole', 'hole', 'mapped'], MiB);
+    const flat = join(dir, 'long-lines-flat.vmdk');
+    writeFakeFiles(disk, flat, join(dir, 'nbd-lun-lines.img'));
+    const transport = new LocalShellTransport(dir);
+    const out = collector(disk.blockMap.size);
+    await new NbdReader(transport, { maxCommandChars: 2 * flat.length + 100 }).read({ dataPath: flat, blockMap: disk.blockMap }, out.sink);
+    expect(out.image.equals(disk.expected)).toBe(true);
+    expect(transport.commandLines.map((line) => line.match(/\bdd /g)!.length)).toEqual([2, 1]);
   });
 
   it('reads a disk in one command line when the batch allows', async () => {
