@@ -50,9 +50,10 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
 export function promptPassword(label: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string | undefined> {
   if (!input.isTTY || !output.isTTY) return Promise.resolve(undefined);
   return new Promise((resolve) => {
+    // Echo goes off before the prompt shows, so nothing typed in answer to it can be echoed.
+    input.setRawMode(true);
     output.write(`Password for ${label}: `);
     let typed = '';
-    input.setRawMode(true);
     input.resume();
     const onData = (chunk: Buffer) => {
       for (const ch of chunk.toString('utf8')) {
