@@ -1,6 +1,7 @@
 // Path helpers for the simulated host's commands: resolving against the cwd, and busybox-style error text.
 
 import { posix } from 'node:path';
+import { vfsErrorText, type VfsErrorCode } from '../vmfs/errors.js';
 
 /** An absolute, normalized path for `path` typed in directory `cwd`. */
 export function resolvePath(cwd: string, path: string): string {
@@ -9,22 +10,19 @@ export function resolvePath(cwd: string, path: string): string {
   return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
 }
 
-const MESSAGES: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EEXIST: 'File exists',
-  ENOTDIR: 'Not a directory',
-  EISDIR: 'Is a directory',
-  ENOSPC: 'No space left on device',
-  ENOTEMPTY: 'Directory not empty',
-  EINVAL: 'Invalid argument',
-  EACCES: 'Permission denied',
-  EPIPE: 'Broken pipe',
-};
+/** strerror texts: the Vfs's own codes, plus the stream errors commands meet. */
+function messageFor(code: string): string | undefined {
+  if (code === 'EPIPE') return 'Broken pipe';
+  return code in VFS_CODES ? vfsErrorText(code as VfsErrorCode) : undefined;
+}
+
+const VFS_CODES: Record<VfsErrorCode, true> = { ENOENT: true, EEXIST: true, ENOTDIR: true, EISDIR: true, ENOSPC: true, ENOTEMPTY: true, EINVAL: true, EACCES: true };
 
 /** The strerror text for an error thrown by the Vfs or a stream (falls back to the error's message). */
 export function errorText(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && MESSAGES[code]) return MESSAGES[code];
+  const text = typeof code === 'string' ? messageFor(code) : undefined;
+  if (text) return text;
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -1,5 +1,6 @@
 // df, sleep, hostname, uname: what the host reports about itself.
 
+import { humanSize } from './dd.js';
 import type { CommandImpl } from '../shell/types.js';
 import { sleepAbortable } from './streams.js';
 import { complain, parseArgs, print, utility } from './util.js';
@@ -18,17 +19,6 @@ export const DEFAULT_IDENTITY: HostIdentity = {
   version: '#1 SMP Release build-8169922 Apr  3 2018 14:48:22',
 };
 
-/** df -h sizes: 1024-based, one decimal and a unit letter (460.8G). */
-function human(bytes: number): string {
-  const units = ['', 'K', 'M', 'G', 'T', 'P'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? String(value) : `${value.toFixed(1)}${units[unit]}`;
-}
 
 export const df: CommandImpl = (io) =>
   utility(io, async () => {
@@ -37,7 +27,7 @@ export const df: CommandImpl = (io) =>
     const rows = io.vfs.datastores().map((ds) => {
       const used = ds.capacity - ds.free;
       const percent = ds.capacity ? Math.ceil((used / ds.capacity) * 100) : 0;
-      const size = (n: number) => (humanReadable ? human(n) : String(n));
+      const size = (n: number) => (humanReadable ? humanSize(n) : String(n));
       return ['VMFS-5', size(ds.capacity), size(used), size(ds.free), `${percent}%`, `/vmfs/volumes/${ds.name}`];
     });
     const header = ['Filesystem', humanReadable ? 'Size' : 'Bytes', 'Used', 'Available', 'Use%', 'Mounted on'];
