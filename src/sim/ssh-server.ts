@@ -107,6 +107,8 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServerH
   sshServer.on('error', () => {});
 
   const netServer: NetServer = createServer((socket) => {
+    // Small replies (an exit status after a short output) must not wait out delayed ACKs: 40 ms per command otherwise.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});

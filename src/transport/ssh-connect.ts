@@ -129,6 +129,8 @@ export async function openConnection(opts: SshConnectOptions): Promise<OpenConne
     client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
       finish(prompts.map(() => opts.password ?? ''));
     });
+    // Each command is a few small packets each way; without TCP_NODELAY every one can wait for a delayed ACK.
+    client.once('connect', () => (client as unknown as { _sock?: { setNoDelay?: (on: boolean) => void } })._sock?.setNoDelay?.(true));
     try {
       client.connect(config);
     } catch (error) {
