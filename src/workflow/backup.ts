@@ -17,7 +17,7 @@ import {
   type Step,
 } from '../engine/index.js';
 import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type EsxHost, type SnapshotInfo, type VmRef, type VmxDisk } from '../esx/index.js';
-import { TransportError } from '../transport/index.js';
+import { TransportError, withReconnect } from '../transport/index.js';
 import { parseDescriptor } from '../formats/vmdk-descriptor.js';
 import type { Logger } from '../log.js';
 import { resolveVm, parseSelector, type ResolvedVm } from './identify.js';
@@ -110,21 +110,6 @@ interface Env {
   dir: string;
   session: HostSession;
   vm: ResolvedVm;
-}
-
-/** Runs a host call, reconnecting once if the SSH connection dropped (cleanup must work after a drop). */
-async function withSession<T>(session: HostSession, fn: () => Promise<T>): Promise<T> {
-  if (!session.transport.isConnected()) await session.transport.reconnect();
-  try {
-    return await fn();
-  } catch (e) {
-    const cause = e instanceof VcbError ? e.cause : e;
-    if (cause instanceof TransportError && cause.code === 'SOCKET') {
-      await session.transport.reconnect();
-      return fn();
-    }
-    throw e;
-  }
 }
 
 export function planSteps(env: Env): Step<Ctx>[] {
@@ -315,7 +300,7 @@ function unanswered(e: unknown): boolean {
 
 /** Removes the backup snapshot this run created (matched by name and the run's description), never any other; returns how many. */
 export async function removeOurSnapshot(session: HostSession, ref: VmRef, description: string, timeoutMs: number, log: Logger): Promise<number> {
-  return withSession(session, async () => {
+  return withReconnect(session.transport, async () => {
     const snaps = await session.esx.listSnapshots(ref);
     let removed = 0;
     for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === description)) {

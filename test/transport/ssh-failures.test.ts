@@ -124,4 +124,25 @@ describe('SshTransport failures', () => {
     expect(attempts).toBe(2);
     expect(result.stdout).toBe('retried\n');
   });
+
+  it('withReconnect also retries when the lost connection is the cause of a wrapping error, and not for other failures', async () => {
+    let attempts = 0;
+    const result = await withReconnect(transport, async (t) => {
+      attempts++;
+      if (attempts === 1) {
+        const dropped = await failureOf(t.execLine('drop'));
+        throw new Error('host command failed', { cause: dropped });
+      }
+      return t.exec(['echo', 'again']);
+    });
+    expect(attempts).toBe(2);
+    expect(result.stdout).toBe('again\n');
+    let calls = 0;
+    const other = withReconnect(transport, async () => {
+      calls++;
+      throw new Error('not a connection problem', { cause: new TransportError('TIMEOUT', 'timed out') });
+    });
+    await expect(other).rejects.toThrow('not a connection problem');
+    expect(calls).toBe(1);
+  });
 });
