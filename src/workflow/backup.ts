@@ -16,7 +16,7 @@ import {
   type UndoHandle,
   type Step,
 } from '../engine/index.js';
-import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type EsxHost, type SnapshotInfo, type VmRef, type VmxDisk } from '../esx/index.js';
+import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type EsxHost, type SnapshotInfo, type VmRef } from '../esx/index.js';
 import { TransportError, withReconnect } from '../transport/index.js';
 import { parseDescriptor } from '../formats/vmdk-descriptor.js';
 import type { Logger } from '../log.js';
@@ -103,6 +103,31 @@ async function diskChain(esx: EsxHost, descriptorPath: string): Promise<{ base: 
   throw new VcbError('HOST_COMMAND', `disk chain of ${descriptorPath} is deeper than 64 snapshots`);
 }
 
+/** The VM's disks to export (with their chains) and the ones a snapshot cannot cover, from its .vmx. */
+async function planDisks(esx: EsxHost, ref: VmRef): Promise<{ disks: ExportDiskPlan[]; skipped: SkippedPlan[] }> {
+  const disks: ExportDiskPlan[] = [];
+  const skipped: SkippedPlan[] = [];
+  for (const disk of listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath)) {
+    if (disk.independent) {
+      skipped.push({ device: disk.device, path: disk.path, reason: 'independent', detail: `independent disk (${disk.mode}): snapshots do not cover it` });
+      continue;
+    }
+    const text = await esx.readFile(disk.path);
+    const rdm = disk.rdm ? 'physical' : rdmFromDescriptor(text);
+    if (rdm === 'physical') {
+      skipped.push({
+        device: disk.device,
+        path: disk.path,
+        reason: 'physical-rdm',
+        detail: `raw device mapping in physical compatibility mode (${descriptorCreateType(text) ?? disk.deviceType}): it cannot be snapshotted`,
+      });
+      continue;
+    }
+    disks.push({ device: disk.device, ...(await diskChain(esx, disk.path)), blockMap: undefined });
+  }
+  return { disks, skipped };
+}
+
 interface Env {
   o: BackupOptions;
   deps: BackupDeps;
@@ -131,27 +156,9 @@ export function planSteps(env: Env): Step<Ctx>[] {
           throw new VcbError('DESTINATION', `destination ${dir} exists and was not made by vcbmounter (no catalog in it); --preexisting-mountpoint delete only replaces earlier backups: remove it yourself or choose another -r`);
         }
         checkDestinationParent(dir);
-        const vmx = parseVmx(await esx.readFile(ref.vmxPath));
-        const disks: VmxDisk[] = listVmxDisks(vmx, ref.vmxPath);
-        for (const disk of disks) {
-          if (disk.independent) {
-            ctx.s.skipped.push({ device: disk.device, path: disk.path, reason: 'independent', detail: `independent disk (${disk.mode}): snapshots do not cover it` });
-            continue;
-          }
-          const text = await esx.readFile(disk.path);
-          const rdm = disk.rdm ? 'physical' : rdmFromDescriptor(text);
-          if (rdm === 'physical') {
-            ctx.s.skipped.push({
-              device: disk.device,
-              path: disk.path,
-              reason: 'physical-rdm',
-              detail: `raw device mapping in physical compatibility mode (${descriptorCreateType(text) ?? disk.deviceType}): it cannot be snapshotted`,
-            });
-            continue;
-          }
-          const chain = await diskChain(esx, disk.path);
-          ctx.s.disks.push({ device: disk.device, descriptorPath: disk.path, fileName: disk.fileName, ...chain, blockMap: undefined });
-        }
+        const plan = await planDisks(esx, ref);
+        ctx.s.disks = plan.disks;
+        ctx.s.skipped = plan.skipped;
         for (const s of ctx.s.skipped) ctx.s.warnings.push(`skipped ${s.device} (${s.path}): ${s.detail}`);
         for (const w of ctx.s.warnings) log.warn(w);
         if (ctx.s.disks.length === 0) throw new VcbError('EXPORT', `${ref.name} has no disk that can be backed up (${ctx.s.skipped.length} skipped)`);
@@ -175,12 +182,8 @@ export function planSteps(env: Env): Step<Ctx>[] {
           await esx.removeSnapshot(ref, s, { timeoutMs: o.snapshotTimeoutMs });
         }
         if (user.length) log.info({ snapshots: user.map((s) => s.name) }, 'VM has user snapshots: they are kept, the backup is the image as of the new snapshot');
-        if (leftovers.length) {
-          // The chain moved: read it again so user deltas are right.
-          ctx.s.disks = [];
-          const again = listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath).filter((d) => ctx.s.disks.length >= 0 && !ctx.s.skipped.some((s) => s.device === d.device));
-          for (const disk of again) ctx.s.disks.push({ device: disk.device, descriptorPath: disk.path, fileName: disk.fileName, ...(await diskChain(esx, disk.path)), blockMap: undefined });
-        }
+        // Removing a leftover moved the disk chains: read them again so the user deltas are right.
+        if (leftovers.length) ctx.s.disks = (await planDisks(esx, ref)).disks;
       },
     },
     {
@@ -261,7 +264,6 @@ export function planSteps(env: Env): Step<Ctx>[] {
           toolVersion: TOOL_VERSION,
           signal: ctx.signal,
           log,
-          undo: ctx.undo,
           onProgress: deps.onProgress,
           snapshotId: ctx.s.snapshot?.id,
         });

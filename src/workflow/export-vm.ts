@@ -3,9 +3,7 @@
 import { posix } from 'node:path';
 import { vmfsToBracketPath, type BlockMap } from '../esx/index.js';
 import { exportVm as writeExport, type ExportDiskInput, type Catalog } from '../export/index.js';
-import type { UndoStack } from '../engine/index.js';
 import type { Logger } from '../log.js';
-import { shellJoin } from '../util/shell-quote.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
 import type { HostSession } from './connect.js';
 import type { ResolvedVm } from './identify.js';
@@ -15,8 +13,6 @@ import type { SkippedPlan } from './backup.js';
 /** One disk to export, as the inspect step found it. */
 export interface ExportDiskPlan {
   device: string;
-  descriptorPath: string;
-  fileName: string;
   /** Base descriptor and its flat extent. */
   base: string;
   baseData: string;
@@ -48,7 +44,6 @@ export interface ExportParams {
   toolVersion: string;
   signal: AbortSignal;
   log: Logger;
-  undo: UndoStack;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -79,7 +74,6 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
   const version = await esx.version();
   p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
-  p.log.trace({ command: shellJoin(['ls', '-1', vmDir]) }, 'listed VM folder');
   const result = await writeExport({
     destination: p.dir,
     runId: p.runId,
