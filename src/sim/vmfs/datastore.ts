@@ -8,7 +8,7 @@ import { SimVfsError } from './errors.js';
 import { LunImage } from './lun-image.js';
 import { allocatedBlocks, blockCountFor, computeBlockMap, type FileEntry } from './file-entry.js';
 import { METADATA_FORMAT, loadMetadata, saveMetadata, type DatastoreMetadata } from './metadata.js';
-import { isWithin, splitRelative } from './paths.js';
+import { childNames, entryKind, isWithin, splitRelative } from './paths.js';
 import type { BlockExtent, DatastoreInfo, FileStat } from './types.js';
 import type { Volume } from './volume.js';
 
@@ -94,18 +94,11 @@ export class Datastore implements Volume {
   }
 
   kind(rel: string): 'file' | 'dir' | undefined {
-    if (this.files.has(rel)) return 'file';
-    return this.dirs.has(rel) ? 'dir' : undefined;
+    return entryKind(this.files, this.dirs, rel);
   }
 
   children(rel: string): string[] {
-    const names: string[] = [];
-    for (const path of [...this.files.keys(), ...this.dirs.keys()]) {
-      if (path === '') continue;
-      const { parent, name } = splitRelative(path);
-      if (parent === rel) names.push(name);
-    }
-    return names;
+    return childNames(this.files, this.dirs, rel);
   }
 
   stat(rel: string): FileStat | undefined {

@@ -2,7 +2,7 @@
 
 import type { RandomAccessFile } from '../../formats/random-access.js';
 import { SimVfsError } from './errors.js';
-import { isWithin, splitRelative } from './paths.js';
+import { childNames, entryKind, isWithin } from './paths.js';
 import type { FileStat } from './types.js';
 import type { Volume } from './volume.js';
 
@@ -18,18 +18,11 @@ export class MemoryVolume implements Volume {
   private readonly dirs = new Map<string, number>([['', Date.now()]]);
 
   kind(rel: string): 'file' | 'dir' | undefined {
-    if (this.files.has(rel)) return 'file';
-    return this.dirs.has(rel) ? 'dir' : undefined;
+    return entryKind(this.files, this.dirs, rel);
   }
 
   children(rel: string): string[] {
-    const names: string[] = [];
-    for (const path of [...this.files.keys(), ...this.dirs.keys()]) {
-      if (path === '') continue;
-      const { parent, name } = splitRelative(path);
-      if (parent === rel) names.push(name);
-    }
-    return names;
+    return childNames(this.files, this.dirs, rel);
   }
 
   stat(rel: string): FileStat | undefined {

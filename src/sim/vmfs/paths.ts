@@ -40,3 +40,20 @@ export function parseBracketPath(path: string): { datastore: string; rest: strin
 export function sortBytewise(names: Iterable<string>): string[] {
   return [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
+
+/** What a volume holding files and directories keyed by relative path (the root is '') says of a path. */
+export function entryKind(files: ReadonlyMap<string, unknown>, dirs: ReadonlyMap<string, unknown>, rel: string): 'file' | 'dir' | undefined {
+  if (files.has(rel)) return 'file';
+  return dirs.has(rel) ? 'dir' : undefined;
+}
+
+/** Names of the entries directly inside rel, among files and directories keyed by relative path. */
+export function childNames(files: ReadonlyMap<string, unknown>, dirs: ReadonlyMap<string, unknown>, rel: string): string[] {
+  const names: string[] = [];
+  for (const path of [...files.keys(), ...dirs.keys()]) {
+    if (path === '') continue;
+    const { parent, name } = splitRelative(path);
+    if (parent === rel) names.push(name);
+  }
+  return names;
+}
