@@ -59,6 +59,19 @@ function seconds(value: unknown, flag: string): number {
   return Math.round(n * 1000);
 }
 
+/** The flags that say how to reach and log in to a host, shared by the backup and `cleanup`. */
+function withConnectionOptions(cmd: Command, hostHelp: string): Command {
+  return cmd
+    .option('-h, --host <host>', hostHelp)
+    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
+    .option('-u, --user <user>', 'user on the host', 'root')
+    .option('-p, --password <password>', 'password ("-" reads it from stdin); prefer --password-file or $VCBMOUNTER_PASSWORD')
+    .option('--password-file <file>', 'read the password from a file that only its owner can read')
+    .option('-i, --identity <keyfile>', 'SSH private key for public-key authentication')
+    .option('--host-key <fingerprint>', 'pin the host key: SHA256:... as ssh-keygen -lf prints it')
+    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)');
+}
+
 function summaryText(r: BackupResult): string {
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const lines = [
@@ -99,15 +112,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
     .version(TOOL_VERSION, '--version')
     .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
-    .addHelpText('after', EXAMPLES)
-    .option('-h, --host <host>', 'ESX/ESXi host (or "sim" for the embedded simulated host)')
-    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
-    .option('-u, --user <user>', 'user on the host', 'root')
-    .option('-p, --password <password>', 'password ("-" reads it from stdin); prefer --password-file or $VCBMOUNTER_PASSWORD')
-    .option('--password-file <file>', 'read the password from a file that only its owner can read')
-    .option('-i, --identity <keyfile>', 'SSH private key for public-key authentication')
-    .option('--host-key <fingerprint>', 'pin the host key: SHA256:... as ssh-keygen -lf prints it')
-    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)')
+    .addHelpText('after', EXAMPLES);
+  withConnectionOptions(program, 'ESX/ESXi host (or "sim" for the embedded simulated host)')
     .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)', false)
     .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
     .option('-r, --dir <dir>', 'export directory to create (must not exist)')
@@ -211,17 +217,10 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       exitCode = await runSim(flags, io);
     });
 
-  program
+  const cleanup = program
     .command('cleanup')
-    .description('release what interrupted runs left behind (backup snapshots, unfinished exports), found in the journal')
-    .option('-h, --host <host>', 'host whose runs to clean up')
-    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
-    .option('-u, --user <user>', 'user on the host', 'root')
-    .option('-p, --password <password>', 'password ("-" reads stdin)')
-    .option('--password-file <file>', 'password file (mode 600)')
-    .option('-i, --identity <keyfile>', 'SSH private key')
-    .option('--host-key <fingerprint>', 'pinned host key')
-    .option('--known-hosts <file>', 'known_hosts file')
+    .description('release what interrupted runs left behind (backup snapshots, unfinished exports), found in the journal');
+  withConnectionOptions(cleanup, 'host whose runs to clean up')
     .option('--state-dir <dir>', 'locks and journals')
     .option('--list', 'only list interrupted runs; contact nothing', false)
     .option('-L, --log-level <0-6>', 'log verbosity', '3')
