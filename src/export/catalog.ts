@@ -9,6 +9,8 @@ export const catalogDiskSchema = z.object({
   slot: z.string().min(1),
   /** Where the disk lived: `[datastore] dir/name.vmdk` (edit to redirect a restore). */
   sourceDatastorePath: z.string().min(1),
+  /** Present when the source was a raw device mapping in virtual compatibility mode (exported as an ordinary flat disk). */
+  rdm: z.literal('virtual').optional(),
   descriptorFile: z.string().min(1),
   extentFiles: z.array(z.string().min(1)).min(1),
   blocksFile: z.string().min(1),

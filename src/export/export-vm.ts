@@ -26,10 +26,14 @@ export interface ExportDiskInput {
   capacity: number;
   thin: boolean;
   adapterType?: string;
-  /** The frozen base `-flat.vmdk` and its block map. */
+  /** The frozen base `-flat.vmdk` (or a virtual RDM's mapping file) and its block map. */
   base: DiskSource;
+  /** Reads the base instead of options.reader (a san export reads an RDM, whose data is not on the datastore LUN, through the host). */
+  baseReader?: DiskReader;
   /** Users' snapshot deltas older than ours (frozen), oldest first, each with its own block map. */
   deltas?: DiskSource[];
+  /** The source disk is a raw device mapping in virtual compatibility mode; recorded in the catalog. */
+  rdm?: 'virtual';
 }
 
 export interface ExportVmOptions {
@@ -169,7 +173,7 @@ async function exportDisk(
   try {
     const readOptions = (onProgress: (bytes: number) => void) =>
       options.signal ? { signal: options.signal, onProgress } : { onProgress };
-    await options.reader.read(disk.base, (offset, chunk) => writer.writeStreamed(offset, chunk), readOptions(progress.track()));
+    await (disk.baseReader ?? options.reader).read(disk.base, (offset, chunk) => writer.writeStreamed(offset, chunk), readOptions(progress.track()));
     const overlaid: ByteRange[] = [];
     const deltas = disk.deltas ?? [];
     if (deltas.length > 0) {
@@ -197,6 +201,7 @@ async function exportDisk(
     return {
       slot: disk.slot,
       sourceDatastorePath: disk.sourceDatastorePath,
+      ...(disk.rdm ? { rdm: disk.rdm } : {}),
       descriptorFile: written.descriptorFile,
       extentFiles: written.extentFiles,
       blocksFile: written.blocksFile,

@@ -16,7 +16,7 @@ import {
   type UndoHandle,
   type Step,
 } from '../engine/index.js';
-import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type EsxHost, type SnapshotInfo, type VmRef } from '../esx/index.js';
+import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type BlockMap, type EsxHost, type SnapshotInfo, type VmRef } from '../esx/index.js';
 import { TransportError, withReconnect } from '../transport/index.js';
 import { parseDescriptor } from '../formats/vmdk-descriptor.js';
 import type { Logger } from '../log.js';
@@ -80,12 +80,18 @@ export function snapshotDescription(runId: string): string {
   return `vcbmounter backup run ${runId}`;
 }
 
-/** Walks a disk's descriptor chain on the host: the flat base and the user-snapshot deltas above it (oldest first). */
-async function diskChain(esx: EsxHost, descriptorPath: string): Promise<{ base: string; baseData: string; capacity: number; deltas: string[]; thin: boolean }> {
+type DiskChain = Omit<ExportDiskPlan, 'device' | 'blockMap'>;
+
+/**
+ * Walks a disk's descriptor chain on the host: the base (a flat disk, or the mapping file of a virtual-mode
+ * RDM) and the user-snapshot deltas above it (oldest first).
+ */
+async function diskChain(esx: EsxHost, descriptorPath: string): Promise<DiskChain> {
   const deltas: string[] = [];
   let path = descriptorPath;
   for (let depth = 0; depth < 64; depth++) {
-    const d = parseDescriptor(await esx.readFile(path));
+    const text = await esx.readFile(path);
+    const d = parseDescriptor(text);
     const ext = d.extents[0];
     if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
     const extentPath = resolveAgainstVmx(path, ext.fileName);
@@ -95,12 +101,22 @@ async function diskChain(esx: EsxHost, descriptorPath: string): Promise<{ base: 
       path = resolveAgainstVmx(path, d.parentFileNameHint);
       continue;
     }
+    const base = { base: path, baseData: extentPath, capacity: ext.sectors * 512, deltas };
+    if (d.extents.length === 1 && ext.type === 'VMFSRDM' && rdmFromDescriptor(text) === 'virtual') return { ...base, thin: false, rdm: 'virtual' };
     if (d.extents.length !== 1 || (ext.type !== 'VMFS' && ext.type !== 'FLAT')) {
       throw new VcbError('EXPORT', `disk ${path} has a layout this version cannot export (createType ${d.createType}, ${d.extents.length} extents of type ${ext.type})`);
     }
-    return { base: path, baseData: extentPath, capacity: ext.sectors * 512, deltas, thin: d.ddb.get('ddb.thinProvisioned') === '1' };
+    return { ...base, thin: d.ddb.get('ddb.thinProvisioned') === '1' };
   }
   throw new VcbError('HOST_COMMAND', `disk chain of ${descriptorPath} is deeper than 64 snapshots`);
+}
+
+/**
+ * A virtual-mode RDM's data lies on its own LUN, which `vmkfstools -t0` cannot be relied on to describe:
+ * the whole mapping file is treated as data, read through the host like a flat file.
+ */
+function wholeFileMap(dataPath: string, capacity: number): BlockMap {
+  return { path: dataPath, size: capacity, extents: [{ fileOffset: 0, length: capacity, kind: 'mapped' }] };
 }
 
 /** The VM's disks to export (with their chains) and the ones a snapshot cannot cover, from its .vmx. */
@@ -123,7 +139,8 @@ async function planDisks(esx: EsxHost, ref: VmRef): Promise<{ disks: ExportDiskP
       });
       continue;
     }
-    disks.push({ device: disk.device, ...(await diskChain(esx, disk.path)), blockMap: undefined });
+    const chain = await diskChain(esx, disk.path);
+    disks.push({ device: disk.device, ...chain, blockMap: chain.rdm ? wholeFileMap(chain.baseData, chain.capacity) : undefined });
   }
   return { disks, skipped };
 }
@@ -235,7 +252,7 @@ export function planSteps(env: Env): Step<Ctx>[] {
       description: 'read the block list of each base disk (vmkfstools -t0)',
       errorCode: 'HOST_COMMAND',
       async run(ctx) {
-        for (const d of ctx.s.disks) d.blockMap = await esx.blockMap(d.base);
+        for (const d of ctx.s.disks) d.blockMap ??= await esx.blockMap(d.base);
       },
     },
     {

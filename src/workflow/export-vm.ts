@@ -13,13 +13,16 @@ import type { SkippedPlan } from './backup.js';
 /** One disk to export, as the inspect step found it. */
 export interface ExportDiskPlan {
   device: string;
-  /** Base descriptor and its flat extent. */
+  /** Base descriptor and its flat extent (for a virtual-mode RDM, its `-rdm.vmdk` mapping file). */
   base: string;
   baseData: string;
   capacity: number;
   thin: boolean;
   /** Users' snapshot deltas under ours, oldest first. */
   deltas: string[];
+  /** Set when the base is a raw device mapping in virtual compatibility mode (exported as an ordinary disk). */
+  rdm?: 'virtual';
+  /** The base's block map: the whole file for an RDM (known at inspect), else read by the blocklist step. */
   blockMap: BlockMap | undefined;
 }
 
@@ -52,6 +55,18 @@ export function readerFor(o: BackupOptions, session: HostSession): DiskReader {
   return new NbdReader(session.transport, { mode: o.mode === 'nbdssl' ? 'nbdssl' : 'nbd' });
 }
 
+/**
+ * In san mode a virtual-mode RDM is read through the host: its bytes lie on its own LUN, not on the datastore
+ * LUN the block maps point into. Says so in the warnings (and so in the catalog).
+ */
+function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p: ExportParams): DiskReader | undefined {
+  if (!d.rdm || o.mode !== 'san') return undefined;
+  const warning = `${d.device} (${d.base}) is a virtual-mode raw device mapping: its data is on the mapped LUN, not the datastore's, so -m san read it through the host (nbd)`;
+  p.warnings.push(warning);
+  p.log.warn(warning);
+  return new NbdReader(session.transport, { mode: 'nbd' });
+}
+
 export async function exportVm(p: ExportParams): Promise<ExportResult> {
   const { session, vm, options: o } = p;
   const esx = session.esx;
@@ -59,6 +74,7 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
   for (const d of p.disks) {
     const deltas = [];
     for (const delta of d.deltas) deltas.push({ dataPath: delta, blockMap: await esx.blockMap(delta) });
+    const reader = rdmReader(o, session, d, p);
     disks.push({
       slot: d.device,
       sourceDatastorePath: vmfsToBracketPath(d.base),
@@ -66,6 +82,8 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
       thin: d.thin,
       base: { dataPath: d.baseData, blockMap: d.blockMap! },
       deltas,
+      ...(d.rdm ? { rdm: d.rdm } : {}),
+      ...(reader ? { baseReader: reader } : {}),
     });
   }
   const vmDir = posix.dirname(vm.ref.vmxPath);

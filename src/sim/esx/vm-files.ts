@@ -80,7 +80,7 @@ export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number,
     set(`${slot}.fileName`, `${stem}.vmdk`);
     if (disk.rdm) {
       set(`${slot}.deviceType`, disk.rdm === 'physical' ? 'scsi-passthru' : 'scsi-hardDisk');
-      createRdm(vfs, dir, stem, disk);
+      createRdm(vfs, dir, stem, disk, seed + i, fixturesDir);
     } else {
       set(`${slot}.deviceType`, 'scsi-hardDisk');
       createDisk(vfs, dir, stem, disk, seed + i, fixturesDir);
@@ -118,23 +118,33 @@ function createDisk(vfs: Vfs, dir: string, stem: string, disk: DiskSpec, seed: n
   if (size % SECTOR_SIZE !== 0) throw new Error(`disk size ${size} of ${stem} is not a multiple of 512`);
   const flat = `${dir}/${stem}-flat.vmdk`;
   vfs.createFile(flat, { size, thin: disk.thin });
-  const file = vfs.open(flat);
-  if (disk.fixture) {
-    for (const piece of loadFixture(fixturesDir, disk.fixture, size)) file.write(piece.data, piece.offset);
-  } else if (disk.fillBytes) {
-    const chunk = 1024 * 1024;
-    for (let off = 0; off < Math.min(disk.fillBytes, size); off += chunk) {
-      file.write(writePattern(seed + 1000, off / chunk, Math.min(chunk, disk.fillBytes - off)), off);
-    }
-  }
+  fillDisk(vfs, flat, disk, seed, fixturesDir);
   const desc = buildBaseDescriptor({ capacitySectors: size / SECTOR_SIZE, flatFileName: `${stem}-flat.vmdk`, thin: disk.thin });
   vfs.writeFile(`${dir}/${stem}.vmdk`, formatDescriptor(desc));
 }
 
-function createRdm(vfs: Vfs, dir: string, stem: string, disk: DiskSpec): void {
+/** The disk's first contents: a guest image fixture, or fillBytes of seeded pattern, or nothing (zeros). */
+function fillDisk(vfs: Vfs, dataFile: string, disk: DiskSpec, seed: number, fixturesDir: string): void {
+  const file = vfs.open(dataFile);
+  if (disk.fixture) {
+    for (const piece of loadFixture(fixturesDir, disk.fixture, disk.size)) file.write(piece.data, piece.offset);
+  } else if (disk.fillBytes) {
+    const chunk = 1024 * 1024;
+    for (let off = 0; off < Math.min(disk.fillBytes, disk.size); off += chunk) {
+      file.write(writePattern(seed + 1000, off / chunk, Math.min(chunk, disk.fillBytes - off)), off);
+    }
+  }
+}
+
+/**
+ * A raw device mapping: descriptor plus mapping file. The simulator keeps the mapped LUN's bytes in the
+ * mapping file itself (a thin file), which is what reading the mapping file through VMFS returns on ESX.
+ */
+function createRdm(vfs: Vfs, dir: string, stem: string, disk: DiskSpec, seed: number, fixturesDir: string): void {
   const kind = disk.rdm === 'physical' ? 'vmfsPassthroughRawDeviceMap' : 'vmfsRawDeviceMap';
   const mapFile = `${stem}-${disk.rdm === 'physical' ? 'rdmp' : 'rdm'}.vmdk`;
   vfs.createFile(`${dir}/${mapFile}`, { size: disk.size, thin: true });
+  fillDisk(vfs, `${dir}/${mapFile}`, disk, seed, fixturesDir);
   vfs.writeFile(
     `${dir}/${stem}.vmdk`,
     `# Disk DescriptorFile\nversion=1\nencoding="UTF-8"\nCID=fffffffe\nparentCID=ffffffff\ncreateType="${kind}"\n\n# Extent description\nRW ${disk.size / SECTOR_SIZE} VMFSRDM "${mapFile}"\n\n# The Disk Data Base\n#DDB\n\nddb.adapterType = "lsilogic"\n`,

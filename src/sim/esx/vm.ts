@@ -7,6 +7,7 @@ import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE
 import { Guest } from '../guest/guest.js';
 import type { VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
+import { rdmAwareOpener } from './rdm-opener.js';
 import { diskSlot, diskStem } from './vm-files.js';
 import { ConfigFile } from './vmx-file.js';
 
@@ -119,15 +120,16 @@ export class SimVm {
     return posix.isAbsolute(file) ? file : `${this.dir}/${file}`;
   }
 
+  /** Independent disks and physical-mode RDMs stay out of snapshots; virtual-mode RDMs get a delta like any disk. */
   private snapshotable(i: number): boolean {
     const d = this.spec.disks[i]!;
-    return d.mode === 'persistent' && d.rdm !== 'physical' && d.rdm === undefined;
+    return d.mode === 'persistent' && d.rdm !== 'physical';
   }
 
   chain(i: number): DescriptorChain {
     let c = this.chains.get(i);
     if (!c) {
-      c = openChainFromDescriptor(this.diskPath(i), (p) => this.vfs.open(p));
+      c = openChainFromDescriptor(this.diskPath(i), rdmAwareOpener(this.vfs));
       this.chains.set(i, c);
     }
     return c;
@@ -341,7 +343,7 @@ export class SimVm {
     this.guest.marker('snapshot.remove.begin', { name: snap.name, uid });
     snap.children.forEach((childPath, i) => {
       if (!childPath) return;
-      const chain = openChainFromDescriptor(childPath, (p) => this.vfs.open(p));
+      const chain = openChainFromDescriptor(childPath, rdmAwareOpener(this.vfs));
       try {
         chain.commitTop();
       } catch (e) {

@@ -6,19 +6,34 @@ import { buildBaseDescriptor, formatDescriptor, isDescriptor, parseDescriptor, S
 import { formatBlockMap } from '../../vmfs/blockmap-format.js';
 import type { CommandImpl } from '../../shell/types.js';
 import type { Vfs } from '../../vmfs/types.js';
+import { rdmAwareOpener } from '../rdm-opener.js';
 import { out } from './io.js';
 
 const CLONE_CHUNK = 1024 * 1024;
+
+const RDM_MAPPING_FILE = /-rdmp?\.vmdk$/;
+
+/**
+ * The simulator gives no block map for a raw device mapping (what a host prints for one is not recorded):
+ * its data lies on the mapped LUN, not on the datastore's, and clients read it through the host.
+ */
+function refuseRdm(): never {
+  throw new Error('the file is a raw device mapping: its data lies on the mapped LUN, which has no block map on this volume');
+}
 
 /** For a descriptor, the file holding its data (flat extent or delta); other files map themselves. */
 function dataFileOf(vfs: Vfs, path: string): { file: string; size: number } {
   const f = vfs.open(path);
   const buf = Buffer.alloc(4096);
   const head = buf.subarray(0, f.read(buf, 0));
-  if (!isDescriptor(head)) return { file: path, size: f.size() };
+  if (!isDescriptor(head)) {
+    if (RDM_MAPPING_FILE.test(path)) refuseRdm();
+    return { file: path, size: f.size() };
+  }
   const d = parseDescriptor(vfs.readFile(path).toString('utf8'));
   const ext = d.extents[0];
   if (!ext?.fileName) throw new Error(`${path}: descriptor has no extent`);
+  if (ext.type === 'VMFSRDM' || ext.type === 'VMFSRAW') refuseRdm();
   const file = posix.isAbsolute(ext.fileName) ? ext.fileName : `${posix.dirname(path)}/${ext.fileName}`;
   const size = ext.type === 'VMFSSPARSE' ? vfs.stat(file)!.size : ext.sectors * SECTOR_SIZE;
   return { file, size };
@@ -64,7 +79,7 @@ export function vmkfstools(vfs: Vfs): CommandImpl {
           await out(stderr, `Failed to clone disk: The file already exists (39).\n`);
           return 1;
         }
-        const chain = openChainFromDescriptor(srcPath, (p) => vfs.open(p));
+        const chain = openChainFromDescriptor(srcPath, rdmAwareOpener(vfs));
         const stem = posix.basename(dstPath, '.vmdk');
         const flat = `${posix.dirname(dstPath)}/${stem}-flat.vmdk`;
         try {
