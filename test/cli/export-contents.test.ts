@@ -1,6 +1,6 @@
-// What a CLI backup writes: user snapshots laid under ours, sparse thin disks, the catalog and .vmx, -M 0, -m san/hotadd, skipped disks.
+// What a CLI backup writes: user snapshots laid under ours, sparse thin disks, the catalog and .vmx, -M 0, -m san/hotadd, skipped disks (virtual RDMs: rdm.test.ts).
 
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -29,7 +29,6 @@ beforeAll(async () => {
       { name: 'split', vmid: 34, disks: [{ size: '24M', thin: false, fillBytes: '3M' }], guest: IDLE },
       { name: 'indep', vmid: 35, disks: [{ size: '16M', fillBytes: '1M' }, { size: '16M', mode: 'independent-persistent' }], guest: IDLE },
       { name: 'rdm-vm', vmid: 36, disks: [{ size: '16M', fillBytes: '1M' }, { size: '64M', rdm: 'physical' }], guest: IDLE },
-      { name: 'vrdm-vm', vmid: 37, disks: [{ size: '16M', fillBytes: '1M' }, { size: '16M', rdm: 'virtual' }], guest: IDLE },
     ]),
   );
 });
@@ -184,15 +183,4 @@ test('a physical-mode RDM is skipped with a warning and listed in the catalog', 
   expect(catalog.skippedDisks).toEqual([expect.objectContaining({ slot: 'scsi0:1', reason: 'physical-rdm' })]);
   expect(catalog.disks.map((d) => d.slot)).toEqual(['scsi0:0']);
   expect(bench.sim.esx.vm('rdm-vm').snapshots).toHaveLength(0);
-});
-
-test('a virtual-mode RDM is refused before any snapshot, naming the disk (not silently left out)', async () => {
-  const from = bench.sim.commandLog.length;
-  const out = join(bench.work, 'vrdm');
-  const r = await bench.cli(['-a', 'name:vrdm-vm', '-r', out]);
-  expect(r.exitCode).toBe(7);
-  expect(r.stderr).toContain('vrdm-vm_1.vmdk');
-  expect(r.stderr).toContain('vmfsRawDeviceMap');
-  expect(bench.sim.commandLog.slice(from).some((c) => c.argv.join(' ').includes('snapshot.create'))).toBe(false);
-  expect(existsSync(out)).toBe(false);
 });
