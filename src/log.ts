@@ -1,9 +1,10 @@
 // Structured logging: pino with vcbMounter's -L 0..6 mapped onto levels, human output on a terminal, secrets redacted.
+// pino-pretty is loaded only when a terminal needs it (cron runs never pay for it).
 
 import { openSync } from 'node:fs';
 import { VcbError } from './errors.js';
 import { pino, type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger } from 'pino';
 
@@ -38,6 +39,7 @@ export function createLogger(opts: LogOptions): Logger {
     return pino(base, pino.destination({ dest: fd, sync: true }));
   }
   if (!opts.json && process.stderr.isTTY) {
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pinoPretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));

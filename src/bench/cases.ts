@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../sim/simulator.js';
 import type { BenchArgs } from './args.js';
 import { VM, type BenchHost } from './fixture.js';
-import { allocatedOnDisk, readExtents, runChild, type RunResult } from './measure.js';
+import { allocatedOnDisk, dropCachedPages, readExtents, runChild, type RunResult } from './measure.js';
 
 export interface Side {
   label: string;
@@ -61,16 +61,26 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
   return { run, dir };
 }
 
-async function sshCat(host: BenchHost, path: string): Promise<RunResult> {
-  return runChild({
+/**
+ * OpenSSH `ssh host cat <path>`. By default the bytes are copied into a file next to the exports and
+ * fsynced, the same work an export does with them (the baseline an admin would script); `toNull` only
+ * reads them (stdout to /dev/null), which shows the transfer alone.
+ */
+async function sshCat(host: BenchHost, path: string, toNull = false): Promise<RunResult> {
+  const copy = join(host.work, 'ssh-cat-copy');
+  try {
+    return await runChild({
     command: 'ssh',
     args: [
       '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes',
       '-o', `UserKnownHostsFile=${host.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null',
       '-i', host.identityFile, '-p', String(host.sim.port), 'root@127.0.0.1', 'cat', `'${path}'`,
-    ],
-    discardStdout: true,
-  });
+      ],
+      ...(toNull ? { discardStdout: true } : { stdoutFile: copy }),
+    });
+  } finally {
+    rmSync(copy, { force: true });
+  }
 }
 
 function flatFileIn(dir: string): string {
@@ -134,16 +144,21 @@ export async function nbdVersusSshCat(host: BenchHost, args: BenchArgs, log: Log
     rmSync(dir, { recursive: true, force: true });
     return run;
   });
+  const readOnly = await sshCat(host, path, true);
   const ratio = r.baseline.seconds / r.subject.seconds;
   return {
-    title: `nbd export of a ${mib(args.size)} thick disk vs OpenSSH \`cat\` of its flat file`,
+    title: `nbd export of a ${mib(args.size)} thick disk vs OpenSSH \`cat\` of its flat file into a local file`,
     subject: { label: 'vcbmounter -m nbd', seconds: r.subject.seconds, bytes: args.size, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
-    baseline: { label: 'ssh cat > /dev/null', seconds: r.baseline.seconds, bytes: args.size },
+    baseline: { label: 'ssh cat > file, fsync', seconds: r.baseline.seconds, bytes: args.size },
     kind: 'rate',
     ratio,
     target: 0.9,
     pass: ratio >= 0.9,
-    notes: [dataPhaseNote(r.subject.seconds, r.baseline.seconds, args.size, { subject: fixed.cli, baseline: fixed.ssh })],
+    notes: [
+      dataPhaseNote(r.subject.seconds, r.baseline.seconds, args.size, { subject: fixed.cli, baseline: fixed.ssh }),
+      `transfer alone: ssh cat > /dev/null (nothing written) took ${readOnly.seconds.toFixed(2)} s, ` +
+        `${(args.size / 1024 / 1024 / readOnly.seconds).toFixed(0)} MiB/s; against it vcbmounter's ratio is ${(readOnly.seconds / r.subject.seconds).toFixed(2)}`,
+    ],
   };
 }
 
@@ -155,16 +170,20 @@ export async function sanVersusSequentialRead(host: BenchHost, args: BenchArgs, 
     .blockMap(path)
     .filter((e) => e.kind === 'mapped')
     .map((e) => ({ lunOffset: e.lunOffset!, length: e.length }));
-  const r = await alternate(args.repeat, log, 'san', () => readExtents(ds.lunPath, extents), async () => {
+  const cold = <T>(side: () => Promise<T>) => () => {
+    dropCachedPages(ds.lunPath);
+    return side();
+  };
+  const r = await alternate(args.repeat, log, 'san', cold(() => readExtents(ds.lunPath, extents)), cold(async () => {
     const { run, dir } = await cliExport(host, VM.thick, 'san', true);
     rmSync(dir, { recursive: true, force: true });
     return run;
-  });
+  }));
   const ratio = r.baseline.seconds / r.subject.seconds;
   return {
-    title: `san export of a ${mib(args.size)} thick disk vs reading its ${extents.length} LUN extents in order`,
+    title: `san export of a ${mib(args.size)} thick disk vs reading its ${extents.length} LUN extents in order, LUN not cached`,
     subject: { label: 'vcbmounter -m san', seconds: r.subject.seconds, bytes: args.size, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
-    baseline: { label: 'node read of the extents, 4 MiB buffer', seconds: r.baseline.seconds, bytes: args.size },
+    baseline: { label: 'node read of the extents, 4 MiB buffer, cold cache', seconds: r.baseline.seconds, bytes: args.size },
     kind: 'rate',
     ratio,
     target: 0.9,
@@ -187,9 +206,9 @@ export async function thinVersusFullCopy(host: BenchHost, args: BenchArgs, log: 
   const ratio = r.baseline.seconds / r.subject.seconds;
   const allocated = Math.max(...onDisk);
   return {
-    title: `nbd export of a ${mib(args.size)} thin disk with ${(args.thinFraction * 100).toFixed(0)}% written vs ssh \`cat\` of the full flat file`,
+    title: `nbd export of a ${mib(args.size)} thin disk with ${(args.thinFraction * 100).toFixed(0)}% written vs ssh \`cat\` of the full flat file into a local file`,
     subject: { label: 'vcbmounter -m nbd', seconds: r.subject.seconds, ...(r.subject.peakRss ? { peakRss: r.subject.peakRss } : {}) },
-    baseline: { label: 'ssh cat > /dev/null', seconds: r.baseline.seconds, bytes: args.size },
+    baseline: { label: 'ssh cat > file, fsync', seconds: r.baseline.seconds, bytes: args.size },
     kind: 'speedup',
     ratio,
     target: 5,

@@ -1,7 +1,7 @@
 // Timed runs: a child process under GNU time (wall clock and peak RSS), and a plain in-process read of LUN extents.
 
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { openSync, closeSync, fsyncSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export interface RunResult {
@@ -18,6 +18,8 @@ export interface ChildRun {
   input?: string;
   /** Send the child's stdout to /dev/null instead of capturing it. */
   discardStdout?: boolean;
+  /** Send the child's stdout into this file (created or truncated) and fsync it before the clock stops. */
+  stdoutFile?: string;
   /** Where GNU time writes %M; enables peak RSS measurement. */
   rssFile?: string;
 }
@@ -27,10 +29,10 @@ const GNU_TIME = '/usr/bin/time';
 /** Runs a child to completion; rejects (with its stderr) on a non-zero exit. */
 export async function runChild(run: ChildRun): Promise<RunResult> {
   const argv = run.rssFile ? [GNU_TIME, '-f', '%M', '-o', run.rssFile, run.command, ...run.args] : [run.command, ...run.args];
-  const devNull = run.discardStdout ? openSync('/dev/null', 'w') : undefined;
   const started = process.hrtime.bigint();
+  const stdoutFd = run.stdoutFile ? openSync(run.stdoutFile, 'w', 0o600) : run.discardStdout ? openSync('/dev/null', 'w') : undefined;
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', devNull ?? 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => out.push(c));
@@ -40,6 +42,7 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
       child.on('error', reject);
       child.on('close', (exitCode) => resolve(exitCode));
     });
+    if (run.stdoutFile) fsyncSync(stdoutFd!);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (code !== 0) {
       const stderr = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-15).join('\n');
@@ -52,7 +55,7 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
     }
     return result;
   } finally {
-    if (devNull !== undefined) closeSync(devNull);
+    if (stdoutFd !== undefined) closeSync(stdoutFd);
   }
 }
 
@@ -79,6 +82,15 @@ export async function readExtents(lunPath: string, extents: readonly LunExtent[]
     await handle.close();
   }
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '' };
+}
+
+/**
+ * Writes back and then drops the file's pages from the page cache (fsync, then GNU dd's nocache, which
+ * asks the kernel to forget them), so the next read comes from the storage as a SAN LUN's would.
+ */
+export function dropCachedPages(path: string): void {
+  execFileSync('sync', [path]);
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 /** Bytes of disk blocks a file occupies (stat blocks × 512). */

@@ -6,10 +6,6 @@ import { startSimulator, type Simulator } from '../sim/simulator.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import type { BackupOptions } from '../workflow/options.js';
 
-export function isSimHost(host: string): boolean {
-  return host === 'sim' || host === 'sim:demo' || host === 'simulator';
-}
-
 export async function embeddedSimulatorSession(o: BackupOptions, log: Logger): Promise<{ open: (o: BackupOptions) => Promise<HostSession>; stop: () => Promise<void> }> {
   let sim: Simulator;
   try {

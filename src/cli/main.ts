@@ -10,9 +10,8 @@ import { dryRunPlan, runBackup, TOOL_VERSION, type BackupResult } from '../workf
 import { unmountDir } from '../workflow/unmount.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { progressRenderer } from './progress.js';
-import { runSim } from './sim.js';
 import { runCleanup } from './cleanup.js';
-import { embeddedSimulatorSession, isSimHost } from './embedded-sim.js';
+import { isSimHost } from './sim-host.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -193,7 +192,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         onForce: (reason) => process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason)),
       });
       const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
-      const embedded = sim ? await embeddedSimulatorSession(o, log) : undefined;
+      const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
       try {
         const result = await runBackup(o, { log, signal: handlers.signal, onProgress: progress.update, openSession: embedded?.open });
         progress.done();
@@ -214,7 +213,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--inventory <demo|file>', 'VMs and datastores: "demo" or a JSON inventory file', 'demo')
     .option('--faults <file>', 'JSON fault rules (fail, hang, slow, drop, fill)')
     .action(async (flags: { port: number; dir?: string; inventory: string; faults?: string }) => {
-      exitCode = await runSim(flags, io);
+      exitCode = await (await import('./sim.js')).runSim(flags, io);
     });
 
   const cleanup = program
