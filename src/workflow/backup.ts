@@ -80,13 +80,13 @@ export function snapshotDescription(runId: string): string {
   return `vcbmounter backup run ${runId}`;
 }
 
-type DiskChain = Omit<ExportDiskPlan, 'device' | 'blockMap'>;
+type HostDiskChain = Omit<ExportDiskPlan, 'device' | 'blockMap'>;
 
 /**
  * Walks a disk's descriptor chain on the host: the base (a flat disk, or the mapping file of a virtual-mode
  * RDM) and the user-snapshot deltas above it (oldest first).
  */
-async function diskChain(esx: EsxHost, descriptorPath: string): Promise<DiskChain> {
+async function diskChain(esx: EsxHost, descriptorPath: string): Promise<HostDiskChain> {
   const deltas: string[] = [];
   let path = descriptorPath;
   for (let depth = 0; depth < 64; depth++) {

@@ -23,7 +23,14 @@ const mixedVm = (name: string, vmid: number) => ({
 });
 
 beforeAll(async () => {
-  bench = await startBench(smallInventory([mixedVm('mixed', 41), mixedVm('mixed-san', 42), mixedVm('mixed-fail', 43)]));
+  bench = await startBench(
+    smallInventory([
+      mixedVm('mixed', 41),
+      mixedVm('mixed-san', 42),
+      mixedVm('mixed-fail', 43),
+      { ...mixedVm('layered', 44), guest: { writesPerSecond: 0 }, snapshots: [{ name: 'before-upgrade', description: 'admin' }] },
+    ]),
+  );
 });
 afterAll(async () => bench?.stop());
 
@@ -133,4 +140,20 @@ test('a failed read of the RDM exits 7 naming the command; the snapshot is remov
   expect(bench.sim.esx.vfs.list(vm.dir).filter((n) => n.endsWith('.vmdk')).sort()).toEqual(vmFilesBefore);
   expect(existsSync(b.out)).toBe(false);
   expect(readdirSync(bench.work).filter((n) => n.startsWith(`${vmName}.`) || n.includes('partial'))).toEqual([]);
+});
+
+test("a user snapshot's delta over a virtual RDM is part of its export, and the user snapshot survives", async () => {
+  const vm = bench.sim.esx.vm('layered');
+  const user = vm.snapshots.find((s) => s.name === 'before-upgrade')!;
+  expect(user.children[1]).toMatch(/layered_1-\d{6}\.vmdk$/);
+  vm.chain(1).write(Buffer.alloc(8192, 0x77), 5 * MiB);
+  const b = await backup('layered');
+  expect(b.r.exitCode, b.r.stderr).toBe(0);
+  const catalog = readCatalog(b.out);
+  expect(catalog.disks[1]!.rdm).toBe('virtual');
+  expect(catalog.disks[1]!.snapshotDeltas.map((p) => p.split('/').pop())).toEqual(['layered_1-000001-delta.vmdk']);
+  const exported = readFileSync(join(b.out, catalog.disks[1]!.extentFiles[0]!));
+  expect(exported.equals(vm.readDisk(1))).toBe(true);
+  expect(exported.equals(bench.sim.esx.vfs.readFile(mappingFile('layered')))).toBe(false);
+  expect(vm.snapshots.map((s) => [s.name, s.uid])).toEqual([['before-upgrade', user.uid]]);
 });
