@@ -13,9 +13,10 @@ import {
   type VmdkDescriptor,
 } from '../formats/vmdk-descriptor.js';
 import type { ByteRange } from '../vlun/types.js';
-import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock, StreamingBlockHasher } from './block-digest.js';
+import { BlockAssembler } from './block-assembler.js';
+import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
+import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter, readLines } from './line-file.js';
-import { isAllZero } from './zero.js';
 
 export type DiskLayout = 'monolithicFlat' | 'twoGbMaxExtentFlat';
 
@@ -28,8 +29,8 @@ export interface FlatDiskWriterOptions {
   /** Bytes per extent for twoGbMaxExtentFlat (a multiple of 512); default 2 GiB. */
   splitExtentBytes?: number;
   adapterType?: string;
-  /** Streamed writes (of up to 1 MiB each) allowed in flight while the next chunk is read and hashed; default 4. */
-  writesInFlight?: number;
+  /** 1 MiB blocks held in memory while they are written and hashed, as the next ones are read; default 8. */
+  blocksInMemory?: number;
 }
 
 export interface WrittenDisk {
@@ -58,12 +59,7 @@ export async function digestOfBlocksFile(path: string, capacity: number): Promis
 }
 
 export class FlatDiskWriter {
-  private readonly hasher: StreamingBlockHasher;
-  private readonly maxInFlight: number;
-  /** Streamed writes not yet finished, oldest first; they never reject (the first error is kept in writeError). */
-  private readonly inFlight: Promise<void>[] = [];
-  private readonly spareBuffers: Buffer[] = [];
-  private writeError: { error: unknown } | undefined;
+  private readonly streamed: BlockAssembler;
 
   private constructor(
     private readonly options: FlatDiskWriterOptions,
@@ -71,8 +67,13 @@ export class FlatDiskWriter {
     private readonly extents: OpenExtent[],
     private readonly blocks: LineFileWriter,
   ) {
-    this.hasher = new StreamingBlockHasher(options.capacity, (offset, hex) => blocks.add(blockLine(offset, hex)));
-    this.maxInFlight = Math.max(1, options.writesInFlight ?? 4);
+    this.streamed = new BlockAssembler({
+      capacity: options.capacity,
+      hasher: sharedHashThread(),
+      write: (offset, data) => this.writeNow(offset, data),
+      onLine: (line) => blocks.add(line),
+      ...(options.blocksInMemory !== undefined ? { slots: options.blocksInMemory } : {}),
+    });
   }
 
   /** Creates every extent file at its full size as a hole (truncate), and the block list file. */
@@ -118,54 +119,19 @@ export class FlatDiskWriter {
 
   /**
    * Reader output, in increasing offset order: hashed, and written except where all zero (left as holes).
-   * The bytes are copied, so the caller may reuse the chunk once this settles; the write itself may still
-   * be in flight (a bounded number are). A failed write is thrown by a later call, writeAt, readAt or finish.
+   * The bytes are copied, so the caller may reuse the chunk once this settles; writes and hashes may still
+   * be running (a bounded number). A failed write is thrown by a later call, writeAt, readAt or finish.
    */
   async writeStreamed(offset: number, chunk: Buffer): Promise<void> {
-    this.throwIfWriteFailed();
-    this.hasher.update(offset, chunk);
+    await this.streamed.push(offset, chunk);
     await this.blocks.flushIfFull();
-    for (let at = 0; at < chunk.length; ) {
-      const blockEnd = (Math.floor((offset + at) / DIGEST_BLOCK) + 1) * DIGEST_BLOCK;
-      const take = Math.min(chunk.length - at, blockEnd - (offset + at));
-      const piece = chunk.subarray(at, at + take);
-      if (!isAllZero(piece)) await this.startWrite(offset + at, piece);
-      at += take;
-    }
   }
 
   /** Positional write of every byte given (zeros included), across extent files, after every streamed write. */
   async writeAt(offset: number, data: Buffer): Promise<void> {
     this.checkRange(offset, data.length);
-    await this.drainWrites();
+    await this.streamed.settleWrites();
     await this.writeNow(offset, data);
-  }
-
-  /** Copies a piece (at most one digest block) into a pooled buffer and starts its write without awaiting it. */
-  private async startWrite(offset: number, piece: Buffer): Promise<void> {
-    this.checkRange(offset, piece.length);
-    while (this.inFlight.length >= this.maxInFlight) await this.inFlight[0];
-    this.throwIfWriteFailed();
-    const buffer = this.spareBuffers.pop() ?? Buffer.allocUnsafe(DIGEST_BLOCK);
-    piece.copy(buffer);
-    const write: Promise<void> = this.writeNow(offset, buffer.subarray(0, piece.length))
-      .catch((error: unknown) => {
-        this.writeError ??= { error };
-      })
-      .finally(() => {
-        this.inFlight.splice(this.inFlight.indexOf(write), 1);
-        this.spareBuffers.push(buffer);
-      });
-    this.inFlight.push(write);
-  }
-
-  private async drainWrites(): Promise<void> {
-    while (this.inFlight.length > 0) await Promise.all(this.inFlight);
-    this.throwIfWriteFailed();
-  }
-
-  private throwIfWriteFailed(): void {
-    if (this.writeError) throw this.writeError.error;
   }
 
   private checkRange(offset: number, length: number): void {
@@ -185,7 +151,7 @@ export class FlatDiskWriter {
   }
 
   async readAt(offset: number, target: Buffer): Promise<void> {
-    await this.drainWrites();
+    await this.streamed.settleWrites();
     await this.forEachExtent(offset, target.length, async (extent, within, at, length) => {
       let got = 0;
       while (got < length) {
@@ -216,8 +182,7 @@ export class FlatDiskWriter {
     const { dir, descriptorFileName, capacity } = this.options;
     const blocksFile = blocksFileName(descriptorFileName);
     const blocksPath = join(dir, blocksFile);
-    await this.drainWrites();
-    this.hasher.finish();
+    await this.streamed.finish();
     await this.blocks.close();
     if (overlaid.length > 0) await this.rehashBlocks(blocksPath, overlaid);
     for (const extent of this.extents) await extent.handle.sync();
@@ -234,7 +199,7 @@ export class FlatDiskWriter {
   }
 
   async abandon(): Promise<void> {
-    while (this.inFlight.length > 0) await Promise.all(this.inFlight);
+    await this.streamed.abandon();
     await this.blocks.abandon();
     await this.closeFiles();
   }

@@ -16,5 +16,7 @@ export { verifyExport, verifyExportDisk, type DiskVerification } from './verify.
 export { writeStateFile, readStateFile, STATE_FILE } from './state-file.js';
 export { partialDirFor, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
-export { DIGEST_BLOCK, StreamingBlockHasher } from './block-digest.js';
+export { DIGEST_BLOCK } from './block-digest.js';
+export { BlockAssembler } from './block-assembler.js';
+export { HashThread } from './hash-thread.js';
 export { isCopyableVmFile, exportDescriptorNames, rewriteVmxDiskFileNames } from './vm-files.js';

@@ -9,7 +9,3 @@ export function isAllZero(data: Buffer): boolean {
   }
   return true;
 }
-
-export function zeros(length: number): Buffer {
-  return length <= ZEROS.length ? ZEROS.subarray(0, length) : Buffer.alloc(length);
-}

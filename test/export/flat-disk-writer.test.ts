@@ -34,7 +34,7 @@ describe('FlatDiskWriter', () => {
     randomBytes(4096).copy(image, 24 * MiB);
     const writer = await FlatDiskWriter.create({
       dir, descriptorFileName: 'disk.vmdk', capacity, layout: 'twoGbMaxExtentFlat',
-      splitExtentBytes: 5 * MiB + 512 * 3, writesInFlight: 3,
+      splitExtentBytes: 5 * MiB + 512 * 3, blocksInMemory: 3,
     });
     const reused = Buffer.allocUnsafe(MiB);
     for (let offset = 0; offset < capacity; offset += MiB) {

@@ -1,0 +1,92 @@
+// sha256 on a worker thread over shared memory, so hashing runs beside SSH decryption and file writes.
+//
+// The worker reads the bytes in place from a SharedArrayBuffer (nothing is copied), and answers in the
+// order it was asked. It is referenced only while answers are pending, so it never keeps the process alive.
+
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+parentPort.on('message', (m) => {
+  try {
+    parentPort.postMessage({ id: m.id, hex: createHash('sha256').update(new Uint8Array(m.memory, 0, m.length)).digest('hex') });
+  } catch (error) {
+    parentPort.postMessage({ id: m.id, error: String(error && error.message || error) });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (hex: string) => void;
+  reject: (error: Error) => void;
+}
+
+export class HashThread {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  /** sha256 (hex) of the first `length` bytes of `memory`, which must not change until this settles. */
+  sha256(memory: SharedArrayBuffer, length: number): Promise<string> {
+    if (this.failure) return Promise.reject(this.failure);
+    const worker = this.start();
+    const id = this.nextId++;
+    const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    if (this.pending.size === 1) worker.ref();
+    worker.postMessage({ id, memory, length });
+    return answer;
+  }
+
+  /** Stops the worker; pending and later requests fail. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.failure = new Error('the hashing thread was closed');
+    this.failAll(this.failure);
+    if (worker) await worker.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.unref();
+    worker.on('message', (m: { id: number; hex?: string; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) worker.unref();
+      if (m.hex !== undefined) p.resolve(m.hex);
+      else p.reject(new Error(`hashing failed: ${m.error}`));
+    });
+    worker.on('error', (error) => {
+      this.failure = new Error(`the hashing thread failed: ${error.message}`, { cause: error });
+      this.failAll(this.failure);
+    });
+    worker.on('exit', (code) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      if (this.pending.size > 0) {
+        this.failure ??= new Error(`the hashing thread exited (code ${code}) with ${this.pending.size} request(s) unanswered`);
+        this.failAll(this.failure);
+      }
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private failAll(error: Error): void {
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    this.worker?.unref();
+  }
+}
+
+let shared: HashThread | undefined;
+
+/** The process's hashing thread, started on first use. */
+export function sharedHashThread(): HashThread {
+  shared ??= new HashThread();
+  return shared;
+}

@@ -1,0 +1,91 @@
+// BlockAssembler with the real hashing thread: lines per the digest definition, writes of the data only, failures surface.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BlockAssembler } from '../../src/export/block-assembler.js';
+import { DIGEST_BLOCK } from '../../src/export/block-digest.js';
+import { HashThread } from '../../src/export/hash-thread.js';
+
+const hasher = new HashThread();
+afterAll(() => hasher.close());
+
+function sha(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function assemblerInto(capacity: number, slots = 2) {
+  const output = Buffer.alloc(capacity);
+  const lines: string[] = [];
+  const writes: Array<[number, number]> = [];
+  const assembler = new BlockAssembler({
+    capacity,
+    hasher,
+    slots,
+    async write(offset, data) {
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      data.copy(output, offset);
+      writes.push([offset, data.length]);
+    },
+    onLine: (line) => lines.push(line),
+  });
+  return { assembler, output, lines, writes };
+}
+
+describe('BlockAssembler', () => {
+  it('lists exactly the non-zero blocks with sha256 of their full bytes, whatever the chunking and gaps, and writes only data', async () => {
+    const capacity = 6 * DIGEST_BLOCK + 4096;
+    const image = Buffer.alloc(capacity);
+    randomBytes(100).copy(image, DIGEST_BLOCK + 500_000);
+    randomBytes(3000).copy(image, 3 * DIGEST_BLOCK - 1500);
+    randomBytes(DIGEST_BLOCK).copy(image, 4 * DIGEST_BLOCK);
+    randomBytes(10).copy(image, 6 * DIGEST_BLOCK + 4000);
+    const { assembler, output, lines, writes } = assemblerInto(capacity);
+    const pieces: Array<[number, number]> = [[0, 300_000], [DIGEST_BLOCK + 400_000, 1_000_000], [3 * DIGEST_BLOCK - 2000, 4000], [4 * DIGEST_BLOCK, 2 * DIGEST_BLOCK], [6 * DIGEST_BLOCK, 4096]];
+    const reused = Buffer.alloc(2 * DIGEST_BLOCK);
+    for (const [offset, length] of pieces) {
+      image.copy(reused, 0, offset, offset + length);
+      await assembler.push(offset, reused.subarray(0, length));
+      reused.fill(0xee);
+    }
+    await assembler.finish();
+    const blockAt = (i: number) => image.subarray(i * DIGEST_BLOCK, Math.min(capacity, (i + 1) * DIGEST_BLOCK));
+    expect(lines).toEqual([1, 2, 3, 4, 6].map((i) => `${i * DIGEST_BLOCK} ${sha(blockAt(i))}\n`));
+    expect(output.equals(image)).toBe(true);
+    expect(writes.some(([offset]) => offset === 0 || offset === 5 * DIGEST_BLOCK)).toBe(false);
+  });
+
+  it('rejects offsets going backwards and pieces outside the disk', async () => {
+    const { assembler } = assemblerInto(4 * DIGEST_BLOCK);
+    await assembler.push(2 * DIGEST_BLOCK, Buffer.from([1]));
+    await expect(assembler.push(0, Buffer.from([1]))).rejects.toThrow(/after block 2/);
+    await expect(assembler.push(4 * DIGEST_BLOCK - 1, Buffer.from([1, 2]))).rejects.toThrow(RangeError);
+    await assembler.finish();
+  });
+
+  it('reports a failed write on a later call', async () => {
+    const assembler = new BlockAssembler({
+      capacity: 8 * DIGEST_BLOCK,
+      hasher,
+      slots: 2,
+      write: async () => {
+        throw new Error('ENOSPC: no space left on device');
+      },
+      onLine: () => {},
+    });
+    const data = randomBytes(DIGEST_BLOCK);
+    const attempt = async () => {
+      for (let b = 0; b < 8; b++) await assembler.push(b * DIGEST_BLOCK, data);
+      await assembler.finish();
+    };
+    await expect(attempt()).rejects.toThrow(/ENOSPC/);
+  });
+
+  it('fails the lines when the hashing thread is gone', async () => {
+    const own = new HashThread();
+    const assembler = new BlockAssembler({ capacity: 2 * DIGEST_BLOCK, hasher: own, write: async () => {}, onLine: () => {} });
+    await assembler.push(0, randomBytes(DIGEST_BLOCK));
+    await own.close();
+    await assembler.push(DIGEST_BLOCK, randomBytes(10));
+    await expect(assembler.finish()).rejects.toThrow(/hashing thread/);
+  });
+});
