@@ -75,11 +75,13 @@ export class BlockAssembler {
     this.throwIfFailed();
   }
 
-  /** Closes the last block and waits for every write and every line. */
+  /** Closes the last block, waits for every write and every line, and lets go of the blocks' memory. */
   async finish(): Promise<void> {
     this.closeBlock(Number.MAX_SAFE_INTEGER);
     await this.settleWrites();
     await this.lines;
+    this.free.length = 0;
+    this.made = 0;
     this.throwIfFailed();
   }
 

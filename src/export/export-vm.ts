@@ -59,6 +59,11 @@ export interface ExportVmOptions {
   /** When given, written as `.vcbmounter-state.json` in the export. */
   state?: unknown;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called once every byte of every disk has been read from the host (before the extents are fsynced, the
+   * VM's small files copied and the catalog written): the moment the snapshot is no longer needed.
+   */
+  onDisksRead?: () => Promise<void>;
   signal?: AbortSignal;
   now?: () => Date;
 }
@@ -96,10 +101,16 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
   try {
     const progress = progressCounter(total, options.onProgress);
     const names = exportDescriptorNames(options.disks);
-    const disks: CatalogDisk[] = [];
-    for (const [index, disk] of options.disks.entries()) {
-      disks.push(await exportDisk(options, disk, names[index]!, partial, progress));
+    const read: ReadDisk[] = [];
+    try {
+      for (const [index, disk] of options.disks.entries()) read.push(await readDisk(options, disk, names[index]!, partial, progress));
+      await options.onDisksRead?.();
+    } catch (error) {
+      for (const r of read) await r.writer.abandon();
+      throw error;
     }
+    const disks: CatalogDisk[] = [];
+    for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
     const vmxFile = posix.basename(options.vm.vmxPath);
     await copyVmx(options, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!])));
     const files = await copySmallFiles(options, partial);
@@ -155,13 +166,20 @@ function progressCounter(total: number, onProgress?: (done: number, total: numbe
   };
 }
 
-async function exportDisk(
+/** A disk whose bytes are all read (and written, not yet fsynced). */
+interface ReadDisk {
+  disk: ExportDiskInput;
+  writer: FlatDiskWriter;
+  overlaid: ByteRange[];
+}
+
+async function readDisk(
   options: ExportVmOptions,
   disk: ExportDiskInput,
   descriptorFileName: string,
   partial: string,
   progress: ReturnType<typeof progressCounter>,
-): Promise<CatalogDisk> {
+): Promise<ReadDisk> {
   const writer = await FlatDiskWriter.create({
     dir: partial,
     descriptorFileName,
@@ -174,6 +192,7 @@ async function exportDisk(
     const readOptions = (onProgress: (bytes: number) => void) =>
       options.signal ? { signal: options.signal, onProgress } : { onProgress };
     await (disk.baseReader ?? options.reader).read(disk.base, (offset, chunk) => writer.writeStreamed(offset, chunk), readOptions(progress.track()));
+    await writer.endStream();
     const overlaid: ByteRange[] = [];
     const deltas = disk.deltas ?? [];
     if (deltas.length > 0) {
@@ -197,6 +216,16 @@ async function exportDisk(
       }
       await rm(scratch, { recursive: true, force: true });
     }
+    return { disk, writer, overlaid };
+  } catch (error) {
+    await writer.abandon();
+    throw error;
+  }
+}
+
+/** Rehashes overlaid blocks, fsyncs and closes the disk's files; on failure closes the ones still open after it too. */
+async function finishDisk({ disk, writer, overlaid }: ReadDisk, later: readonly ReadDisk[]): Promise<CatalogDisk> {
+  try {
     const written = await writer.finish(overlaid);
     return {
       slot: disk.slot,
@@ -209,11 +238,12 @@ async function exportDisk(
       thin: disk.thin,
       adapterType: writer.descriptor.ddb.get('ddb.adapterType') ?? 'lsilogic',
       allocatedBytes: allocatedBytes(disk.base.blockMap),
-      snapshotDeltas: deltas.map((d) => d.dataPath),
+      snapshotDeltas: (disk.deltas ?? []).map((d) => d.dataPath),
       digest: written.digest,
     };
   } catch (error) {
     await writer.abandon();
+    for (const r of later) await r.writer.abandon();
     throw error;
   }
 }

@@ -45,7 +45,16 @@ interface OpenExtent {
   length: number;
   fileName: string;
   handle: FileHandle;
+  /** Bytes written since the last background flush started, and that flush while it runs. */
+  unflushed: number;
+  flushing?: Promise<void>;
 }
+
+/**
+ * Written bytes after which an extent's dirty pages are flushed to storage in the background (fdatasync,
+ * one at a time), so the disk writes overlap the transfer instead of all waiting for the final fsync.
+ */
+const FLUSH_EVERY = 32 * 1024 * 1024;
 
 export function blocksFileName(descriptorFileName: string): string {
   return `${descriptorFileName.replace(/\.vmdk$/i, '')}.blocks.sha256`;
@@ -60,6 +69,7 @@ export async function digestOfBlocksFile(path: string, capacity: number): Promis
 
 export class FlatDiskWriter {
   private readonly streamed: BlockAssembler;
+  private flushError: { error: unknown } | undefined;
 
   private constructor(
     private readonly options: FlatDiskWriterOptions,
@@ -101,7 +111,7 @@ export class FlatDiskWriter {
       for (const extent of descriptor.extents) {
         const length = extent.sectors * SECTOR_SIZE;
         const handle = await open(join(options.dir, extent.fileName!), 'wx+');
-        extents.push({ start, length, fileName: extent.fileName!, handle });
+        extents.push({ start, length, fileName: extent.fileName!, handle, unflushed: 0 });
         await handle.truncate(length);
         start += length;
       }
@@ -127,6 +137,12 @@ export class FlatDiskWriter {
     await this.blocks.flushIfFull();
   }
 
+  /** Ends the streamed part: waits for its writes and block hashes and frees their memory (finish does it too). */
+  async endStream(): Promise<void> {
+    await this.streamed.finish();
+    await this.blocks.flushIfFull();
+  }
+
   /** Positional write of every byte given (zeros included), across extent files, after every streamed write. */
   async writeAt(offset: number, data: Buffer): Promise<void> {
     this.checkRange(offset, data.length);
@@ -147,7 +163,26 @@ export class FlatDiskWriter {
         const { bytesWritten } = await extent.handle.write(data, at + written, length - written, within + written);
         written += bytesWritten;
       }
+      extent.unflushed += length;
+      if (extent.unflushed >= FLUSH_EVERY && !extent.flushing) this.flushInBackground(extent);
     });
+  }
+
+  private flushInBackground(extent: OpenExtent): void {
+    extent.unflushed = 0;
+    extent.flushing = extent.handle
+      .datasync()
+      .catch((error: unknown) => {
+        this.flushError ??= { error };
+      })
+      .finally(() => {
+        extent.flushing = undefined;
+      });
+  }
+
+  private async settleFlushes(): Promise<void> {
+    for (const extent of this.extents) await extent.flushing;
+    if (this.flushError) throw this.flushError.error;
   }
 
   async readAt(offset: number, target: Buffer): Promise<void> {
@@ -185,6 +220,7 @@ export class FlatDiskWriter {
     await this.streamed.finish();
     await this.blocks.close();
     if (overlaid.length > 0) await this.rehashBlocks(blocksPath, overlaid);
+    await this.settleFlushes();
     for (const extent of this.extents) await extent.handle.sync();
     await this.closeFiles();
     const descriptorPath = join(dir, descriptorFileName);
@@ -200,6 +236,7 @@ export class FlatDiskWriter {
 
   async abandon(): Promise<void> {
     await this.streamed.abandon();
+    await this.settleFlushes().catch(() => {});
     await this.blocks.abandon();
     await this.closeFiles();
   }

@@ -249,7 +249,7 @@ export function planSteps(env: Env): Step<Ctx>[] {
     },
     {
       name: 'blocklist',
-      description: 'read the block list of each base disk (vmkfstools -t0)',
+      description: 'read the block list of each base disk (vmkfstools -t0; a virtual RDM is read whole)',
       errorCode: 'HOST_COMMAND',
       async run(ctx) {
         for (const d of ctx.s.disks) d.blockMap ??= await esx.blockMap(d.base);
@@ -283,15 +283,18 @@ export function planSteps(env: Env): Step<Ctx>[] {
           log,
           onProgress: deps.onProgress,
           snapshotId: ctx.s.snapshot?.id,
+          // Every disk byte is read: the VM stops running on a delta now, before the extents are fsynced and
+          // the catalog written. If the host refuses, the export goes on: the final unwind tries again and
+          // reports CLEANUP (exit 8) if it cannot.
+          onDisksRead: async () => {
+            try {
+              await ctx.s.snapshotHandle?.releaseNow({ timeoutMs: o.cleanupTimeoutMs });
+            } catch (e) {
+              log.warn({ err: (e as Error).message }, `removing the ${BACKUP_SNAPSHOT_NAME} snapshot failed; trying again during cleanup`);
+            }
+          },
         });
         await partial.releaseNow();
-        // Every byte is read: the VM stops running on a delta now, not at the end of the run. If the host
-        // refuses, the backup is still complete: the final unwind tries again and reports CLEANUP if it cannot.
-        try {
-          await ctx.s.snapshotHandle?.releaseNow({ timeoutMs: o.cleanupTimeoutMs });
-        } catch (e) {
-          log.warn({ err: (e as Error).message }, `removing the ${BACKUP_SNAPSHOT_NAME} snapshot failed; trying again during cleanup`);
-        }
       },
     },
   ];

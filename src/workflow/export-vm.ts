@@ -48,6 +48,8 @@ export interface ExportParams {
   signal: AbortSignal;
   log: Logger;
   onProgress?: (done: number, total: number) => void;
+  /** Called as soon as every disk byte is read (see the exporter's onDisksRead). */
+  onDisksRead?: () => Promise<void>;
 }
 
 export function readerFor(o: BackupOptions, session: HostSession): DiskReader {
@@ -109,6 +111,7 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
     warnings: p.warnings,
     state: { format: 'vcbmounter-state', version: 1, runId: p.runId, host: session.label, vm: vm.ref.name, vmId: vm.ref.id, type: 'fullvm', held: [] },
     onProgress: p.onProgress,
+    ...(p.onDisksRead ? { onDisksRead: p.onDisksRead } : {}),
     signal: p.signal,
   });
   const c = result.catalog;

@@ -38,6 +38,26 @@ function flatFiles(dir: string): string[] {
   return readdirSync(dir).filter((n) => n.endsWith('-flat.vmdk'));
 }
 
+test('the snapshot is removed once both disks are read, before the VM files are copied and the catalog is written', async () => {
+  const out = join(bench.work, 'cat-vm-order');
+  const from = bench.sim.commandLog.length;
+  const r = await bench.cli(['-a', 'name:cat-vm', '-r', out]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const commands = bench.sim.commandLog.slice(from);
+  const at = (test: (argv: string[]) => boolean) => commands.findIndex((c) => test(c.argv));
+  const lastAt = (test: (argv: string[]) => boolean) => commands.findLastIndex((c) => test(c.argv));
+  const removed = at((a) => a.includes('vmsvc/snapshot.remove'));
+  const lastDiskRead = lastAt((a) => a[0] === 'dd' && a.some((x) => x.includes('cat-vm_1-flat.vmdk')));
+  const firstDiskRead = at((a) => a[0] === 'dd' && a.some((x) => x.includes('cat-vm-flat.vmdk')));
+  const nvramCopy = at((a) => a[0] === 'cat' && a.some((x) => x.endsWith('.nvram')));
+  expect(firstDiskRead).toBeGreaterThanOrEqual(0);
+  expect(removed).toBeGreaterThan(lastDiskRead);
+  expect(lastDiskRead).toBeGreaterThan(firstDiskRead);
+  expect(nvramCopy).toBeGreaterThan(removed);
+  expect(statSync(join(out, 'catalog')).mtimeMs).toBeGreaterThanOrEqual(commands[removed]!.endedAt);
+  expect(bench.sim.esx.vm('cat-vm').snapshots).toHaveLength(0);
+});
+
 test("a user snapshot's delta is part of the export, and the user snapshot survives with its id and delta file", async () => {
   const vm = bench.sim.esx.vm('snappy');
   const user = vm.snapshots.find((s) => s.name === 'before-upgrade')!;
