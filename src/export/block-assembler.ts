@@ -1,8 +1,9 @@
-// Streams a disk into whole 1 MiB digest blocks held in shared memory: each block that holds data is
-// written from there and hashed on the hashing thread at the same time; its line joins the list in order.
+// Streams a disk into whole 1 MiB digest blocks held in shared memory: when a block is complete, its
+// runs of data are written from there while the hashing thread hashes it; its line joins the list in order.
 //
-// Pieces arrive in increasing offset order; bytes never given are zeros (block-digest.ts's definition),
-// so a block with no non-zero byte is neither written nor listed and costs no copy.
+// Pieces of any size (SSH packets, say) arrive in increasing offset order; bytes never given are zeros
+// (block-digest.ts's definition). All-zero pieces are not copied or written, so zeros stay holes, and a
+// block with no non-zero byte is neither written nor listed.
 
 import { blockLine, DIGEST_BLOCK } from './block-digest.js';
 import type { HashThread } from './hash-thread.js';
@@ -36,6 +37,8 @@ export class BlockAssembler {
   private block = -1;
   private slot: Slot | undefined;
   private validTo = 0;
+  /** The open block's runs of copied bytes, [start, end) within the block, merged when they touch. */
+  private runs: Array<[number, number]> = [];
   /** Lines are emitted by this chain, so they come out in block order whatever order hashes finish in. */
   private lines: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
@@ -65,12 +68,20 @@ export class BlockAssembler {
       if (this.validTo < within) slot.bytes.fill(0, this.validTo, within);
       piece.copy(slot.bytes, within);
       this.validTo = within + take;
-      this.startWrite(slot, position, slot.bytes.subarray(within, within + take));
+      const last = this.runs[this.runs.length - 1];
+      if (last && last[1] === within) last[1] = within + take;
+      else this.runs.push([within, within + take]);
     }
   }
 
-  /** Waits for every write started so far (not for hashes). */
+  /** Writes the open block's bytes as they are so far, and waits for every write started (not for hashes). */
   async settleWrites(): Promise<void> {
+    const slot = this.slot;
+    if (slot) {
+      const start = this.block * DIGEST_BLOCK;
+      for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
+      this.runs = [];
+    }
     while (this.writes.size > 0) await Promise.all(this.writes);
     this.throwIfFailed();
   }
@@ -98,6 +109,7 @@ export class BlockAssembler {
       const start = this.block * DIGEST_BLOCK;
       const length = Math.min(DIGEST_BLOCK, this.options.capacity - start);
       if (this.validTo < length) slot.bytes.fill(0, this.validTo, length);
+      for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
       const hex = this.options.hasher.sha256(slot.memory, length);
       hex.then(
         () => this.release(slot),
@@ -114,6 +126,7 @@ export class BlockAssembler {
     this.block = next;
     this.slot = undefined;
     this.validTo = 0;
+    this.runs = [];
   }
 
   private startWrite(slot: Slot, offset: number, data: Buffer): void {

@@ -23,7 +23,10 @@ export interface NbdReaderOptions {
   maxGapBytes?: number;
   /** Largest dd block size; default 1 MiB (the VMFS block size). */
   maxBlockSize?: number;
-  /** Bytes per chunk handed to the sink (SSH packets are gathered up to it, one reused buffer); default 1 MiB. */
+  /**
+   * Bytes per chunk handed to the sink (SSH packets are gathered up to it, one reused buffer); default 1 MiB.
+   * 0 hands over each SSH packet as it arrives, for sinks that gather bytes themselves (the export's writer).
+   */
   chunkSize?: number;
 }
 
@@ -53,7 +56,8 @@ export class NbdReader implements DiskReader {
     let accounted = 0;
     for (const e of source.blockMap.extents) if (e.kind === 'unzeroed') accounted += e.length;
     if (accounted > 0) options.onProgress?.(accounted);
-    const chunks = new WantedBytes(wanted, new ChunkCoalescer(sink, this.chunkSize));
+    const pieces: PieceSink = this.chunkSize > 0 ? new ChunkCoalescer(sink, this.chunkSize) : { push: async (offset, data) => sink(offset, data), flush: async () => {} };
+    const chunks = new WantedBytes(wanted, pieces);
     for (const batch of batchReadsForLine(source.dataPath, reads, this.readsPerCommand, this.maxCommandChars)) {
       throwIfAborted(options.signal);
       accounted = await this.readBatch(source.dataPath, batch, chunks, options, accounted);
@@ -117,13 +121,18 @@ export class NbdReader implements DiskReader {
   }
 }
 
+interface PieceSink {
+  push(offset: number, data: Buffer): Promise<void>;
+  flush(): Promise<void>;
+}
+
 /** Passes on only the bytes inside the wanted ranges (data, not the holes read through); pieces come in order. */
 class WantedBytes {
   private index = 0;
 
   constructor(
     private readonly ranges: readonly ByteRange[],
-    private readonly chunks: ChunkCoalescer,
+    private readonly chunks: PieceSink,
   ) {}
 
   /** Returns how many of the piece's bytes were wanted. */

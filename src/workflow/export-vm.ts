@@ -54,7 +54,8 @@ export interface ExportParams {
 
 export function readerFor(o: BackupOptions, session: HostSession): DiskReader {
   if (o.mode === 'san') return new SanReader(o.lunMap, { lunFlag: '--lun' });
-  return new NbdReader(session.transport, { mode: o.mode === 'nbdssl' ? 'nbdssl' : 'nbd' });
+  // The export's writer gathers bytes into whole blocks itself: SSH packets go to it without another copy.
+  return new NbdReader(session.transport, { mode: o.mode === 'nbdssl' ? 'nbdssl' : 'nbd', chunkSize: 0 });
 }
 
 /**
@@ -66,7 +67,7 @@ function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p:
   const warning = `${d.device} (${d.base}) is a virtual-mode raw device mapping: its data is on the mapped LUN, not the datastore's, so -m san read it through the host (nbd)`;
   p.warnings.push(warning);
   p.log.warn(warning);
-  return new NbdReader(session.transport, { mode: 'nbd' });
+  return new NbdReader(session.transport, { mode: 'nbd', chunkSize: 0 });
 }
 
 export async function exportVm(p: ExportParams): Promise<ExportResult> {

@@ -54,6 +54,19 @@ describe('BlockAssembler', () => {
     expect(writes.some(([offset]) => offset === 0 || offset === 5 * DIGEST_BLOCK)).toBe(false);
   });
 
+  it('gathers small packets into one write per run of data; a zero packet inside a block splits the run', async () => {
+    const capacity = 2 * DIGEST_BLOCK;
+    const image = randomBytes(capacity);
+    const packet = 32 * 1024;
+    image.fill(0, 10 * packet, 11 * packet);
+    const { assembler, output, lines, writes } = assemblerInto(capacity, 2);
+    for (let offset = 0; offset < capacity; offset += packet) await assembler.push(offset, Buffer.from(image.subarray(offset, offset + packet)));
+    await assembler.finish();
+    expect(output.equals(image)).toBe(true);
+    expect(writes.sort((a, b) => a[0] - b[0])).toEqual([[0, 10 * packet], [11 * packet, DIGEST_BLOCK - 11 * packet], [DIGEST_BLOCK, DIGEST_BLOCK]]);
+    expect(lines).toEqual([0, 1].map((i) => `${i * DIGEST_BLOCK} ${sha(image.subarray(i * DIGEST_BLOCK, (i + 1) * DIGEST_BLOCK))}\n`));
+  });
+
   it('rejects offsets going backwards and pieces outside the disk', async () => {
     const { assembler } = assemblerInto(4 * DIGEST_BLOCK);
     await assembler.push(2 * DIGEST_BLOCK, Buffer.from([1]));

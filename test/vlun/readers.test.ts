@@ -159,6 +159,22 @@ describe('NbdReader over a real shell and dd', () => {
     expect(lengths).toEqual([MiB, MiB, MiB, 3 * 512]);
   });
 
+  it('with chunkSize 0 hands over the wanted bytes of each packet as they come, holes read through dropped', async () => {
+    const disk = buildFakeDisk(['mapped', 'hole', 'mapped', 'hole', 'hole', 'mapped'], MiB);
+    const flat = join(dir, 'packets-flat.vmdk');
+    writeFakeFiles(disk, flat, join(dir, 'nbd-lun-packets.img'));
+    const out = collector(disk.blockMap.size);
+    const pieces: Array<[number, number]> = [];
+    await new NbdReader(new LocalShellTransport(dir), { chunkSize: 0 }).read({ dataPath: flat, blockMap: disk.blockMap }, (offset, chunk) => {
+      pieces.push([offset, chunk.length]);
+      out.sink(offset, chunk);
+    });
+    expect(out.image.equals(disk.expected)).toBe(true);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(pieces.every(([offset, length]) => offset + length <= MiB || (offset >= 2 * MiB && offset + length <= 3 * MiB) || offset >= 5 * MiB)).toBe(true);
+    expect(pieces.reduce((n, [, length]) => n + length, 0)).toBe(3 * MiB);
+  });
+
   it('reports a short read naming the file and offset', async () => {
     const disk = buildFakeDisk(['mapped', 'mapped', 'mapped'], MiB);
     const flat = join(dir, 'truncated-flat.vmdk');
