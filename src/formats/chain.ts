@@ -206,7 +206,8 @@ function flatParts(descriptorPath: string, descriptor: VmdkDescriptor, open: Fil
   return descriptor.extents.map((extent) => {
     const length = extent.sectors * SECTOR_SIZE;
     if (extent.type === 'ZERO') return { length };
-    if (extent.type !== 'FLAT' && extent.type !== 'VMFS') {
+    // A raw device mapping's extent names its mapping file; read through VMFS, that file is the mapped LUN's bytes.
+    if (extent.type !== 'FLAT' && extent.type !== 'VMFS' && extent.type !== 'VMFSRDM') {
       throw new Error(`${descriptorPath}: extent type ${extent.type} is not supported in a ${descriptor.createType} base`);
     }
     const file = open(resolveBeside(descriptorPath, extent.fileName!));

@@ -8,8 +8,13 @@ import { throwIfAborted, type ChunkSink, type DiskExtent, type DiskReader, type 
 export type LunMap = Readonly<Record<string, string>>;
 
 export interface SanReaderOptions {
-  /** Bytes per read; default 4 MiB. One buffer of this size is all the reader holds. */
+  /** Bytes per read; default 4 MiB. */
   chunkSize?: number;
+  /**
+   * Reads issued ahead of the one the sink is taking, each into its own buffer of chunkSize; default 3.
+   * Extents lie scattered on the LUN, so the kernel's read-ahead cannot guess the next one: this does.
+   */
+  readAhead?: number;
   /** How the CLI spells the option that maps a LUN, for the error message; default `--lun`. */
   lunFlag?: string;
 }
@@ -17,6 +22,7 @@ export interface SanReaderOptions {
 export class SanReader implements DiskReader {
   readonly mode = 'san' as const;
   private readonly chunkSize: number;
+  private readonly readAhead: number;
   private readonly lunFlag: string;
 
   constructor(
@@ -24,6 +30,7 @@ export class SanReader implements DiskReader {
     options: SanReaderOptions = {},
   ) {
     this.chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
+    this.readAhead = Math.max(0, options.readAhead ?? 3);
     this.lunFlag = options.lunFlag ?? '--lun';
   }
 
@@ -43,43 +50,65 @@ export class SanReader implements DiskReader {
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
     const handles = new Map<string, FileHandle>();
-    const buffer = Buffer.allocUnsafe(this.chunkSize);
-    let accounted = 0;
     try {
+      const pieces: Piece[] = [];
       for (const extent of source.blockMap.extents) {
         if (extent.kind === 'hole') continue;
         if (extent.kind === 'unzeroed') {
-          accounted += extent.length;
-          options.onProgress?.(accounted);
+          pieces.push({ length: extent.length, fileOffset: extent.fileOffset });
           continue;
         }
         const lunPath = this.lunPathFor(extent);
-        let handle = handles.get(lunPath);
-        if (!handle) {
-          handle = await open(lunPath, 'r');
-          handles.set(lunPath, handle);
+        if (!handles.has(lunPath)) handles.set(lunPath, await open(lunPath, 'r'));
+        for (let done = 0; done < extent.length; done += this.chunkSize) {
+          const length = Math.min(this.chunkSize, extent.length - done);
+          pieces.push({ length, fileOffset: extent.fileOffset + done, lun: { path: lunPath, lvid: extent.lvid, position: extent.lunOffset! + done } });
         }
-        for (let done = 0; done < extent.length; ) {
+      }
+      const buffers = Array.from({ length: this.readAhead + 1 }, () => Buffer.allocUnsafe(this.chunkSize));
+      const reads = new Map<number, Promise<number>>();
+      const startRead = (i: number) => {
+        const lun = pieces[i]?.lun;
+        if (!lun) return;
+        const read = readFully(handles.get(lun.path)!, buffers[i % buffers.length]!.subarray(0, pieces[i]!.length), lun.position);
+        read.catch(() => {});
+        reads.set(i, read);
+      };
+      for (let i = 0; i < buffers.length; i++) startRead(i);
+      let accounted = 0;
+      try {
+        for (const [i, piece] of pieces.entries()) {
           throwIfAborted(options.signal);
-          const want = Math.min(this.chunkSize, extent.length - done);
-          const lunPosition = extent.lunOffset! + done;
-          const got = await readFully(handle, buffer.subarray(0, want), lunPosition);
-          if (got < want) {
-            throw new Error(
-              `short read from LUN ${lunPath} (LVID ${extent.lvid}) at ${lunPosition}: got ${got} of ${want} bytes ` +
-                `for ${source.dataPath} offset ${extent.fileOffset + done}`,
-            );
+          const lun = piece.lun;
+          if (lun) {
+            const got = await reads.get(i)!;
+            reads.delete(i);
+            if (got < piece.length) {
+              throw new Error(
+                `short read from LUN ${lun.path} (LVID ${lun.lvid}) at ${lun.position}: got ${got} of ${piece.length} bytes ` +
+                  `for ${source.dataPath} offset ${piece.fileOffset}`,
+              );
+            }
+            await sink(piece.fileOffset, buffers[i % buffers.length]!.subarray(0, piece.length));
           }
-          await sink(extent.fileOffset + done, buffer.subarray(0, want));
-          done += want;
-          accounted += want;
+          startRead(i + buffers.length);
+          accounted += piece.length;
           options.onProgress?.(accounted);
         }
+      } finally {
+        await Promise.allSettled(reads.values());
       }
     } finally {
       for (const handle of handles.values()) await handle.close();
     }
   }
+}
+
+/** One read of at most chunkSize from a LUN, or an unzeroed extent (no read: zeros, counted for progress). */
+interface Piece {
+  length: number;
+  fileOffset: number;
+  lun?: { path: string; lvid: string | undefined; position: number };
 }
 
 async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<number> {

@@ -36,6 +36,24 @@ describe('SanReader', () => {
     expect(progress[progress.length - 1]).toBe(allocated);
   });
 
+  it('with reads ahead, a chunk stays intact until the sink settles and chunks come in order', async () => {
+    const disk = buildFakeDisk(KINDS, TAIL);
+    const lun = join(dir, 'lun-ahead.img');
+    writeFakeFiles(disk, join(dir, 'unused-flat-ahead'), lun);
+    const out = collector(disk.blockMap.size);
+    await new SanReader({ [LVID]: lun }, { chunkSize: 64 * 1024, readAhead: 4 }).read(
+      { dataPath: disk.blockMap.path, blockMap: disk.blockMap },
+      async (offset, chunk) => {
+        const before = Buffer.from(chunk);
+        await new Promise((r) => setTimeout(r, 1));
+        expect(chunk.equals(before)).toBe(true);
+        out.sink(offset, chunk);
+      },
+    );
+    expect(out.image.equals(disk.expected)).toBe(true);
+    expect(out.offsets).toEqual([...out.offsets].sort((a, b) => a - b));
+  });
+
   it('finds the LUN by volume uuid too', async () => {
     const disk = buildFakeDisk(['mapped', 'mapped'], 4096);
     const lun = join(dir, 'lun-by-uuid.img');

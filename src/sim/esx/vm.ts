@@ -7,7 +7,6 @@ import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE
 import { Guest } from '../guest/guest.js';
 import type { VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
-import { rdmAwareOpener } from './rdm-opener.js';
 import { diskSlot, diskStem } from './vm-files.js';
 import { ConfigFile } from './vmx-file.js';
 
@@ -129,7 +128,7 @@ export class SimVm {
   chain(i: number): DescriptorChain {
     let c = this.chains.get(i);
     if (!c) {
-      c = openChainFromDescriptor(this.diskPath(i), rdmAwareOpener(this.vfs));
+      c = openChainFromDescriptor(this.diskPath(i), (p) => this.vfs.open(p));
       this.chains.set(i, c);
     }
     return c;
@@ -343,7 +342,7 @@ export class SimVm {
     this.guest.marker('snapshot.remove.begin', { name: snap.name, uid });
     snap.children.forEach((childPath, i) => {
       if (!childPath) return;
-      const chain = openChainFromDescriptor(childPath, rdmAwareOpener(this.vfs));
+      const chain = openChainFromDescriptor(childPath, (p) => this.vfs.open(p));
       try {
         chain.commitTop();
       } catch (e) {

@@ -6,7 +6,6 @@ import { buildBaseDescriptor, formatDescriptor, isDescriptor, parseDescriptor, S
 import { formatBlockMap } from '../../vmfs/blockmap-format.js';
 import type { CommandImpl } from '../../shell/types.js';
 import type { Vfs } from '../../vmfs/types.js';
-import { rdmAwareOpener } from '../rdm-opener.js';
 import { out } from './io.js';
 
 const CLONE_CHUNK = 1024 * 1024;
@@ -79,7 +78,7 @@ export function vmkfstools(vfs: Vfs): CommandImpl {
           await out(stderr, `Failed to clone disk: The file already exists (39).\n`);
           return 1;
         }
-        const chain = openChainFromDescriptor(srcPath, rdmAwareOpener(vfs));
+        const chain = openChainFromDescriptor(srcPath, (p) => vfs.open(p));
         const stem = posix.basename(dstPath, '.vmdk');
         const flat = `${posix.dirname(dstPath)}/${stem}-flat.vmdk`;
         try {
