@@ -64,22 +64,32 @@ export interface LunExtent {
   length: number;
 }
 
-/** Reads the extents in order from the LUN image into one reused buffer and drops the bytes. */
-export async function readExtents(lunPath: string, extents: readonly LunExtent[], chunkSize = 4 * 1024 * 1024): Promise<RunResult> {
+/**
+ * Reads the extents in order from the LUN image into one reused buffer and drops the bytes, or, given
+ * `copyTo`, also writes them one after another into that file and fsyncs it (a plain copy, no hashing).
+ */
+export async function readExtents(lunPath: string, extents: readonly LunExtent[], copyTo?: string, chunkSize = 4 * 1024 * 1024): Promise<RunResult> {
   const started = process.hrtime.bigint();
   const handle = await open(lunPath, 'r');
+  const out = copyTo ? await open(copyTo, 'w', 0o600) : undefined;
   const buffer = Buffer.allocUnsafe(chunkSize);
+  let position = 0;
   try {
     for (const extent of extents) {
       for (let done = 0; done < extent.length; ) {
         const want = Math.min(chunkSize, extent.length - done);
         const { bytesRead } = await handle.read(buffer, 0, want, extent.lunOffset + done);
         if (bytesRead === 0) throw new Error(`${lunPath} ends at ${extent.lunOffset + done}`);
+        if (out) await out.write(buffer, 0, bytesRead, position);
+        position += bytesRead;
         done += bytesRead;
       }
     }
+    await out?.sync();
   } finally {
     await handle.close();
+    await out?.close();
+    if (copyTo) rmSync(copyTo, { force: true });
   }
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '' };
 }
