@@ -1,41 +1,25 @@
 // EsxHost over ESXi's vim-cmd (vmsvc/*), with vmkfstools and cat for disks and files.
 
-import type { Transport } from '../transport/types.js';
-import { stockCmd } from './commands/stock.js';
+import { StockCommandsHost } from './stock-host.js';
 import { vimCmd } from './commands/vim-cmd.js';
 import { bracketToVmfsPath } from './datastore-path.js';
-import { parseBlockMap } from './parse/block-map.js';
 import { parseGetAllVms } from './parse/getallvms.js';
 import { parseSnapshotGet } from './parse/snapshot-tree.js';
-import { parseVmwareVersion } from './parse/version.js';
 import { parseVmSummary } from './parse/vm-summary.js';
-import { runOnHost, timeout } from './run.js';
+import { timeout } from './run.js';
 import { findSnapshot } from './snapshot-match.js';
 import { assertRemoved, pickCreated, requireOnlySnapshot } from './snapshot-steps.js';
 import type {
-  BlockMap,
   CreateSnapshotOptions,
   EsxHost,
-  HostVersion,
   RemoveSnapshotOptions,
   SnapshotInfo,
   VmInfo,
   VmRef,
 } from './types.js';
 
-export class VimCmdHost implements EsxHost {
+export class VimCmdHost extends StockCommandsHost implements EsxHost {
   readonly commandSet = 'vim-cmd' as const;
-
-  constructor(private readonly transport: Transport) {}
-
-  private run(command: readonly string[], options?: Parameters<typeof runOnHost>[2]): Promise<string> {
-    return runOnHost(this.transport, command, options);
-  }
-
-  async version(): Promise<HostVersion> {
-    const command = stockCmd.version();
-    return parseVmwareVersion(await this.run(command), command);
-  }
 
   async listVms(): Promise<VmRef[]> {
     const command = vimCmd.getAllVms();
@@ -90,14 +74,5 @@ export class VimCmdHost implements EsxHost {
     await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
     assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
     return 'removed';
-  }
-
-  readFile(path: string): Promise<string> {
-    return this.run(stockCmd.cat(path));
-  }
-
-  async blockMap(diskPath: string): Promise<BlockMap> {
-    const command = stockCmd.blockMap(diskPath);
-    return parseBlockMap(await this.run(command), command);
   }
 }

@@ -1,13 +1,11 @@
 // EsxHost over ESX 3.x's vmware-cmd; names and snapshots come from the .vmx and .vmsd files (read with cat).
 
 import { VcbError } from '../errors.js';
-import type { Transport } from '../transport/types.js';
 import { stockCmd } from './commands/stock.js';
+import { StockCommandsHost } from './stock-host.js';
 import { vmwareCmd } from './commands/vmware-cmd.js';
 import { formatBracketPath, splitVmfsPath } from './datastore-path.js';
-import { parseBlockMap } from './parse/block-map.js';
 import type { SnapshotInfo } from './parse/snapshot-tree.js';
-import { parseVmwareVersion } from './parse/version.js';
 import { parseVmsd } from './parse/vmsd.js';
 import { parseVmx } from './parse/vmx.js';
 import {
@@ -16,14 +14,12 @@ import {
   parseVmwareCmdState,
   parseVmwareCmdSuccess,
 } from './parse/vmware-cmd.js';
-import { execOnHost, runOnHost, timeout } from './run.js';
+import { execOnHost, timeout } from './run.js';
 import { findSnapshot } from './snapshot-match.js';
 import { assertRemoved, pickCreated, requireOnlySnapshot } from './snapshot-steps.js';
 import type {
-  BlockMap,
   CreateSnapshotOptions,
   EsxHost,
-  HostVersion,
   RemoveSnapshotOptions,
   VmInfo,
   VmRef,
@@ -45,19 +41,8 @@ export function vmsdPathOf(vmxPath: string): string {
  * Gaps against vim-cmd: no Tools status (toolsRunning stays undefined), the IP only through
  * `getguestinfo ip` (best effort), no guestFullName, and snapshots removable only all at once.
  */
-export class VmwareCmdHost implements EsxHost {
+export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
   readonly commandSet = 'vmware-cmd' as const;
-
-  constructor(private readonly transport: Transport) {}
-
-  private run(command: readonly string[], options?: Parameters<typeof runOnHost>[2]): Promise<string> {
-    return runOnHost(this.transport, command, options);
-  }
-
-  async version(): Promise<HostVersion> {
-    const command = stockCmd.version();
-    return parseVmwareVersion(await this.run(command), command);
-  }
 
   /** One `vmware-cmd -l`, then one `cat` per .vmx for the display name and guest OS. */
   async listVms(): Promise<VmRef[]> {
@@ -149,14 +134,5 @@ export class VmwareCmdHost implements EsxHost {
     }
     assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
     return 'removed';
-  }
-
-  readFile(path: string): Promise<string> {
-    return this.run(stockCmd.cat(path));
-  }
-
-  async blockMap(diskPath: string): Promise<BlockMap> {
-    const command = stockCmd.blockMap(diskPath);
-    return parseBlockMap(await this.run(command), command);
   }
 }
