@@ -1,8 +1,9 @@
 // An export directory that appears complete or not at all: build in `<DIR>.partial-<runid>`, then rename into place.
 
-import { mkdir, open, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
+import { fsyncPath } from './fsync-path.js';
 
 export type Preexisting = 'fail' | 'delete';
 
@@ -20,15 +21,6 @@ async function exists(path: string): Promise<boolean> {
       throw error;
     },
   );
-}
-
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -77,7 +69,7 @@ export async function startPartialDirectory(options: {
 export async function commitPartialDirectory(partial: string, destination: string, preexisting: Preexisting): Promise<void> {
   const target = resolve(destination);
   const parent = dirname(target);
-  await syncDirectory(partial);
+  await fsyncPath(partial);
   let aside: string | undefined;
   if (await exists(target)) {
     if (preexisting !== 'delete') throw new VcbError('DESTINATION', `destination ${target} appeared during the export`);
@@ -90,10 +82,10 @@ export async function commitPartialDirectory(partial: string, destination: strin
     if (aside) await rename(aside, target).catch(() => {});
     throw new VcbError('DESTINATION', `cannot move ${partial} to ${target}: ${(error as Error).message}`, {}, { cause: error });
   }
-  await syncDirectory(parent);
+  await fsyncPath(parent);
   if (aside) {
     await rm(aside, { recursive: true, force: true });
-    await syncDirectory(parent);
+    await fsyncPath(parent);
   }
 }
 

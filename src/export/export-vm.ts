@@ -10,11 +10,11 @@ import {
   commitPartialDirectory,
   discardPartialDirectory,
   startPartialDirectory,
-  syncDirectory,
   type Preexisting,
 } from './atomic-dir.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
-import { FlatDiskWriter, syncFile, type DiskLayout } from './flat-disk-writer.js';
+import { FlatDiskWriter, type DiskLayout } from './flat-disk-writer.js';
+import { fsyncPath } from './fsync-path.js';
 import { writeStateFile } from './state-file.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames } from './vm-files.js';
 
@@ -133,7 +133,7 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
       warnings: options.warnings ?? [],
     };
     await writeFile(join(partial, CATALOG_FILE), formatCatalog(catalog), { flag: 'wx' });
-    await syncFile(join(partial, CATALOG_FILE));
+    await fsyncPath(join(partial, CATALOG_FILE));
     if (options.state !== undefined) await writeStateFile(partial, options.state);
     throwIfAborted(options.signal);
     await commitPartialDirectory(partial, options.destination, options.preexisting ?? 'fail');
@@ -259,7 +259,7 @@ async function copyVmx(
   const text = await readFile(fetched, 'utf8');
   await rm(fetched);
   await writeFile(join(partial, vmxFile), rewriteVmxDiskFileNames(text, fileNameBySlot), { flag: 'wx' });
-  await syncFile(join(partial, vmxFile));
+  await fsyncPath(join(partial, vmxFile));
 }
 
 async function copySmallFiles(options: ExportVmOptions, partial: string): Promise<string[]> {
@@ -269,10 +269,10 @@ async function copySmallFiles(options: ExportVmOptions, partial: string): Promis
     if (!isCopyableVmFile(name) || copied.includes(name)) continue;
     throwIfAborted(options.signal);
     await fetchFileByCat(options.transport, hostPath, join(partial, name), options.signal ? { signal: options.signal } : {});
-    await syncFile(join(partial, name));
+    await fsyncPath(join(partial, name));
     copied.push(name);
   }
-  await syncDirectory(partial);
+  await fsyncPath(partial);
   return copied;
 }
 

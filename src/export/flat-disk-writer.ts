@@ -14,6 +14,7 @@ import {
 } from '../formats/vmdk-descriptor.js';
 import type { ByteRange } from '../vlun/types.js';
 import { BlockAssembler } from './block-assembler.js';
+import { fsyncPath } from './fsync-path.js';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
 import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter, readLines } from './line-file.js';
@@ -225,7 +226,7 @@ export class FlatDiskWriter {
     await this.closeFiles();
     const descriptorPath = join(dir, descriptorFileName);
     await writeFile(descriptorPath, formatDescriptor(this.descriptor), { flag: 'wx' });
-    await syncFile(descriptorPath);
+    await fsyncPath(descriptorPath);
     return {
       descriptorFile: descriptorFileName,
       extentFiles: this.extentFiles,
@@ -304,13 +305,4 @@ export function touchedBlockOffsets(ranges: readonly ByteRange[]): number[] {
     for (let b = first; b <= last; b++) offsets.add(b * DIGEST_BLOCK);
   }
   return [...offsets].sort((a, b) => a - b);
-}
-
-export async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

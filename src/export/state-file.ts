@@ -2,7 +2,7 @@
 
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDirectory } from './atomic-dir.js';
+import { fsyncPath } from './fsync-path.js';
 
 export const STATE_FILE = '.vcbmounter-state.json';
 
@@ -18,7 +18,7 @@ export async function writeStateFile(dir: string, state: unknown): Promise<strin
     await handle.close();
   }
   await rename(temporary, path);
-  await syncDirectory(dir);
+  await fsyncPath(dir);
   return path;
 }
 
