@@ -1,4 +1,4 @@
-// Append-only, fsynced record of what a run acquires and releases, so a later run can clean up after kill -9.
+// Append-only record of what a run acquires and releases, so a later run can clean up after kill -9.
 
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
@@ -73,8 +73,13 @@ export function newRunId(now = new Date()): string {
 
 /**
  * A journal for one VM in one run: `<stateDir>/journal/<runId>.jsonl`. Every record is written
- * and fsynced before the action it describes, synchronously, so a kill -9 can at worst tear the
- * last line (readers ignore a torn line). Resources must hold only ids and paths, never secrets:
+ * before the action it describes, synchronously, so a kill -9 can at worst tear the last line
+ * (readers ignore a torn line). `begin` and `acquire` records are also fsynced, so even a crash of
+ * the machine cannot lose what may be held. Release, keep and end records are not: after a crash
+ * of the machine one may be missing, and the resource is then released again (releases are
+ * idempotent). Skipping that fsync matters: during an export the page cache holds the extents'
+ * dirty pages, and an fsync here could block the process for a quarter of a second while they
+ * are written. Resources must hold only ids and paths, never secrets:
  * the file is read by later runs and by people. Implements UndoRecorder, so an UndoStack built
  * on it journals every push, release and forget by itself.
  */
@@ -102,7 +107,7 @@ export class Journal implements UndoRecorder {
     const fd = openSync(file, 'wx', 0o600);
     syncDir(dir);
     const journal = new Journal(opts.stateDir, runId, opts.host, opts.vm, file, fd);
-    journal.append({ event: 'begin', hostname: osHostname() });
+    journal.append({ event: 'begin', hostname: osHostname() }, true);
     return journal;
   }
 
@@ -124,7 +129,7 @@ export class Journal implements UndoRecorder {
 
   acquire(kind: string, resource: Record<string, unknown>, description = kind): string {
     const id = `${this.runId}#${++this.counter}`;
-    this.append({ event: 'acquire', id, kind, description, resource });
+    this.append({ event: 'acquire', id, kind, description, resource }, true);
     return id;
   }
 
@@ -168,7 +173,8 @@ export class Journal implements UndoRecorder {
     this.fd = undefined;
   }
 
-  private append(fields: Partial<JournalRecord> & { event: JournalEvent }): void {
+  /** Writes one record; `durable` also fsyncs it (for records that must survive a crash of the machine). */
+  private append(fields: Partial<JournalRecord> & { event: JournalEvent }, durable = false): void {
     if (this.fd === undefined) throw new Error(`journal ${this.file} is closed`);
     const record: JournalRecord = {
       t: new Date().toISOString(),
@@ -179,7 +185,7 @@ export class Journal implements UndoRecorder {
       ...fields,
     };
     writeSync(this.fd, JSON.stringify(record) + '\n');
-    fsyncSync(this.fd);
+    if (durable) fsyncSync(this.fd);
   }
 }
 

@@ -1,5 +1,6 @@
 // Reads a frozen file through the host over SSH with the host's stock dd, many extents per remote command.
 
+import { eachChunk } from '../transport/each-chunk.js';
 import type { Transport } from '../transport/types.js';
 import { ChunkCoalescer, COALESCED_CHUNK } from './chunk-coalescer.js';
 import { batchReadsForLine, ddBatchLine, MAX_DD_BLOCK, planDdReads, spanSmallGaps, type DdRead } from './dd-plan.js';
@@ -82,7 +83,7 @@ export class NbdReader implements DiskReader {
     let index = 0;
     let within = 0;
     try {
-      for await (const data of handle.stdout as AsyncIterable<Buffer>) {
+      await eachChunk(handle.stdout, async (data) => {
         throwIfAborted(options.signal);
         let used = 0;
         while (used < data.length) {
@@ -98,7 +99,7 @@ export class NbdReader implements DiskReader {
             within = 0;
           }
         }
-      }
+      });
     } catch (error) {
       handle.stdout.destroy();
       await finished;
