@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Entry point: runs the compiled CLI and exits with the code it returns.
-import { run } from '../dist/cli/main.js';
+// Entry point: runs the CLI (bundled into dist/app/ by npm run build) and exits with the code it returns.
+import { run } from '../dist/app/main.js';
 
 // A reader that went away (e.g. `vcbmounter --help | head`) is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
