@@ -57,7 +57,11 @@ export async function execOnHost(
 
 /** Runs the command and returns stdout; throws on a non-zero exit, or a fault block / VMControl error from vim-cmd or vmware-cmd. */
 export async function runOnHost(transport: Transport, command: readonly string[], options: RunOptions = {}): Promise<string> {
-  const result = await execOnHost(transport, command, options);
+  return checkHostResult(command, await execOnHost(transport, command, options), options);
+}
+
+/** runOnHost's verdict on a command's result: its stdout, or the error runOnHost would throw. */
+export function checkHostResult(command: readonly string[], result: ExecResult, options: Pick<RunOptions, 'failureCode'> = {}): string {
   const code = options.failureCode ?? 'HOST_COMMAND';
   if (result.exitCode === COMMAND_NOT_FOUND) {
     throw hostCommandFailed(command, `command not found on the host (${hostMessage(result)})`, code);

@@ -1,17 +1,35 @@
 // What both command-set drivers do the same way: run a command on the host, and the stock commands
 // (`vmware -v`, `cat`, `vmkfstools -t0`) every ESX and ESXi host has.
 
-import type { Transport } from '../transport/types.js';
+import type { ExecResult, Transport } from '../transport/types.js';
 import { stockCmd } from './commands/stock.js';
 import { parseBlockMap } from './parse/block-map.js';
 import { parseVmwareVersion } from './parse/version.js';
-import { runOnHost } from './run.js';
+import { checkHostResult, runOnHost } from './run.js';
 import type { BlockMap, HostVersion } from './types.js';
 
 export abstract class StockCommandsHost {
+  /** Results already in hand (the command-set probe's listing), each used once instead of running the command again. */
+  private readonly primed = new Map<string, ExecResult>();
+
   constructor(protected readonly transport: Transport) {}
 
+  /**
+   * Hands over the result of a read-only command that was just run (the probe that chose this driver), so
+   * the next run of exactly that command uses it instead of asking the host again. Only a successful result
+   * is kept; it is used once.
+   */
+  primeResult(command: readonly string[], result: ExecResult): void {
+    if (result.exitCode === 0) this.primed.set(commandKey(command), result);
+  }
+
   protected run(command: readonly string[], options?: Parameters<typeof runOnHost>[2]): Promise<string> {
+    const key = commandKey(command);
+    const primed = this.primed.get(key);
+    if (primed) {
+      this.primed.delete(key);
+      return Promise.resolve().then(() => checkHostResult(command, primed, options));
+    }
     return runOnHost(this.transport, command, options);
   }
 
@@ -28,4 +46,8 @@ export abstract class StockCommandsHost {
     const command = stockCmd.blockMap(diskPath);
     return parseBlockMap(await this.run(command), command);
   }
+}
+
+function commandKey(command: readonly string[]): string {
+  return JSON.stringify(command);
 }

@@ -37,6 +37,34 @@ describe('detectCommandSet', () => {
     expect(transport.sent).toEqual([]);
   });
 
+  it("hands the probe's VM listing to the driver, so finding the VM next does not list the VMs again", async () => {
+    const listing =
+      'Vmid   Name      File                              Guest OS          Version   Annotation\n' +
+      '12     web01     [datastore1] web01/web01.vmx      otherLinux64Guest vmx-13\n';
+    const transport = new ReplayTransport([
+      { argv: VIM, stdout: listing },
+      { argv: VIM, stdout: listing.replace('web01 ', 'web02 ').replace(/web01/g, 'web02') },
+    ]);
+    const host = await connectEsxHost(transport);
+    expect((await host.listVms()).map((v) => v.name)).toEqual(['web01']);
+    expect(transport.sent).toHaveLength(1);
+    // Used once: a later listing asks the host.
+    expect((await host.listVms()).map((v) => v.name)).toEqual(['web02']);
+    transport.expectAllUsed();
+  });
+
+  it('asks again when the probe found vim-cmd but it failed, and reports that failure', async () => {
+    const transport = new ReplayTransport([
+      { argv: VIM, exitCode: 1, stderr: 'Failed to login: Connection refused\n' },
+      { argv: VIM, exitCode: 1, stderr: 'Failed to login: Connection refused\n' },
+    ]);
+    const host = await connectEsxHost(transport);
+    const err = await catchVcbErrorAsync(() => host.listVms());
+    expect(err.code).toBe('HOST_COMMAND');
+    expect(err.message).toContain('Connection refused');
+    transport.expectAllUsed();
+  });
+
   it('builds the matching driver', async () => {
     const transport = new ReplayTransport([{ argv: VIM, ...NOT_FOUND }, { argv: VMWARE, stdout: '' }]);
     const host = await connectEsxHost(transport);
