@@ -1,5 +1,6 @@
-// Streams a disk into whole 1 MiB digest blocks held in shared memory: when a block is complete, its
-// runs of data are written from there while the hashing thread hashes it; its line joins the list in order.
+// Streams a disk into whole 1 MiB digest blocks: when a block is complete it goes to the hashing thread
+// (transferred, not copied) and, once back, its runs of data are written from it; its line joins the list
+// in order.
 //
 // Pieces of any size (SSH packets, say) arrive in increasing offset order; bytes never given are zeros
 // (block-digest.ts's definition). All-zero pieces are not copied or written, so zeros stay holes, and a
@@ -10,7 +11,8 @@ import type { HashThread } from './hash-thread.js';
 import { isAllZero } from './zero.js';
 
 interface Slot {
-  memory: SharedArrayBuffer;
+  /** Detached while the hashing thread has it; replaced by the buffer it sends back. */
+  memory: ArrayBuffer;
   bytes: Buffer;
   /** Writes from this slot not yet finished, plus 1 while its hash is pending or the block is open. */
   holds: number;
@@ -31,6 +33,8 @@ export class BlockAssembler {
   private readonly free: Slot[] = [];
   private readonly waiting: Array<(slot: Slot) => void> = [];
   private readonly writes = new Set<Promise<void>>();
+  /** Closed blocks away at the hashing thread; each starts its writes when it is back. */
+  private readonly hashing = new Set<Promise<void>>();
   private made = 0;
   private readonly maxSlots: number;
   /** The open block: its index, its slot once a non-zero byte arrived, and how far its bytes are valid. */
@@ -74,7 +78,7 @@ export class BlockAssembler {
     }
   }
 
-  /** Writes the open block's bytes as they are so far, and waits for every write started (not for hashes). */
+  /** Writes the open block's bytes as they are so far, and waits until every byte given so far is written. */
   async settleWrites(): Promise<void> {
     const slot = this.slot;
     if (slot) {
@@ -82,7 +86,7 @@ export class BlockAssembler {
       for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
       this.runs = [];
     }
-    while (this.writes.size > 0) await Promise.all(this.writes);
+    while (this.hashing.size > 0 || this.writes.size > 0) await Promise.all([...this.hashing, ...this.writes]);
     this.throwIfFailed();
   }
 
@@ -100,7 +104,7 @@ export class BlockAssembler {
   async abandon(): Promise<void> {
     this.failure ??= { error: new Error('abandoned') };
     this.slot = undefined;
-    await Promise.allSettled([...this.writes, this.lines]);
+    await Promise.allSettled([...this.hashing, ...this.writes, this.lines]);
   }
 
   private closeBlock(next: number): void {
@@ -109,15 +113,30 @@ export class BlockAssembler {
       const start = this.block * DIGEST_BLOCK;
       const length = Math.min(DIGEST_BLOCK, this.options.capacity - start);
       if (this.validTo < length) slot.bytes.fill(0, this.validTo, length);
-      for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
-      const hex = this.options.hasher.sha256(slot.memory, length);
-      hex.then(
-        () => this.release(slot),
-        () => this.release(slot),
-      );
+      const runs = this.runs;
+      const hashed = this.options.hasher.sha256(slot.memory, length);
+      const back: Promise<void> = hashed
+        .then(
+          ({ memory }) => {
+            slot.memory = memory;
+            slot.bytes = Buffer.from(memory);
+            for (const [from, to] of runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
+          },
+          (error: unknown) => {
+            // The block's memory went with the thread: the slot gets new memory, and the run fails.
+            this.failure ??= { error };
+            slot.memory = new ArrayBuffer(DIGEST_BLOCK);
+            slot.bytes = Buffer.from(slot.memory);
+          },
+        )
+        .finally(() => {
+          this.hashing.delete(back);
+          this.release(slot);
+        });
+      this.hashing.add(back);
       this.lines = this.lines.then(async () => {
         try {
-          this.options.onLine(blockLine(start, await hex));
+          this.options.onLine(blockLine(start, (await hashed).hex));
         } catch (error) {
           this.failure ??= { error };
         }
@@ -147,7 +166,7 @@ export class BlockAssembler {
     let slot = this.free.pop();
     if (!slot && this.made < this.maxSlots) {
       this.made++;
-      const memory = new SharedArrayBuffer(DIGEST_BLOCK);
+      const memory = new ArrayBuffer(DIGEST_BLOCK);
       slot = { memory, bytes: Buffer.from(memory), holds: 0 };
     }
     slot ??= await new Promise<Slot>((resolve) => this.waiting.push(resolve));

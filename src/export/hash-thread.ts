@@ -1,7 +1,10 @@
-// sha256 on a worker thread over shared memory, so hashing runs beside SSH decryption and file writes.
+// sha256 on a worker thread, so hashing runs beside SSH decryption and file writes.
 //
-// The worker reads the bytes in place from a SharedArrayBuffer (nothing is copied), and answers in the
-// order it was asked. It is referenced only while answers are pending, so it never keeps the process alive.
+// Nothing is copied: the ArrayBuffer is transferred to the worker and back with the answer (detached here
+// meanwhile). Blocks used to live in a SharedArrayBuffer, read in place by the worker, but V8 copies into
+// shared memory with relaxed atomic stores, several times slower than the plain memmove into an
+// ArrayBuffer, and the export copies every byte into its block. The worker answers in the order it was
+// asked. It is referenced only while answers are pending, so it never keeps the process alive.
 
 import { Worker } from 'node:worker_threads';
 
@@ -9,17 +12,25 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 parentPort.on('message', (m) => {
+  let reply;
   try {
-    parentPort.postMessage({ id: m.id, hex: createHash('sha256').update(new Uint8Array(m.memory, 0, m.length)).digest('hex') });
+    reply = { id: m.id, hex: createHash('sha256').update(new Uint8Array(m.memory, 0, m.length)).digest('hex'), memory: m.memory };
   } catch (error) {
-    parentPort.postMessage({ id: m.id, error: String(error && error.message || error) });
+    reply = { id: m.id, error: String(error && error.message || error), memory: m.memory };
   }
+  parentPort.postMessage(reply, [m.memory]);
 });
 `;
-
 interface Pending {
-  resolve: (hex: string) => void;
+  resolve: (answer: { hex: string; memory: ArrayBuffer }) => void;
   reject: (error: Error) => void;
+}
+
+interface Reply {
+  id: number;
+  hex?: string;
+  error?: string;
+  memory?: ArrayBuffer;
 }
 
 export class HashThread {
@@ -28,14 +39,18 @@ export class HashThread {
   private nextId = 0;
   private failure: Error | undefined;
 
-  /** sha256 (hex) of the first `length` bytes of `memory`, which must not change until this settles. */
-  sha256(memory: SharedArrayBuffer, length: number): Promise<string> {
+  /**
+   * sha256 (hex) of the first `length` bytes of `memory`, which is transferred to the worker (detached
+   * here) and comes back, as a new ArrayBuffer over the same bytes, with the answer. If the worker is
+   * lost the memory is lost with it.
+   */
+  sha256(memory: ArrayBuffer, length: number): Promise<{ hex: string; memory: ArrayBuffer }> {
     if (this.failure) return Promise.reject(this.failure);
     const worker = this.start();
     const id = this.nextId++;
-    const answer = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const answer = new Promise<{ hex: string; memory: ArrayBuffer }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     if (this.pending.size === 1) worker.ref();
-    worker.postMessage({ id, memory, length });
+    worker.postMessage({ id, memory, length }, [memory]);
     return answer;
   }
 
@@ -52,12 +67,12 @@ export class HashThread {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    worker.on('message', (m: { id: number; hex?: string; error?: string }) => {
+    worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      if (m.hex !== undefined) p.resolve(m.hex);
+      if (m.hex !== undefined && m.memory) p.resolve({ hex: m.hex, memory: m.memory });
       else p.reject(new Error(`hashing failed: ${m.error}`));
     });
     worker.on('error', (error) => {

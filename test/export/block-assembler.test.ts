@@ -31,6 +31,20 @@ function assemblerInto(capacity: number, slots = 2) {
   return { assembler, output, lines, writes };
 }
 
+describe('HashThread', () => {
+  it('hashes a block it is lent: the memory is detached meanwhile and comes back holding the same bytes', async () => {
+    const memory = new ArrayBuffer(DIGEST_BLOCK);
+    const bytes = Buffer.from(memory);
+    randomBytes(DIGEST_BLOCK).copy(bytes);
+    const expected = Buffer.from(bytes);
+    const answer = hasher.sha256(memory, DIGEST_BLOCK - 7);
+    expect(memory.byteLength).toBe(0);
+    const { hex, memory: back } = await answer;
+    expect(hex).toBe(sha(expected.subarray(0, DIGEST_BLOCK - 7)));
+    expect(Buffer.from(back).equals(expected)).toBe(true);
+  });
+});
+
 describe('BlockAssembler', () => {
   it('lists exactly the non-zero blocks with sha256 of their full bytes, whatever the chunking and gaps, and writes only data', async () => {
     const capacity = 6 * DIGEST_BLOCK + 4096;
