@@ -112,8 +112,13 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     const disks: CatalogDisk[] = [];
     for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
     const vmxFile = posix.basename(options.vm.vmxPath);
-    await copyVmx(options, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!])));
-    const files = await copySmallFiles(options, partial);
+    const [, files] = await allOrFirstError([
+      copyVmx(options, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]))),
+      copySmallFiles(options, partial),
+    ] as const);
+    // One round of fsyncs for the VM's files, side by side (the file system can commit them together).
+    await allOrFirstError([vmxFile, ...files].map((name) => fsyncPath(join(partial, name))));
+    await fsyncPath(partial);
     const catalog: Catalog = {
       format: 'vcbmounter-catalog',
       version: 1,
@@ -259,21 +264,27 @@ async function copyVmx(
   const text = await readFile(fetched, 'utf8');
   await rm(fetched);
   await writeFile(join(partial, vmxFile), rewriteVmxDiskFileNames(text, fileNameBySlot), { flag: 'wx' });
-  await fsyncPath(join(partial, vmxFile));
 }
 
+/** Copies the .nvram, .vmsd and logs, side by side (the transport queues what its channel limit holds back); not fsynced. */
 async function copySmallFiles(options: ExportVmOptions, partial: string): Promise<string[]> {
-  const copied: string[] = [];
+  const wanted = new Map<string, string>();
   for (const hostPath of options.vmFiles ?? []) {
     const name = posix.basename(hostPath);
-    if (!isCopyableVmFile(name) || copied.includes(name)) continue;
-    throwIfAborted(options.signal);
-    await fetchFileByCat(options.transport, hostPath, join(partial, name), options.signal ? { signal: options.signal } : {});
-    await fsyncPath(join(partial, name));
-    copied.push(name);
+    if (isCopyableVmFile(name) && !wanted.has(name)) wanted.set(name, hostPath);
   }
-  await fsyncPath(partial);
-  return copied;
+  throwIfAborted(options.signal);
+  const signal = options.signal ? { signal: options.signal } : {};
+  await allOrFirstError([...wanted].map(([name, hostPath]) => fetchFileByCat(options.transport, hostPath, join(partial, name), signal)));
+  return [...wanted.keys()];
+}
+
+/** Like Promise.all, but waits for every promise to settle before rejecting with the first failure (nothing is left running). */
+async function allOrFirstError<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((o) => (o as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 function asExportError(error: unknown, options: ExportVmOptions): VcbError {

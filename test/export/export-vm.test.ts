@@ -142,6 +142,18 @@ describe('exportVm', () => {
     expect(siblings(dest)).toEqual([]);
   });
 
+  it('a VM file that cannot be copied (fetched side by side with the others) fails the export and leaves nothing', async () => {
+    const dest = join(root, 'out', 'file-failed');
+    const options = exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest);
+    const missing = join(root, 'host-files-gone', 'vmware-9.log');
+    const error = await exportVm({ ...options, vmFiles: [...(options.vmFiles ?? []), missing] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VcbError);
+    expect((error as VcbError).code).toBe('EXPORT');
+    expect((error as VcbError).message).toContain('vmware-9.log');
+    expect(existsSync(dest)).toBe(false);
+    expect(siblings(dest)).toEqual([]);
+  });
+
   it('fails early with DESTINATION when the disks cannot fit', async () => {
     const dest = join(root, 'out', 'too-big');
     const options = exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest);
