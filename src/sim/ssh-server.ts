@@ -296,9 +296,24 @@ export interface HostKey {
 }
 
 /** Loads the host key at path, or creates a new ed25519 key there (mode 0600) on first use. */
+/**
+ * An ed25519 key pair in OpenSSH format that ssh2 can read back. ssh2's generator drops leading zero bytes
+ * of the public key, so about one pair in 256 comes out unreadable ("Malformed OpenSSH private key"); such
+ * a pair is thrown away and another made.
+ */
+export function generateEd25519KeyPair(encryption?: { passphrase: string; cipher: string; rounds: number }): { private: string; public: string } {
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const pair = encryption ? utils.generateKeyPairSync('ed25519', encryption) : utils.generateKeyPairSync('ed25519');
+    const publicKey = utils.parseKey(pair.public);
+    const privateKey = utils.parseKey(pair.private, encryption?.passphrase);
+    if (!(publicKey instanceof Error) && !(privateKey instanceof Error)) return pair;
+  }
+  throw new Error('could not generate an ed25519 key pair that ssh2 reads back');
+}
+
 export function loadOrCreateHostKey(path: string): HostKey {
   if (!existsSync(path)) {
-    const pair = utils.generateKeyPairSync('ed25519');
+    const pair = generateEd25519KeyPair();
     try {
       writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
     } catch (err) {

@@ -2,12 +2,13 @@
 
 import { describe, expect, it } from 'vitest';
 import { utils } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/sim/ssh-server.js';
 import { hostFieldMatches, knownHostsName, lookUpHostKey, parseKnownHosts } from '../../src/transport/known-hosts.js';
 import { exitCodeOf } from '../../src/transport/exit-status.js';
 import { fingerprintMatches, fingerprintMd5, fingerprintSha256, keyTypeOfBlob } from '../../src/transport/fingerprint.js';
 
 function publicKey(type: 'ed25519' | 'ecdsa'): { line: string; blob: Buffer } {
-  const pair = type === 'ecdsa' ? utils.generateKeyPairSync('ecdsa', { bits: 256 }) : utils.generateKeyPairSync('ed25519');
+  const pair = type === 'ecdsa' ? utils.generateKeyPairSync('ecdsa', { bits: 256 }) : generateEd25519KeyPair();
   const line = pair.public.trim().split(' ').slice(0, 2).join(' ');
   return { line, blob: Buffer.from(line.split(' ')[1]!, 'base64') };
 }

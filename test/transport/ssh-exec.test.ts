@@ -1,7 +1,7 @@
 // Running commands through SshTransport against an in-process SSH server whose exec lines go to a real /bin/sh.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { utils } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/sim/ssh-server.js';
 import { connectSsh, type SshTransport } from '../../src/transport/ssh.js';
 import { startSshFixture, type SshFixture } from './fixture/ssh-server.js';
 
@@ -114,7 +114,7 @@ describe('SshTransport authentication methods', () => {
   });
 
   it('logs in with a private key (with passphrase)', async () => {
-    const clientKey = utils.generateKeyPairSync('ed25519', { passphrase: 'key-pass', cipher: 'aes256-ctr', rounds: 16 });
+    const clientKey = generateEd25519KeyPair({ passphrase: 'key-pass', cipher: 'aes256-ctr', rounds: 16 });
     const fixture = await startSshFixture({ password: 'unused-password', authorizedKey: clientKey.public });
     try {
       const transport = await connectSsh({
