@@ -1,5 +1,6 @@
 // Writes the fullvm export directory of one VM: disks (sparse flat VMDKs), small files, catalog; atomically.
 
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { VcbError } from '../errors.js';
@@ -112,10 +113,11 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     const disks: CatalogDisk[] = [];
     for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
     const vmxFile = posix.basename(options.vm.vmxPath);
+    const fanOut = fanOutSignal(options.signal, 1 + (options.vmFiles?.length ?? 0));
     const [, files] = await allOrFirstError([
-      copyVmx(options, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]))),
-      copySmallFiles(options, partial),
-    ] as const);
+      copyVmx({ ...options, ...fanOut.signal }, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]))),
+      copySmallFiles({ ...options, ...fanOut.signal }, partial),
+    ] as const).finally(() => fanOut.done());
     // One round of fsyncs for the VM's files, side by side (the file system can commit them together).
     await allOrFirstError([vmxFile, ...files].map((name) => fsyncPath(join(partial, name))));
     await fsyncPath(partial);
@@ -277,6 +279,21 @@ async function copySmallFiles(options: ExportVmOptions, partial: string): Promis
   const signal = options.signal ? { signal: options.signal } : {};
   await allOrFirstError([...wanted].map(([name, hostPath]) => fetchFileByCat(options.transport, hostPath, join(partial, name), signal)));
   return [...wanted.keys()];
+}
+
+/**
+ * A signal of its own for `count` operations run side by side, aborted when `parent` is. Each copy listens
+ * to its signal (two listeners apiece), more than the 10 after which node warns of a leak; this signal is
+ * sized for them, and the parent gets one listener, removed by done().
+ */
+function fanOutSignal(parent: AbortSignal | undefined, count: number): { signal: { signal?: AbortSignal }; done: () => void } {
+  if (!parent) return { signal: {}, done: () => {} };
+  const controller = new AbortController();
+  setMaxListeners(Math.max(10, 4 * count + 10), controller.signal);
+  const follow = () => controller.abort(parent.reason);
+  if (parent.aborted) follow();
+  else parent.addEventListener('abort', follow, { once: true });
+  return { signal: { signal: controller.signal }, done: () => parent.removeEventListener('abort', follow) };
 }
 
 /** Like Promise.all, but waits for every promise to settle before rejecting with the first failure (nothing is left running). */
