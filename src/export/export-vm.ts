@@ -113,11 +113,11 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     const disks: CatalogDisk[] = [];
     for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
     const vmxFile = posix.basename(options.vm.vmxPath);
-    const fanOut = fanOutSignal(options.signal, 1 + (options.vmFiles?.length ?? 0));
+    const copying = { ...options, ...fanOutSignal(options.signal, 1 + (options.vmFiles?.length ?? 0)) };
     const [, files] = await allOrFirstError([
-      copyVmx({ ...options, ...fanOut.signal }, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]))),
-      copySmallFiles({ ...options, ...fanOut.signal }, partial),
-    ] as const).finally(() => fanOut.done());
+      copyVmx(copying, partial, vmxFile, Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]))),
+      copySmallFiles(copying, partial),
+    ] as const);
     // One round of fsyncs for the VM's files, side by side (the file system can commit them together).
     await allOrFirstError([vmxFile, ...files].map((name) => fsyncPath(join(partial, name))));
     await fsyncPath(partial);
@@ -284,16 +284,13 @@ async function copySmallFiles(options: ExportVmOptions, partial: string): Promis
 /**
  * A signal of its own for `count` operations run side by side, aborted when `parent` is. Each copy listens
  * to its signal (two listeners apiece), more than the 10 after which node warns of a leak; this signal is
- * sized for them, and the parent gets one listener, removed by done().
+ * sized for them.
  */
-function fanOutSignal(parent: AbortSignal | undefined, count: number): { signal: { signal?: AbortSignal }; done: () => void } {
-  if (!parent) return { signal: {}, done: () => {} };
-  const controller = new AbortController();
-  setMaxListeners(Math.max(10, 4 * count + 10), controller.signal);
-  const follow = () => controller.abort(parent.reason);
-  if (parent.aborted) follow();
-  else parent.addEventListener('abort', follow, { once: true });
-  return { signal: { signal: controller.signal }, done: () => parent.removeEventListener('abort', follow) };
+function fanOutSignal(parent: AbortSignal | undefined, count: number): { signal?: AbortSignal } {
+  if (!parent) return {};
+  const signal = AbortSignal.any([parent]);
+  setMaxListeners(Math.max(10, 4 * count + 10), signal);
+  return { signal };
 }
 
 /** Like Promise.all, but waits for every promise to settle before rejecting with the first failure (nothing is left running). */

@@ -295,7 +295,6 @@ export interface HostKey {
   fingerprint: string;
 }
 
-/** Loads the host key at path, or creates a new ed25519 key there (mode 0600) on first use. */
 /**
  * An ed25519 key pair in OpenSSH format that ssh2 can read back. ssh2's generator drops leading zero bytes
  * of the public key, so about one pair in 256 comes out unreadable ("Malformed OpenSSH private key"); such
@@ -311,6 +310,7 @@ export function generateEd25519KeyPair(encryption?: { passphrase: string; cipher
   throw new Error('could not generate an ed25519 key pair that ssh2 reads back');
 }
 
+/** Loads the host key at path, or creates a new ed25519 key there (mode 0600) on first use. */
 export function loadOrCreateHostKey(path: string): HostKey {
   if (!existsSync(path)) {
     const pair = generateEd25519KeyPair();
