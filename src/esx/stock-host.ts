@@ -5,8 +5,10 @@ import type { ExecResult, Transport } from '../transport/types.js';
 import { stockCmd } from './commands/stock.js';
 import { parseBlockMap } from './parse/block-map.js';
 import { parseVmwareVersion } from './parse/version.js';
-import { checkHostResult, runOnHost } from './run.js';
-import type { BlockMap, HostVersion } from './types.js';
+import { checkHostResult, runOnHost, timeout } from './run.js';
+import { findSnapshot } from './snapshot-match.js';
+import { assertRemoved, pickCreated } from './snapshot-steps.js';
+import type { BlockMap, CreateSnapshotOptions, HostVersion, RemoveSnapshotOptions, SnapshotInfo, VmRef } from './types.js';
 
 export abstract class StockCommandsHost {
   /** Results already in hand (the command-set probe's listing), each used once instead of running the command again. */
@@ -45,6 +47,45 @@ export abstract class StockCommandsHost {
   async blockMap(diskPath: string): Promise<BlockMap> {
     const command = stockCmd.blockMap(diskPath);
     return parseBlockMap(await this.run(command), command);
+  }
+
+  abstract listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;
+
+  /**
+   * The create protocol both command sets share: list the snapshots, run `command`, list again, and return
+   * the one new snapshot named options.name. `accept` throws if the command's output reports a refusal.
+   */
+  protected async createSnapshotWith(
+    vm: VmRef,
+    options: CreateSnapshotOptions,
+    command: string[],
+    accept: (output: string) => void = () => {},
+  ): Promise<SnapshotInfo> {
+    const before = await this.listSnapshots(vm);
+    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
+    accept(output);
+    const after = await this.listSnapshots(vm);
+    return pickCreated(before, after, options.name, { vm: vm.name, command, hostOutput: output });
+  }
+
+  /**
+   * The removal protocol both command sets share: find the snapshot in a fresh listing ('absent' if it is
+   * gone), run the command `commandFor` chooses (it may refuse by throwing), and check that it is gone.
+   */
+  protected async removeSnapshotWith(
+    vm: VmRef,
+    snapshot: SnapshotInfo,
+    options: RemoveSnapshotOptions,
+    commandFor: (current: SnapshotInfo[], target: SnapshotInfo) => string[],
+    accept: (output: string, command: string[]) => void = () => {},
+  ): Promise<'removed' | 'absent'> {
+    const current = await this.listSnapshots(vm);
+    const target = findSnapshot(current, snapshot);
+    if (!target) return 'absent';
+    const command = commandFor(current, target);
+    accept(await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) }), command);
+    assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
+    return 'removed';
   }
 }
 

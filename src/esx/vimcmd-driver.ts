@@ -6,9 +6,7 @@ import { bracketToVmfsPath } from './datastore-path.js';
 import { parseGetAllVms } from './parse/getallvms.js';
 import { parseSnapshotGet } from './parse/snapshot-tree.js';
 import { parseVmSummary } from './parse/vm-summary.js';
-import { timeout } from './run.js';
-import { findSnapshot } from './snapshot-match.js';
-import { assertRemoved, pickCreated, requireOnlySnapshot } from './snapshot-steps.js';
+import { requireOnlySnapshot } from './snapshot-steps.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
@@ -53,26 +51,15 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
     return parseSnapshotGet(await this.run(command), command);
   }
 
-  async createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
-    const before = await this.listSnapshots(vm);
-    const command = vimCmd.snapshotCreate(vm.id, options.name, options.description, options.memory, options.quiesce);
-    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
-    const after = await this.listSnapshots(vm);
-    return pickCreated(before, after, options.name, { vm: vm.name, command, hostOutput: output });
+  createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
+    return this.createSnapshotWith(vm, options, vimCmd.snapshotCreate(vm.id, options.name, options.description, options.memory, options.quiesce));
   }
 
-  async removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
-    const current = await this.listSnapshots(vm);
-    const target = findSnapshot(current, snapshot);
-    if (!target) return 'absent';
-    let command: string[];
-    if (target.id !== undefined) command = vimCmd.snapshotRemove(vm.id, target.id);
-    else {
+  removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
+    return this.removeSnapshotWith(vm, snapshot, options, (current, target) => {
+      if (target.id !== undefined) return vimCmd.snapshotRemove(vm.id, target.id);
       requireOnlySnapshot(current, target, vm.name, 'this host prints no snapshot ids');
-      command = vimCmd.snapshotRemoveAll(vm.id);
-    }
-    await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
-    assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
-    return 'removed';
+      return vimCmd.snapshotRemoveAll(vm.id);
+    });
   }
 }

@@ -14,9 +14,8 @@ import {
   parseVmwareCmdState,
   parseVmwareCmdSuccess,
 } from './parse/vmware-cmd.js';
-import { execOnHost, timeout } from './run.js';
-import { findSnapshot } from './snapshot-match.js';
-import { assertRemoved, pickCreated, requireOnlySnapshot } from './snapshot-steps.js';
+import { execOnHost } from './run.js';
+import { requireOnlySnapshot } from './snapshot-steps.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
@@ -110,29 +109,30 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
     return snapshots;
   }
 
-  async createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
-    const before = await this.listSnapshots(vm);
+  createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
     const command = vmwareCmd.createSnapshot(vm.vmxPath, options.name, options.description, options.quiesce, options.memory);
-    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
-    if (!parseVmwareCmdSuccess(output, command)) {
-      throw new VcbError('SNAPSHOT', `snapshot create on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
-    }
-    const after = await this.listSnapshots(vm);
-    return pickCreated(before, after, options.name, { vm: vm.name, command, hostOutput: output });
+    return this.createSnapshotWith(vm, options, command, (output) => {
+      if (!parseVmwareCmdSuccess(output, command)) {
+        throw new VcbError('SNAPSHOT', `snapshot create on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
+      }
+    });
   }
 
   /** ESX 3.x has only removesnapshots: refused unless the target is the VM's only snapshot. */
-  async removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
-    const current = await this.listSnapshots(vm);
-    const target = findSnapshot(current, snapshot);
-    if (!target) return 'absent';
-    requireOnlySnapshot(current, target, vm.name, 'ESX 3.x can only remove all snapshots of a VM');
-    const command = vmwareCmd.removeSnapshots(vm.vmxPath);
-    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
-    if (!parseVmwareCmdSuccess(output, command)) {
-      throw new VcbError('SNAPSHOT', `snapshot removal on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
-    }
-    assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
-    return 'removed';
+  removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
+    return this.removeSnapshotWith(
+      vm,
+      snapshot,
+      options,
+      (current, target) => {
+        requireOnlySnapshot(current, target, vm.name, 'ESX 3.x can only remove all snapshots of a VM');
+        return vmwareCmd.removeSnapshots(vm.vmxPath);
+      },
+      (output, command) => {
+        if (!parseVmwareCmdSuccess(output, command)) {
+          throw new VcbError('SNAPSHOT', `snapshot removal on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
+        }
+      },
+    );
   }
 }
