@@ -2,7 +2,7 @@
 
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../sim/simulator.js';
+import { binCommand } from '../cli/bin-command.js';
 import type { BenchArgs } from './args.js';
 import { VM, type BenchHost } from './fixture.js';
 import { allocatedOnDisk, dropCachedPages, readExtents, runChild, type RunResult } from './measure.js';
@@ -43,7 +43,6 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
   const { sim, work } = host;
   const dir = join(work, `export-${++exportCounter}`);
   const args = [
-    join(packageRoot(), 'bin', 'vcbmounter.js'),
     '-h', '127.0.0.1', '--port', String(sim.port), '-p', '-', '--host-key', sim.fingerprint,
     '--state-dir', join(work, 'cli-state'), '-a', `name:${vm}`, '-r', dir, '-m', mode,
     '--preexisting-snapshot', 'delete', '--json', '-L', '1',
@@ -52,9 +51,10 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
     const ds = sim.esx.vfs.datastores()[0]!;
     args.push('--lun', `${ds.lvid}=${ds.lunPath}`);
   }
+  const cli = binCommand(args);
   const run = await runChild({
-    command: process.execPath,
-    args,
+    command: cli.command,
+    args: cli.args,
     input: `${sim.password}\n`,
     ...(measureRss ? { rssFile: join(work, 'rss') } : {}),
   });

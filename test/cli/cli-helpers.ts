@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import type { Inventory } from '../../src/sim/inventory.js';
 import { parseCatalog, type Catalog } from '../../src/export/catalog.js';
+import { binCommand } from '../../src/cli/bin-command.js';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/vcbmounter.js');
 export const SNAPSHOT_NAME = '_VCB-BACKUP_';
@@ -54,7 +55,8 @@ export async function startBench(inventory: Inventory, opts: { password?: string
           '--state-dir', stateDir,
           ...(pw === 'stdin' ? ['-p', '-'] : []),
         ];
-    const r = await execa(process.execPath, [BIN, ...base, ...args], {
+    const run = binCommand([...base, ...args]);
+    const r = await execa(run.command, run.args, {
       reject: false,
       input: o.input ?? (pw === 'stdin' && !o.bare ? `${sim.password}\n` : ''),
       env: { VCBMOUNTER_PASSWORD: '', ...o.env },

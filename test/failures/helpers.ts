@@ -2,14 +2,14 @@
 
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { expect } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import type { FaultRule } from '../../src/sim/faults.js';
+import { binCommand } from '../../src/cli/bin-command.js';
 import { FAST_GUEST, smallInventory, waitUntil } from '../sim/integration/helpers.js';
 
-export const BIN = resolve(import.meta.dirname, '../../bin/vcbmounter.js');
 export const SNAP = '_VCB-BACKUP_';
 
 /** A VM with two 16 MiB disks holding 8 MiB of data each (so at least two dd commands), powered on with a busy guest. */
@@ -50,7 +50,8 @@ export async function startBench(vms: Array<Record<string, unknown>>, faults: Fa
 
 /** Starts `vcbmounter <args>` as a child process (never rejects; bounded by a kill timeout). */
 export function cli(args: string[]): ResultPromise<{ reject: false; all: false; timeout: number; forceKillAfterDelay: number; stdin: 'ignore' }> {
-  return execa('node', [BIN, ...args], { reject: false, all: false, timeout: 80_000, forceKillAfterDelay: 2_000, stdin: 'ignore' });
+  const run = binCommand(args);
+  return execa(run.command, run.args, { reject: false, all: false, timeout: 80_000, forceKillAfterDelay: 2_000, stdin: 'ignore' });
 }
 
 /** The flags of a backup of `vm` into `<tmp>/out-<vm>`. */

@@ -21,7 +21,8 @@ describe('credentials and selectors at the terminal', () => {
 
   it('asks for the password on a terminal without echoing it', async () => {
     const out = join(bench.work, 'prompted');
-    const cmd = [process.execPath, BIN, '-h', '127.0.0.1', '--port', String(bench.sim.port), '-u', 'root', '--host-key', bench.sim.fingerprint, '--state-dir', bench.stateDir, '-a', 'name:lo-vm', '-r', out]
+    // The bin itself, as an admin at a terminal starts it: its first line picks node and node's flags.
+    const cmd = [BIN, '-h', '127.0.0.1', '--port', String(bench.sim.port), '-u', 'root', '--host-key', bench.sim.fingerprint, '--state-dir', bench.stateDir, '-a', 'name:lo-vm', '-r', out]
       .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
       .join(' ');
     const child = execa('script', ['-qec', cmd, '/dev/null'], { reject: false, env: { VCBMOUNTER_PASSWORD: '' }, extendEnv: true });

@@ -5,12 +5,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseGetAllVms } from '../../../src/esx/parse/getallvms.js';
+import { binCommand } from '../../../src/cli/bin-command.js';
 
-const BIN = resolve(import.meta.dirname, '../../../bin/vcbmounter.js');
 
 interface Endpoint {
   host: string;
@@ -47,7 +47,8 @@ async function freePort(): Promise<number> {
 
 /** Starts `vcbmounter sim ...` and resolves with the JSON endpoint line it prints once ready. */
 function startCli(args: string[]): Promise<{ child: ChildProcess; endpoint: Endpoint; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = binCommand(['sim', ...args]);
+  const child = spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return new Promise((resolveStart, reject) => {
