@@ -18,5 +18,5 @@ export { partialDirFor, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
 export { DIGEST_BLOCK } from './block-digest.js';
 export { BlockAssembler } from './block-assembler.js';
-export { HashThread } from './hash-thread.js';
+export { HashThread, sharedHashThread } from './hash-thread.js';
 export { isCopyableVmFile, exportDescriptorNames, rewriteVmxDiskFileNames } from './vm-files.js';

@@ -27,7 +27,7 @@ import { recoverRun } from './recover.js';
 import { madeByVcbmounter } from './unmount.js';
 import { checkDestinationParent } from './destination.js';
 import { exportVm, type ExportDiskPlan, type ExportResult } from './export-vm.js';
-import { partialDirFor } from '../export/index.js';
+import { partialDirFor, sharedHashThread } from '../export/index.js';
 
 export const TOOL_VERSION = '0.1.0';
 
@@ -345,6 +345,8 @@ export async function runBackup(o: BackupOptions, deps: BackupDeps): Promise<Bac
   if (o.mode === 'hotadd') {
     throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
   }
+  // The hashing thread starts while the host is reached, not when the first block is complete.
+  if (!o.dryRun) sharedHashThread().warm();
   const session = await (deps.openSession ?? ((x) => openHostSession(x, log)))(o);
   try {
     const vm = await withStep('resolve', () => resolveVm(session.esx, selector));

@@ -1,6 +1,9 @@
 // BlockAssembler with the real hashing thread: lines per the digest definition, writes of the data only, failures surface.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BlockAssembler } from '../../src/export/block-assembler.js';
 import { DIGEST_BLOCK } from '../../src/export/block-digest.js';
@@ -42,6 +45,22 @@ describe('HashThread', () => {
     const { hex, memory: back } = await answer;
     expect(hex).toBe(sha(expected.subarray(0, DIGEST_BLOCK - 7)));
     expect(Buffer.from(back).equals(expected)).toBe(true);
+  });
+
+  it('warm() starts the thread ahead of the first block, and an idle warmed thread lets the process exit', async () => {
+    const own = new HashThread();
+    own.warm();
+    const memory = new ArrayBuffer(16);
+    expect((await own.sha256(memory, 3)).hex).toBe(sha(Buffer.alloc(3)));
+    await own.close();
+    expect(() => own.warm()).not.toThrow();
+    await expect(own.sha256(new ArrayBuffer(1), 1)).rejects.toThrow(/closed/);
+    // A process that only warms the thread ends by itself: the worker is not referenced while idle.
+    const module = pathToFileURL(join(import.meta.dirname, '../../dist/export/hash-thread.js')).href;
+    const child = await execa(process.execPath, ['--input-type=module', '-e', `import { HashThread } from ${JSON.stringify(module)}; new HashThread().warm(); setTimeout(() => console.log('done'), 50);`], { timeout: 20_000, reject: false });
+    expect(child.timedOut).toBe(false);
+    expect(child.exitCode).toBe(0);
+    expect(child.stdout).toBe('done');
   });
 });
 
