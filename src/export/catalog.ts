@@ -1,32 +1,34 @@
-// The `catalog` file of a fullvm export: what was backed up, from where, and how to put it back (zod schema).
+// The `catalog` file of a fullvm export: what was backed up, from where, and how to put it back (zod schema,
+// in zod/mini's functional form: every run writes one, and the classic API costs each start some 25 ms).
 
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod-messages.js';
 
 export const CATALOG_FILE = 'catalog';
 
 export const catalogDiskSchema = z.object({
   /** Controller slot as in the .vmx, e.g. `scsi0:1`. */
-  slot: z.string().min(1),
+  slot: z.string().check(z.minLength(1)),
   /** Where the disk lived: `[datastore] dir/name.vmdk` (edit to redirect a restore). */
-  sourceDatastorePath: z.string().min(1),
+  sourceDatastorePath: z.string().check(z.minLength(1)),
   /** Present when the source was a raw device mapping in virtual compatibility mode (exported as an ordinary flat disk). */
-  rdm: z.literal('virtual').optional(),
-  descriptorFile: z.string().min(1),
-  extentFiles: z.array(z.string().min(1)).min(1),
-  blocksFile: z.string().min(1),
-  capacity: z.number().int().positive(),
+  rdm: z.optional(z.literal('virtual')),
+  descriptorFile: z.string().check(z.minLength(1)),
+  extentFiles: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+  blocksFile: z.string().check(z.minLength(1)),
+  capacity: z.int().check(z.positive()),
   thin: z.boolean(),
   adapterType: z.string(),
   /** Allocated bytes on the source datastore (mapped + unzeroed blocks of the base disk). */
-  allocatedBytes: z.number().int().nonnegative(),
+  allocatedBytes: z.int().check(z.nonnegative()),
   /** Users' snapshot deltas laid over the base, oldest first (host paths). */
   snapshotDeltas: z.array(z.string()),
   /** See block-digest.ts: sha256 over the list of non-zero 1 MiB block hashes. */
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  digest: z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/)),
 });
 
 export const skippedDiskSchema = z.object({
-  slot: z.string().min(1),
+  slot: z.string().check(z.minLength(1)),
   sourceDatastorePath: z.string(),
   reason: z.enum(['independent', 'physical-rdm', 'other']),
   detail: z.string(),
@@ -36,23 +38,23 @@ export const catalogSchema = z.object({
   format: z.literal('vcbmounter-catalog'),
   version: z.literal(1),
   toolVersion: z.string(),
-  runId: z.string().min(1),
+  runId: z.string().check(z.minLength(1)),
   backupType: z.literal('fullvm'),
   transportMode: z.enum(['nbd', 'nbdssl', 'san']),
   diskLayout: z.enum(['monolithicFlat', 'twoGbMaxExtentFlat']),
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
-  host: z.object({ name: z.string().min(1), version: z.string() }),
+  host: z.object({ name: z.string().check(z.minLength(1)), version: z.string() }),
   vm: z.object({
     name: z.string(),
-    vmid: z.string().optional(),
-    biosUuid: z.string().optional(),
+    vmid: z.optional(z.string()),
+    biosUuid: z.optional(z.string()),
     /** `[datastore] dir/vm.vmx` the VM was registered from. */
-    vmxDatastorePath: z.string().min(1),
+    vmxDatastorePath: z.string().check(z.minLength(1)),
     /** The exported (rewritten) .vmx in this directory. */
-    vmxFile: z.string().min(1),
+    vmxFile: z.string().check(z.minLength(1)),
   }),
-  snapshot: z.object({ name: z.string().min(1), id: z.string().optional(), quiesced: z.boolean() }),
+  snapshot: z.object({ name: z.string().check(z.minLength(1)), id: z.optional(z.string()), quiesced: z.boolean() }),
   /** Small VM files copied as they were (nvram, vmsd, logs). */
   files: z.array(z.string()),
   disks: z.array(catalogDiskSchema),

@@ -74,7 +74,6 @@ export class HashThread {
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    worker.unref();
     worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -95,6 +94,8 @@ export class HashThread {
         this.failAll(this.failure);
       }
     });
+    // After the listeners: adding a 'message' listener references the worker again.
+    worker.unref();
     this.worker = worker;
     return worker;
   }

@@ -4,7 +4,7 @@
 // conditions (nth / after / times / probability) all hold fires, and later rules are not asked to fire.
 
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const faultRuleSchema = z
   .object({

@@ -1,6 +1,8 @@
 // BlockAssembler with the real hashing thread: lines per the digest definition, writes of the data only, failures surface.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
@@ -56,11 +58,19 @@ describe('HashThread', () => {
     expect(() => own.warm()).not.toThrow();
     await expect(own.sha256(new ArrayBuffer(1), 1)).rejects.toThrow(/closed/);
     // A process that only warms the thread ends by itself: the worker is not referenced while idle.
+    // (A script file: node -e exits on its own terms.)
     const module = pathToFileURL(join(import.meta.dirname, '../../dist/export/hash-thread.js')).href;
-    const child = await execa(process.execPath, ['--input-type=module', '-e', `import { HashThread } from ${JSON.stringify(module)}; new HashThread().warm(); setTimeout(() => console.log('done'), 50);`], { timeout: 20_000, reject: false });
-    expect(child.timedOut).toBe(false);
-    expect(child.exitCode).toBe(0);
-    expect(child.stdout).toBe('done');
+    const dir = mkdtempSync(join(tmpdir(), 'vcb-warm-'));
+    const script = join(dir, 'warm.mjs');
+    writeFileSync(script, `import { HashThread } from ${JSON.stringify(module)};\nnew HashThread().warm();\nsetTimeout(() => console.log('done'), 50);\n`);
+    try {
+      const child = await execa(process.execPath, [script], { timeout: 10_000, reject: false });
+      expect(child.timedOut).toBe(false);
+      expect(child.exitCode).toBe(0);
+      expect(child.stdout).toBe('done');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
