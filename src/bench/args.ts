@@ -1,5 +1,7 @@
 // Command-line flags of `npm run bench`: sizes, quick mode, cache and where the report goes.
 
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { sizeSchema } from '../sim/inventory.js';
 
 export interface BenchArgs {
@@ -17,12 +19,17 @@ export interface BenchArgs {
   cache: boolean;
   /** Write the results into docs/benchmarks.md (default: on for full runs, off with --quick). */
   writeDocs: boolean;
+  /**
+   * Where the exports and the baselines' copies are written (a directory on another file system than the
+   * simulated LUN, as on a backup proxy); default: the bench's work directory, next to the LUN image.
+   */
+  outDir?: string;
   /** The command line as typed, for the report. */
   command: string;
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size 2G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
-                        [--repeat N] [--cache] [--write-docs | --no-docs]`;
+                        [--repeat N] [--cache] [--out-dir DIR] [--write-docs | --no-docs]`;
 
 function parseSize(flag: string, value: string | undefined): number {
   const parsed = sizeSchema.safeParse(value);
@@ -76,6 +83,14 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       case '--cache':
         args.cache = true;
         break;
+      case '--out-dir': {
+        const dir = value();
+        if (!dir || !existsSync(dir) || !statSync(dir).isDirectory()) {
+          throw new Error(`--out-dir ${dir ?? ''}: expected an existing directory for the exports, e.g. /dev/shm`);
+        }
+        args.outDir = resolve(dir);
+        break;
+      }
       case '--write-docs':
         args.writeDocs = true;
         break;

@@ -41,7 +41,7 @@ let exportCounter = 0;
 
 async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measureRss: boolean): Promise<{ run: RunResult; dir: string }> {
   const { sim, work } = host;
-  const dir = join(work, `export-${++exportCounter}`);
+  const dir = join(host.out, `export-${++exportCounter}`);
   const args = [
     '-h', '127.0.0.1', '--port', String(sim.port), '-p', '-', '--host-key', sim.fingerprint,
     '--state-dir', join(work, 'cli-state'), '-a', `name:${vm}`, '-r', dir, '-m', mode,
@@ -67,7 +67,7 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
  * reads them (stdout to /dev/null), which shows the transfer alone.
  */
 async function sshCat(host: BenchHost, path: string, toNull = false): Promise<RunResult> {
-  const copy = join(host.work, 'ssh-cat-copy');
+  const copy = join(host.out, 'ssh-cat-copy');
   try {
     return await runChild({
     command: 'ssh',
@@ -179,7 +179,7 @@ export async function sanVersusSequentialRead(host: BenchHost, args: BenchArgs, 
     rmSync(dir, { recursive: true, force: true });
     return run;
   }));
-  const copy = await cold(() => readExtents(ds.lunPath, extents, join(host.work, 'lun-extents-copy')))();
+  const copy = await cold(() => readExtents(ds.lunPath, extents, join(host.out, 'lun-extents-copy')))();
   const ratio = r.baseline.seconds / r.subject.seconds;
   return {
     title: `san export of a ${mib(args.size)} thick disk vs reading its ${extents.length} LUN extents in order, LUN not cached`,

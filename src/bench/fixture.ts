@@ -19,8 +19,10 @@ export const VM = { tiny: 'bench-tiny', thick: 'bench-thick', thin: 'bench-thin'
 
 export interface BenchHost {
   sim: Simulator;
-  /** Scratch directory for keys, CLI state and export directories; removed by close(). */
+  /** Scratch directory for keys and CLI state; removed by close(). */
   work: string;
+  /** Where exports and the baselines' copies go: `work`, or a directory made under --out-dir; removed by close(). */
+  out: string;
   identityFile: string;
   knownHostsFile: string;
   /** Canonical host path of a VM's first flat extent. */
@@ -84,6 +86,7 @@ function createClientKey(work: string): { identityFile: string; publicKey: strin
 
 export async function startBenchHost(args: BenchArgs, log: (line: string) => void): Promise<BenchHost> {
   const work = mkdtempSync(join(tmpdir(), 'vcbmounter-bench-'));
+  const out = args.outDir ? mkdtempSync(join(args.outDir, 'vcbmounter-bench-out-')) : work;
   const state = stateDirFor(args);
   const marker = join(state.dir, READY_MARKER);
   const reusable = state.cached && existsSync(marker) && readFileSync(marker, 'utf8') === fixtureKey(args);
@@ -116,6 +119,7 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     return {
       sim,
       work,
+      out,
       identityFile: key.identityFile,
       knownHostsFile,
       flatPath,
@@ -125,10 +129,12 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
         await sim.stop();
         if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
         rmSync(work, { recursive: true, force: true });
+        rmSync(out, { recursive: true, force: true });
       },
     };
   } catch (error) {
     rmSync(work, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
     if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
     throw error;
   }

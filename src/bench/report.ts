@@ -1,7 +1,7 @@
 // The results table (markdown, printed and written into docs/benchmarks.md) with the command and machine facts.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { Comparison, Side } from './cases.js';
 
@@ -33,6 +33,23 @@ function ratioText(c: Comparison): string {
 function sshVersion(): string {
   const r = spawnSync('ssh', ['-V'], { encoding: 'utf8' });
   return `${r.stderr ?? ''}${r.stdout ?? ''}`.trim() || 'unknown';
+}
+
+/** The file system type of the one holding `path` (GNU stat -f), e.g. ext2/ext3 or tmpfs. */
+export function fileSystemOf(path: string): string {
+  const r = spawnSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown file system';
+}
+
+/** Where the simulated LUN image and the outputs live: the san comparison reads one and writes the other. */
+export function placementFacts(lunImage: string, out: string): string[] {
+  const lunFs = fileSystemOf(lunImage);
+  const outFs = fileSystemOf(out);
+  const same = statSync(lunImage).dev === statSync(out).dev;
+  return [
+    `simulated LUN image: ${lunImage} (${lunFs})`,
+    `exports and baseline copies written to: ${out} (${outFs}${same ? ', the same file system as the LUN image' : ', another file system than the LUN image'})`,
+  ];
 }
 
 export function machineFacts(): string[] {

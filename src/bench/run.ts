@@ -5,7 +5,7 @@ import { packageRoot } from '../sim/simulator.js';
 import { parseBenchArgs, USAGE } from './args.js';
 import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
 import { startBenchHost } from './fixture.js';
-import { machineFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -16,6 +16,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const args = parseBenchArgs(argv);
   const host = await startBenchHost(args, log);
+  const placement = placementFacts(host.sim.esx.vfs.datastores()[0]!.lunPath, host.out);
   const comparisons: Comparison[] = [];
   try {
     const fixed = await measureFixedCosts(host, args, log);
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await host.close();
   }
-  const markdown = resultsMarkdown(args.command, comparisons, machineFacts());
+  const markdown = resultsMarkdown(args.command, comparisons, [...machineFacts(), ...placement]);
   process.stdout.write(`${markdown}\n`);
   if (args.writeDocs) {
     const docs = join(packageRoot(), 'docs', 'benchmarks.md');
