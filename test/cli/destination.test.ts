@@ -51,6 +51,12 @@ test('a malformed --host-key is a usage error naming the flag as typed', async (
   expect(r.stderr).toMatch(/^vcbmounter: --host-key: a fingerprint like SHA256:/m);
 });
 
+test("an out-of-range --port is a usage error in zod's English words, not a bare 'Invalid input'", async () => {
+  const r = await bench.cli(['-a', 'name:vm1', '-r', join(bench.work, 'port'), '--port', '70000']);
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toMatch(/^vcbmounter: --port: Too big: expected number to be <=65535$/m);
+});
+
 test('--preexisting-mountpoint delete replaces an earlier backup; -U removes it once, then has nothing to remove', async () => {
   const out = join(bench.work, 'backup');
   const first = await bench.cli(['-a', 'name:vm1', '-r', out]);
