@@ -2,6 +2,6 @@
 
 export * from './types.js';
 export { NbdReader, type NbdReaderOptions } from './nbd-reader.js';
-export { SanReader, type LunMap, type SanReaderOptions } from './san-reader.js';
+export { SanReader, type LunIo, type LunMap, type SanReaderOptions } from './san-reader.js';
 export { applyCowdOverlay, fetchFileByCat, fetchFileWithReader, type WriteAt } from './overlay.js';
 export { planDdReads, ddBatchLine, type DdRead } from './dd-plan.js';

@@ -1,5 +1,12 @@
 // Reads a frozen file's extents straight from the datastore LUN (an image file or a device the proxy can see).
+//
+// Reads bypass this machine's page cache (O_DIRECT) wherever the system allows it. The ESX hosts write a
+// SAN LUN, not this machine, so pages cached here by an earlier read (an earlier backup, say) can be stale,
+// and a cached read would return them. Direct reads also spare the kernel a copy of every byte through
+// the cache, and leave the proxy's memory to other work. Where direct reads are refused (EINVAL: no
+// O_DIRECT on this OS or file system, or alignment it does not accept), the LUN is read through the cache.
 
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VcbError } from '../errors.js';
 import { throwIfAborted, type ChunkSink, type DiskExtent, type DiskReader, type DiskSource, type ReadOptions } from './types.js';
@@ -17,21 +24,30 @@ export interface SanReaderOptions {
   readAhead?: number;
   /** How the CLI spells the option that maps a LUN, for the error message; default `--lun`. */
   lunFlag?: string;
+  /** Read with O_DIRECT where possible (see above); default true. False reads through the page cache. */
+  direct?: boolean;
+  /** Told once per LUN opened how it is read, and why when not directly. */
+  onLunIo?: (lunPath: string, io: LunIo, reason?: string) => void;
 }
+
+/** How a LUN was read: `direct` bypasses this machine's page cache, `cached` goes through it. */
+export type LunIo = 'direct' | 'cached';
 
 export class SanReader implements DiskReader {
   readonly mode = 'san' as const;
   private readonly chunkSize: number;
   private readonly readAhead: number;
   private readonly lunFlag: string;
+  private readonly direct: boolean;
 
   constructor(
     private readonly lunMap: LunMap,
-    options: SanReaderOptions = {},
+    private readonly options: SanReaderOptions = {},
   ) {
     this.chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
     this.readAhead = Math.max(0, options.readAhead ?? 3);
     this.lunFlag = options.lunFlag ?? '--lun';
+    this.direct = options.direct ?? true;
   }
 
   /** The local path of the LUN an extent lies on; a USAGE error naming the LVID and the flag when unknown. */
@@ -49,7 +65,7 @@ export class SanReader implements DiskReader {
   }
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
-    const handles = new Map<string, FileHandle>();
+    const luns = new Map<string, LunFile>();
     try {
       const pieces: Piece[] = [];
       for (const extent of source.blockMap.extents) {
@@ -59,18 +75,18 @@ export class SanReader implements DiskReader {
           continue;
         }
         const lunPath = this.lunPathFor(extent);
-        if (!handles.has(lunPath)) handles.set(lunPath, await open(lunPath, 'r'));
+        if (!luns.has(lunPath)) luns.set(lunPath, await LunFile.open(lunPath, this.direct, this.options.onLunIo));
         for (let done = 0; done < extent.length; done += this.chunkSize) {
           const length = Math.min(this.chunkSize, extent.length - done);
           pieces.push({ length, fileOffset: extent.fileOffset + done, lun: { path: lunPath, lvid: extent.lvid, position: extent.lunOffset! + done } });
         }
       }
-      const buffers = Array.from({ length: this.readAhead + 1 }, () => Buffer.allocUnsafe(this.chunkSize));
+      const buffers = alignedBuffers(this.readAhead + 1, this.chunkSize);
       const reads = new Map<number, Promise<number>>();
       const startRead = (i: number) => {
         const lun = pieces[i]?.lun;
         if (!lun) return;
-        const read = readFully(handles.get(lun.path)!, buffers[i % buffers.length]!.subarray(0, pieces[i]!.length), lun.position);
+        const read = luns.get(lun.path)!.read(buffers[i % buffers.length]!.subarray(0, pieces[i]!.length), lun.position);
         read.catch(() => {});
         reads.set(i, read);
       };
@@ -99,7 +115,7 @@ export class SanReader implements DiskReader {
         await Promise.allSettled(reads.values());
       }
     } finally {
-      for (const handle of handles.values()) await handle.close();
+      for (const lun of luns.values()) await lun.close();
     }
   }
 }
@@ -109,6 +125,97 @@ interface Piece {
   length: number;
   fileOffset: number;
   lun?: { path: string; lvid: string | undefined; position: number };
+}
+
+/** Direct reads need their position, length and memory aligned to the device's block; 4096 covers 512e and 4Kn. */
+const DIRECT_ALIGN = 4096;
+
+/**
+ * `count` buffers of `size` bytes whose memory starts on a page boundary, as direct reads need: the
+ * memory of a WebAssembly instance is mapped whole pages, where an ordinary Buffer may start anywhere.
+ * Without WebAssembly (node --jitless) they are ordinary buffers, and direct reads are refused into them.
+ */
+function alignedBuffers(count: number, size: number): Buffer[] {
+  const stride = Math.ceil(size / DIRECT_ALIGN) * DIRECT_ALIGN;
+  const WASM_PAGE = 65536;
+  const pages = Math.ceil((stride * count) / WASM_PAGE);
+  const Memory = wasm()?.Memory;
+  let memory: ArrayBuffer | undefined;
+  try {
+    memory = Memory ? new Memory({ initial: pages, maximum: pages }).buffer : undefined;
+  } catch {
+    memory = undefined;
+  }
+  return Array.from({ length: count }, (_, i) => (memory ? Buffer.from(memory, i * stride, size) : Buffer.allocUnsafe(size)));
+}
+
+/** The WebAssembly global (the TypeScript lib in use does not declare it; node --jitless has none). */
+function wasm(): { Memory: new (size: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } | undefined {
+  return (globalThis as { WebAssembly?: ReturnType<typeof wasm> }).WebAssembly;
+}
+
+/** One LUN opened for reading: directly while the system accepts it, else (and for unaligned pieces) through the cache. */
+class LunFile {
+  private cached: Promise<FileHandle> | undefined;
+
+  private constructor(
+    readonly path: string,
+    private direct: FileHandle | undefined,
+    private readonly onLunIo: SanReaderOptions['onLunIo'],
+  ) {}
+
+  static async open(path: string, tryDirect: boolean, onLunIo: SanReaderOptions['onLunIo']): Promise<LunFile> {
+    if (!tryDirect) {
+      onLunIo?.(path, 'cached', 'direct reads are turned off');
+    } else if (constants.O_DIRECT === undefined) {
+      onLunIo?.(path, 'cached', 'this system has no O_DIRECT');
+    } else {
+      try {
+        const lun = new LunFile(path, await open(path, constants.O_RDONLY | constants.O_DIRECT), onLunIo);
+        onLunIo?.(path, 'direct');
+        return lun;
+      } catch (error) {
+        if (!isEinval(error)) throw error;
+        onLunIo?.(path, 'cached', 'its file system refuses O_DIRECT');
+      }
+    }
+    const lun = new LunFile(path, undefined, onLunIo);
+    await lun.cachedHandle();
+    return lun;
+  }
+
+  async read(target: Buffer, position: number): Promise<number> {
+    const direct = this.direct;
+    if (direct && position % DIRECT_ALIGN === 0 && target.length % DIRECT_ALIGN === 0) {
+      try {
+        return await readFully(direct, target, position);
+      } catch (error) {
+        if (!isEinval(error)) throw error;
+        if (this.direct === direct) {
+          this.direct = undefined;
+          this.onLunIo?.(this.path, 'cached', `a direct read was refused (${(error as Error).message}); reading the rest through the page cache`);
+          await direct.close().catch(() => {});
+        }
+      }
+    }
+    return readFully(await this.cachedHandle(), target, position);
+  }
+
+  async close(): Promise<void> {
+    const direct = this.direct;
+    this.direct = undefined;
+    await direct?.close();
+    if (this.cached) await (await this.cached.catch(() => undefined))?.close();
+  }
+
+  private cachedHandle(): Promise<FileHandle> {
+    this.cached ??= open(this.path, 'r');
+    return this.cached;
+  }
+}
+
+function isEinval(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'EINVAL';
 }
 
 async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<number> {

@@ -52,8 +52,17 @@ export interface ExportParams {
   onDisksRead?: () => Promise<void>;
 }
 
-export function readerFor(o: BackupOptions, session: HostSession): DiskReader {
-  if (o.mode === 'san') return new SanReader(o.lunMap, { lunFlag: '--lun' });
+export function readerFor(o: BackupOptions, session: HostSession, log?: Logger): DiskReader {
+  if (o.mode === 'san') {
+    return new SanReader(o.lunMap, {
+      lunFlag: '--lun',
+      // Through the cache, pages an earlier read left there could be stale (the hosts write the LUN): worth a warning.
+      onLunIo: (lun, io, reason) =>
+        io === 'direct'
+          ? log?.info({ lun, io }, 'reading the LUN directly (O_DIRECT, not through the page cache)')
+          : log?.warn({ lun, io, reason }, 'reading the LUN through the page cache'),
+    });
+  }
   // The export's writer gathers bytes into whole blocks itself: SSH packets go to it without another copy.
   return new NbdReader(session.transport, { mode: o.mode === 'nbdssl' ? 'nbdssl' : 'nbd', chunkSize: 0 });
 }
@@ -100,7 +109,7 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
     runId: p.runId,
     preexisting: o.preexistingMountpoint,
     diskLayout: o.monolithic ? 'monolithicFlat' : 'twoGbMaxExtentFlat',
-    reader: readerFor(o, session),
+    reader: readerFor(o, session, p.log),
     transport: session.transport,
     host: { name: session.label, version: version.text },
     vm: { name: vm.ref.name, vmid: vm.ref.id, biosUuid: vm.info.biosUuid, vmxDatastorePath: vm.ref.bracketPath ?? vmfsToBracketPath(vm.ref.vmxPath), vmxPath: vm.ref.vmxPath },

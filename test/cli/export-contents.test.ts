@@ -166,6 +166,9 @@ test('-m san reads the LUN given with --lun; without it the error names the LVID
   const catalog = readCatalog(out);
   expect(catalog.transportMode).toBe('san');
   expect(readFileSync(join(out, catalog.disks[0]!.extentFiles[0]!)).equals(bench.sim.esx.vm('split').readDisk(0))).toBe(true);
+  // The log says how the LUN was read (direct I/O where the LUN image's file system takes it).
+  expect(r.stderr).toMatch(/reading the LUN (directly|through the page cache)/);
+  expect(r.stderr).toContain(JSON.stringify(ds.lunPath));
 
   const byUuid = join(bench.work, 'san-uuid');
   const r2 = await bench.cli(['-a', 'name:split', '-r', byUuid, '-m', 'san', '--lun', `${ds.uuid}=${ds.lunPath}`]);
