@@ -2,7 +2,7 @@
 
 import { createHash, randomFillSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Prng } from '../sim/guest/pattern.js';
@@ -23,6 +23,12 @@ export interface BenchHost {
   work: string;
   /** Where exports and the baselines' copies go: `work`, or a directory made under --out-dir; removed by close(). */
   out: string;
+  /**
+   * Where the san comparison's exports go: `out` when --out-dir was given or `out` is already off the LUN's
+   * file system; otherwise a directory on another file system with room (see sanOutputCandidates), or
+   * `out` when there is none. Removed by close().
+   */
+  sanOut: string;
   identityFile: string;
   knownHostsFile: string;
   /** Canonical host path of a VM's first flat extent. */
@@ -84,9 +90,35 @@ function createClientKey(work: string): { identityFile: string; publicKey: strin
   return { identityFile, publicKey: readFileSync(`${identityFile}.pub`, 'utf8').trim() };
 }
 
+/**
+ * Where the san export may go when the user did not choose: file systems a proxy-like layout can use
+ * besides the one holding the LUN image. On a one-disk machine only a RAM disk qualifies.
+ */
+export const SAN_OUTPUT_CANDIDATES = ['/dev/shm'];
+
+/**
+ * A directory for the san comparison's exports on another file system than `lunImage`, with room for an
+ * export of `bytes` plus a quarter; undefined when no candidate qualifies.
+ */
+export function separateSanOutput(lunImage: string, bytes: number, candidates: readonly string[] = SAN_OUTPUT_CANDIDATES): string | undefined {
+  const lunDev = statSync(lunImage).dev;
+  for (const dir of candidates) {
+    try {
+      const st = statSync(dir);
+      if (!st.isDirectory() || st.dev === lunDev) continue;
+      const fs = statfsSync(dir);
+      if (fs.bavail * fs.bsize >= bytes * 1.25) return mkdtempSync(join(dir, 'vcbmounter-bench-san-'));
+    } catch {
+      // not there or not writable: try the next
+    }
+  }
+  return undefined;
+}
+
 export async function startBenchHost(args: BenchArgs, log: (line: string) => void): Promise<BenchHost> {
   const work = mkdtempSync(join(tmpdir(), 'vcbmounter-bench-'));
   const out = args.outDir ? mkdtempSync(join(args.outDir, 'vcbmounter-bench-out-')) : work;
+  let sanOut = out;
   const state = stateDirFor(args);
   const marker = join(state.dir, READY_MARKER);
   const reusable = state.cached && existsSync(marker) && readFileSync(marker, 'utf8') === fixtureKey(args);
@@ -116,10 +148,14 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     const hostKey = loadOrCreateHostKey(join(state.dir, 'ssh_host_ed25519_key'));
     const knownHostsFile = join(work, 'known_hosts');
     writeFileSync(knownHostsFile, `[127.0.0.1]:${sim.port} ${hostKey.publicKey}\n`);
+    const lunImage = sim.esx.vfs.datastores()[0]!.lunPath;
+    sanOut = args.outDir || statSync(out).dev !== statSync(lunImage).dev ? out : (separateSanOutput(lunImage, args.size) ?? out);
+    const sanDir = sanOut;
     return {
       sim,
       work,
       out,
+      sanOut: sanDir,
       identityFile: key.identityFile,
       knownHostsFile,
       flatPath,
@@ -130,11 +166,13 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
         if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
         rmSync(work, { recursive: true, force: true });
         rmSync(out, { recursive: true, force: true });
+        rmSync(sanDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
     rmSync(work, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
+    rmSync(sanOut, { recursive: true, force: true });
     if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
     throw error;
   }

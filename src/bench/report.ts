@@ -42,13 +42,13 @@ export function fileSystemOf(path: string): string {
 }
 
 /** Where the simulated LUN image and the outputs live: the san comparison reads one and writes the other. */
-export function placementFacts(lunImage: string, out: string): string[] {
-  const lunFs = fileSystemOf(lunImage);
-  const outFs = fileSystemOf(out);
-  const same = statSync(lunImage).dev === statSync(out).dev;
+export function placementFacts(lunImage: string, out: string, sanOut = out): string[] {
+  const where = (dir: string) =>
+    `${dir} (${fileSystemOf(dir)}${statSync(lunImage).dev === statSync(dir).dev ? ', the same file system as the LUN image' : ', another file system than the LUN image'})`;
   return [
-    `simulated LUN image: ${lunImage} (${lunFs})`,
-    `exports and baseline copies written to: ${out} (${outFs}${same ? ', the same file system as the LUN image' : ', another file system than the LUN image'})`,
+    `simulated LUN image: ${lunImage} (${fileSystemOf(lunImage)})`,
+    `exports and baseline copies written to: ${where(out)}`,
+    ...(sanOut === out ? [] : [`san export (row 2) written to: ${where(sanOut)}`]),
   ];
 }
 

@@ -16,7 +16,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const args = parseBenchArgs(argv);
   const host = await startBenchHost(args, log);
-  const placement = placementFacts(host.sim.esx.vfs.datastores()[0]!.lunPath, host.out);
+  const placement = placementFacts(host.sim.esx.vfs.datastores()[0]!.lunPath, host.out, host.sanOut);
   const comparisons: Comparison[] = [];
   try {
     const fixed = await measureFixedCosts(host, args, log);

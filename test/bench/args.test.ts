@@ -1,11 +1,12 @@
 // npm run bench's flags and the placement facts of its report.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../src/bench/args.js';
 import { fileSystemOf, placementFacts } from '../../src/bench/report.js';
+import { separateSanOutput } from '../../src/bench/fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vcb-bench-args-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,4 +24,25 @@ it('says where the LUN image and the outputs are, and whether they share a file 
   expect(facts[1]).toContain('the same file system as the LUN image');
   expect(fileSystemOf(dir)).not.toBe('unknown file system');
   expect(placementFacts(dir, '/proc')[1]).toBe('exports and baseline copies written to: /proc (proc, another file system than the LUN image)');
+});
+
+it('names the san export\'s own directory only when it differs from the outputs\'', () => {
+  expect(placementFacts(dir, dir, dir)).toHaveLength(2);
+  expect(placementFacts(dir, dir, '/proc')[2]).toBe('san export (row 2) written to: /proc (proc, another file system than the LUN image)');
+});
+
+it('puts the san export on another file system with room for it, or nowhere', () => {
+  // The LUN's own file system never qualifies, nor a missing directory, nor one without room.
+  expect(separateSanOutput(dir, 1024, [dir, join(dir, 'missing')])).toBeUndefined();
+  expect(separateSanOutput(dir, Number.MAX_SAFE_INTEGER, ['/dev/shm'])).toBeUndefined();
+  const shm = statSync('/dev/shm', { throwIfNoEntry: false });
+  if (shm && shm.dev !== statSync(dir).dev) {
+    const made = separateSanOutput(dir, 1024, [dir, '/dev/shm'])!;
+    try {
+      expect(made.startsWith('/dev/shm/vcbmounter-bench-san-')).toBe(true);
+      expect(statSync(made).isDirectory()).toBe(true);
+    } finally {
+      rmSync(made, { recursive: true, force: true });
+    }
+  }
 });
