@@ -1,7 +1,7 @@
 // Writes one exported disk: sparse flat extent file(s), its descriptor, and its block checksum list.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import { fsyncPath } from './fsync-path.js';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
 import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter, readLines } from './line-file.js';
+import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT } from '../util/direct-io.js';
 
 export type DiskLayout = 'monolithicFlat' | 'twoGbMaxExtentFlat';
 
@@ -32,6 +33,8 @@ export interface FlatDiskWriterOptions {
   adapterType?: string;
   /** 1 MiB blocks held in memory while they are written and hashed, as the next ones are read; default 8. */
   blocksInMemory?: number;
+  /** Write with O_DIRECT where the file system takes it; default true. */
+  direct?: boolean;
 }
 
 export interface WrittenDisk {
@@ -46,6 +49,8 @@ interface OpenExtent {
   length: number;
   fileName: string;
   handle: FileHandle;
+  /** The same file opened for direct writes (O_DIRECT), while its file system accepts them. */
+  direct?: FileHandle;
   /** Bytes written since the last background flush started, and that flush while it runs. */
   unflushed: number;
   flushing?: Promise<void>;
@@ -56,6 +61,50 @@ interface OpenExtent {
  * one at a time), so the disk writes overlap the transfer instead of all waiting for the final fsync.
  */
 const FLUSH_EVERY = 32 * 1024 * 1024;
+
+/** Aligned buffers for direct writes: one per write the threadpool can run at once. */
+const STAGING_BUFFERS = 4;
+
+class StagingPool {
+  private free: Buffer[] | undefined;
+  private readonly waiting: Array<(buffer: Buffer) => void> = [];
+
+  constructor(
+    private readonly count: number,
+    private readonly size: number,
+  ) {}
+
+  async take(): Promise<Buffer> {
+    this.free ??= alignedBuffers(this.count, this.size);
+    return this.free.pop() ?? new Promise<Buffer>((resolve) => this.waiting.push(resolve));
+  }
+
+  give(buffer: Buffer): void {
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(buffer);
+    else this.free!.push(buffer);
+  }
+}
+
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  if (O_DIRECT === undefined) return undefined;
+  try {
+    return await open(path, constants.O_WRONLY | O_DIRECT);
+  } catch (error) {
+    if (isEinval(error)) return undefined;
+    throw error;
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let written = 0; written < data.length; ) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+const alignUp = (n: number) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
+const alignDown = (n: number) => Math.floor(n / DIRECT_ALIGN) * DIRECT_ALIGN;
 
 export function blocksFileName(descriptorFileName: string): string {
   return `${descriptorFileName.replace(/\.vmdk$/i, '')}.blocks.sha256`;
@@ -71,6 +120,7 @@ export async function digestOfBlocksFile(path: string, capacity: number): Promis
 export class FlatDiskWriter {
   private readonly streamed: BlockAssembler;
   private flushError: { error: unknown } | undefined;
+  private readonly staging = new StagingPool(STAGING_BUFFERS, DIGEST_BLOCK);
 
   private constructor(
     private readonly options: FlatDiskWriterOptions,
@@ -112,14 +162,19 @@ export class FlatDiskWriter {
       for (const extent of descriptor.extents) {
         const length = extent.sectors * SECTOR_SIZE;
         const handle = await open(join(options.dir, extent.fileName!), 'wx+');
-        extents.push({ start, length, fileName: extent.fileName!, handle, unflushed: 0 });
+        const open1: OpenExtent = { start, length, fileName: extent.fileName!, handle, unflushed: 0 };
+        extents.push(open1);
         await handle.truncate(length);
+        if (options.direct !== false) open1.direct = await openDirect(join(options.dir, extent.fileName!));
         start += length;
       }
       const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));
       return new FlatDiskWriter(options, descriptor, extents, blocks);
     } catch (error) {
-      for (const e of extents) await e.handle.close().catch(() => {});
+      for (const e of extents) {
+        await e.handle.close().catch(() => {});
+        await e.direct?.close().catch(() => {});
+      }
       throw error;
     }
   }
@@ -159,14 +214,47 @@ export class FlatDiskWriter {
 
   private async writeNow(offset: number, data: Buffer): Promise<void> {
     await this.forEachExtent(offset, data.length, async (extent, within, at, length) => {
-      let written = 0;
-      while (written < length) {
-        const { bytesWritten } = await extent.handle.write(data, at + written, length - written, within + written);
-        written += bytesWritten;
+      // The 4 KiB-aligned middle goes around the page cache when it can; the edges (and everything, when it cannot) through it.
+      const from = Math.min(alignUp(within), within + length);
+      const to = Math.max(from, alignDown(within + length));
+      let cachedBytes = length;
+      if (extent.direct && to > from && (await this.writeDirect(extent, data.subarray(at + (from - within), at + (to - within)), from))) {
+        await writeAll(extent.handle, data.subarray(at, at + (from - within)), within);
+        await writeAll(extent.handle, data.subarray(at + (to - within), at + length), to);
+        cachedBytes = length - (to - from);
+      } else {
+        await writeAll(extent.handle, data.subarray(at, at + length), within);
       }
-      extent.unflushed += length;
+      extent.unflushed += cachedBytes;
       if (extent.unflushed >= FLUSH_EVERY && !extent.flushing) this.flushInBackground(extent);
     });
+  }
+
+  /**
+   * Writes `data` at `position` (both 4 KiB-aligned) with O_DIRECT, through aligned staging memory. False,
+   * with nothing written, when the file system refuses: the extent is then written through the cache.
+   */
+  private async writeDirect(extent: OpenExtent, data: Buffer, position: number): Promise<boolean> {
+    const direct = extent.direct;
+    if (!direct) return false;
+    const staging = await this.staging.take();
+    try {
+      for (let done = 0; done < data.length; done += staging.length) {
+        const piece = data.subarray(done, done + staging.length);
+        piece.copy(staging);
+        await writeAll(direct, staging.subarray(0, piece.length), position + done);
+      }
+      return true;
+    } catch (error) {
+      if (!isEinval(error)) throw error;
+      if (extent.direct === direct) {
+        extent.direct = undefined;
+        await direct.close().catch(() => {});
+      }
+      return false;
+    } finally {
+      this.staging.give(staging);
+    }
   }
 
   private flushInBackground(extent: OpenExtent): void {
@@ -243,7 +331,10 @@ export class FlatDiskWriter {
   }
 
   private async closeFiles(): Promise<void> {
-    for (const extent of this.extents) await extent.handle.close().catch(() => {});
+    for (const extent of this.extents) {
+      await extent.handle.close().catch(() => {});
+      await extent.direct?.close().catch(() => {});
+    }
   }
 
   /** Merges fresh hashes of the touched blocks into the sorted list (dropping blocks now all zero). */

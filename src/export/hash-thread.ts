@@ -73,7 +73,9 @@ export class HashThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // execArgv: [] so that the worker's CommonJS source is read as such whatever flags started the process
+    // (node --input-type=module would make it an ES module, where require is undefined).
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;

@@ -9,6 +9,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VcbError } from '../errors.js';
+import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT } from '../util/direct-io.js';
 import { throwIfAborted, type ChunkSink, type DiskExtent, type DiskReader, type DiskSource, type ReadOptions } from './types.js';
 
 /** LUN paths on this machine by LVID or by VMFS volume uuid (as `vmkfstools -t0` prints them). */
@@ -127,33 +128,6 @@ interface Piece {
   lun?: { path: string; lvid: string | undefined; position: number };
 }
 
-/** Direct reads need their position, length and memory aligned to the device's block; 4096 covers 512e and 4Kn. */
-const DIRECT_ALIGN = 4096;
-
-/**
- * `count` buffers of `size` bytes whose memory starts on a page boundary, as direct reads need: the
- * memory of a WebAssembly instance is mapped whole pages, where an ordinary Buffer may start anywhere.
- * Without WebAssembly (node --jitless) they are ordinary buffers, and direct reads are refused into them.
- */
-function alignedBuffers(count: number, size: number): Buffer[] {
-  const stride = Math.ceil(size / DIRECT_ALIGN) * DIRECT_ALIGN;
-  const WASM_PAGE = 65536;
-  const pages = Math.ceil((stride * count) / WASM_PAGE);
-  const Memory = wasm()?.Memory;
-  let memory: ArrayBuffer | undefined;
-  try {
-    memory = Memory ? new Memory({ initial: pages, maximum: pages }).buffer : undefined;
-  } catch {
-    memory = undefined;
-  }
-  return Array.from({ length: count }, (_, i) => (memory ? Buffer.from(memory, i * stride, size) : Buffer.allocUnsafe(size)));
-}
-
-/** The WebAssembly global (the TypeScript lib in use does not declare it; node --jitless has none). */
-function wasm(): { Memory: new (size: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } | undefined {
-  return (globalThis as { WebAssembly?: ReturnType<typeof wasm> }).WebAssembly;
-}
-
 /** One LUN opened for reading: directly while the system accepts it, else (and for unaligned pieces) through the cache. */
 class LunFile {
   private cached: Promise<FileHandle> | undefined;
@@ -167,11 +141,11 @@ class LunFile {
   static async open(path: string, tryDirect: boolean, onLunIo: SanReaderOptions['onLunIo']): Promise<LunFile> {
     if (!tryDirect) {
       onLunIo?.(path, 'cached', 'direct reads are turned off');
-    } else if (constants.O_DIRECT === undefined) {
+    } else if (O_DIRECT === undefined) {
       onLunIo?.(path, 'cached', 'this system has no O_DIRECT');
     } else {
       try {
-        const lun = new LunFile(path, await open(path, constants.O_RDONLY | constants.O_DIRECT), onLunIo);
+        const lun = new LunFile(path, await open(path, constants.O_RDONLY | O_DIRECT), onLunIo);
         onLunIo?.(path, 'direct');
         return lun;
       } catch (error) {
@@ -212,10 +186,6 @@ class LunFile {
     this.cached ??= open(this.path, 'r');
     return this.cached;
   }
-}
-
-function isEinval(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'EINVAL';
 }
 
 async function readFully(handle: FileHandle, target: Buffer, position: number): Promise<number> {
