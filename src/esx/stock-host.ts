@@ -52,7 +52,8 @@ export abstract class StockCommandsHost {
   abstract listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;
 
   /**
-   * The create protocol both command sets share: list the snapshots, run `command`, list again, and return
+   * The create protocol both command sets share: list the snapshots (or take the caller's listing), run
+   * `command`, list again, and return
    * the one new snapshot named options.name. `accept` throws if the command's output reports a refusal.
    */
   protected async createSnapshotWith(
@@ -61,7 +62,7 @@ export abstract class StockCommandsHost {
     command: string[],
     accept: (output: string) => void = () => {},
   ): Promise<SnapshotInfo> {
-    const before = await this.listSnapshots(vm);
+    const before = options.listing ?? (await this.listSnapshots(vm));
     const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
     accept(output);
     const after = await this.listSnapshots(vm);
@@ -69,17 +70,17 @@ export abstract class StockCommandsHost {
   }
 
   /**
-   * The removal protocol both command sets share: find the snapshot in a fresh listing ('absent' if it is
-   * gone), run the command `commandFor` chooses (it may refuse by throwing), and check that it is gone.
+   * The removal protocol both command sets share: find the snapshot in a fresh listing (the caller's, when
+   * it gives one; 'absent' if it is gone), run the command `commandFor` chooses (it may refuse by throwing), and check that it is gone.
    */
   protected async removeSnapshotWith(
     vm: VmRef,
     snapshot: SnapshotInfo,
     options: RemoveSnapshotOptions,
-    commandFor: (current: SnapshotInfo[], target: SnapshotInfo) => string[],
+    commandFor: (current: readonly SnapshotInfo[], target: SnapshotInfo) => string[],
     accept: (output: string, command: string[]) => void = () => {},
   ): Promise<'removed' | 'absent'> {
-    const current = await this.listSnapshots(vm);
+    const current = options.listing ?? (await this.listSnapshots(vm));
     const target = findSnapshot(current, snapshot);
     if (!target) return 'absent';
     const command = commandFor(current, target);

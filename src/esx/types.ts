@@ -47,10 +47,18 @@ export interface CreateSnapshotOptions {
   memory: boolean;
   /** Bound on the create command; a quiesce can hang. */
   timeoutMs?: number;
+  /**
+   * The VM's snapshots as the caller listed them just before, with nothing run on the VM since: the
+   * create protocol then skips its own listing before the command (on a real host each listing is a
+   * hostd round trip, up to a second).
+   */
+  listing?: readonly SnapshotInfo[];
 }
 
 export interface RemoveSnapshotOptions {
   timeoutMs?: number;
+  /** As CreateSnapshotOptions.listing: a listing the caller just made, used to find the snapshot instead of listing again. */
+  listing?: readonly SnapshotInfo[];
 }
 
 /**

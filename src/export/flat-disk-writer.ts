@@ -162,10 +162,10 @@ export class FlatDiskWriter {
       for (const extent of descriptor.extents) {
         const length = extent.sectors * SECTOR_SIZE;
         const handle = await open(join(options.dir, extent.fileName!), 'wx+');
-        const open1: OpenExtent = { start, length, fileName: extent.fileName!, handle, unflushed: 0 };
-        extents.push(open1);
+        const opened: OpenExtent = { start, length, fileName: extent.fileName!, handle, unflushed: 0 };
+        extents.push(opened);
         await handle.truncate(length);
-        if (options.direct !== false) open1.direct = await openDirect(join(options.dir, extent.fileName!));
+        if (options.direct !== false) opened.direct = await openDirect(join(options.dir, extent.fileName!));
         start += length;
       }
       const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));
@@ -231,8 +231,9 @@ export class FlatDiskWriter {
   }
 
   /**
-   * Writes `data` at `position` (both 4 KiB-aligned) with O_DIRECT, through aligned staging memory. False,
-   * with nothing written, when the file system refuses: the extent is then written through the cache.
+   * Writes `data` at `position` (both 4 KiB-aligned) with O_DIRECT, through aligned staging memory. False
+   * when the file system refuses (EINVAL): the caller writes all of `data` through the cache, and so does
+   * every later write to this extent.
    */
   private async writeDirect(extent: OpenExtent, data: Buffer, position: number): Promise<boolean> {
     const direct = extent.direct;

@@ -59,6 +59,8 @@ interface RunState {
   disks: ExportDiskPlan[];
   skipped: SkippedPlan[];
   snapshot?: SnapshotInfo;
+  /** The inspect step's snapshot listing, while still current (no leftover removed since): the create reuses it. */
+  snapshotsListed?: SnapshotInfo[];
   quiesced: boolean;
   warnings: string[];
   result?: ExportResult;
@@ -201,6 +203,7 @@ export function planSteps(env: Env): Step<Ctx>[] {
         if (user.length) log.info({ snapshots: user.map((s) => s.name) }, 'VM has user snapshots: they are kept, the backup is the image as of the new snapshot');
         // Removing a leftover moved the disk chains: read them again so the user deltas are right.
         if (leftovers.length) ctx.s.disks = (await planDisks(esx, ref)).disks;
+        else ctx.s.snapshotsListed = snaps;
       },
     },
     {
@@ -235,7 +238,10 @@ export function planSteps(env: Env): Step<Ctx>[] {
         });
         log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
         try {
-          ctx.s.snapshot = await esx.createSnapshot(ref, { name: BACKUP_SNAPSHOT_NAME, description, quiesce, memory: false, timeoutMs: o.snapshotTimeoutMs });
+          ctx.s.snapshot = await esx.createSnapshot(ref, {
+            name: BACKUP_SNAPSHOT_NAME, description, quiesce, memory: false, timeoutMs: o.snapshotTimeoutMs,
+            ...(ctx.s.snapshotsListed ? { listing: ctx.s.snapshotsListed } : {}),
+          });
           createOutcome = 'answered';
         } catch (e) {
           createOutcome = unanswered(e) ? 'unknown' : 'answered';
@@ -326,7 +332,8 @@ export async function removeOurSnapshot(session: HostSession, ref: VmRef, descri
     const snaps = await session.esx.listSnapshots(ref);
     let removed = 0;
     for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === description)) {
-      await session.esx.removeSnapshot(ref, s, { timeoutMs });
+      // The first removal finds its snapshot in the listing just made; after it, the tree has changed.
+      await session.esx.removeSnapshot(ref, s, { timeoutMs, ...(removed === 0 ? { listing: snaps } : {}) });
       removed++;
       log.info({ vm: ref.name, snapshot: s.id ?? s.name }, 'backup snapshot removed');
     }

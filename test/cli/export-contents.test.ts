@@ -56,6 +56,15 @@ test('the snapshot is removed once both disks are read, before the VM files are 
   expect(nvramCopy).toBeGreaterThan(removed);
   expect(statSync(join(out, 'catalog')).mtimeMs).toBeGreaterThanOrEqual(commands[removed]!.endedAt);
   expect(bench.sim.esx.vm('cat-vm').snapshots).toHaveLength(0);
+  // The snapshots are listed four times: to inspect them (that listing serves the create), after the
+  // create, to find ours for the removal (that one serves the removal), and after the removal.
+  const listings = commands.filter((c) => c.argv.includes('vmsvc/snapshot.get')).map((c) => c.startedAt);
+  const created = commands[at((a) => a.includes('vmsvc/snapshot.create'))]!.startedAt;
+  const removing = commands[removed]!.startedAt;
+  expect(listings.length).toBe(4);
+  expect(listings.filter((t) => t < created).length).toBe(1);
+  expect(listings.filter((t) => t > created && t < removing).length).toBe(2);
+  expect(listings.filter((t) => t > removing).length).toBe(1);
 });
 
 test("a user snapshot's delta is part of the export, and the user snapshot survives with its id and delta file", async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { VimCmdHost } from '../../src/esx/vimcmd-driver.js';
+import { parseSnapshotGet } from '../../src/esx/parse/snapshot-tree.js';
 import type { VmRef } from '../../src/esx/types.js';
 import { catchVcbErrorAsync } from './catch-error.js';
 import { ReplayTransport, TransportError } from './replay-transport.js';
@@ -117,6 +118,23 @@ describe('VimCmdHost', () => {
     const host = new VimCmdHost(transport);
     const result = await host.removeSnapshot(VM, { name: '_VCB-BACKUP_', id: '2', description: '', createdOn: '', depth: 1, path: [] });
     expect(result).toBe('removed');
+    transport.expectAllUsed();
+  });
+
+  it('creates and removes with a listing the caller just made, without listing before the command', async () => {
+    const before = tree([0, 'user snap', '1']);
+    const transport = new ReplayTransport([
+      { argv: ['vim-cmd', 'vmsvc/snapshot.create', '12', '_VCB-BACKUP_', 'd', '0', '0'], stdout: 'Create Snapshot:\n' },
+      { argv: GET, stdout: tree([0, 'user snap', '1'], [1, '_VCB-BACKUP_', '2']) },
+      { argv: ['vim-cmd', 'vmsvc/snapshot.remove', '12', '2'], stdout: 'Remove Snapshot:\n' },
+      { argv: GET, stdout: before },
+    ]);
+    const host = new VimCmdHost(transport);
+    const listing = parseSnapshotGet(before, GET);
+    const snap = await host.createSnapshot(VM, { name: '_VCB-BACKUP_', description: 'd', quiesce: false, memory: false, listing });
+    expect(snap).toMatchObject({ name: '_VCB-BACKUP_', id: '2' });
+    const current = parseSnapshotGet(tree([0, 'user snap', '1'], [1, '_VCB-BACKUP_', '2']), GET);
+    expect(await host.removeSnapshot(VM, snap, { listing: current })).toBe('removed');
     transport.expectAllUsed();
   });
 
