@@ -28,7 +28,7 @@ export interface BenchArgs {
   command: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--size 2G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
+export const USAGE = `usage: npm run bench -- [--quick] [--size 4G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
                         [--repeat N] [--cache] [--out-dir DIR] [--write-docs | --no-docs]`;
 
 function parseSize(flag: string, value: string | undefined): number {
@@ -43,7 +43,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const quick = argv.includes('--quick');
   const mib = 1024 * 1024;
   const args: BenchArgs = {
-    size: quick ? 256 * mib : 2048 * mib,
+    size: quick ? 256 * mib : 4096 * mib,
     memorySmall: quick ? 128 * mib : 1024 * mib,
     memoryLarge: quick ? 1024 * mib : 8192 * mib,
     thinFraction: 0.1,

@@ -27,7 +27,7 @@ function target(c: Comparison): string {
 }
 
 function ratioText(c: Comparison): string {
-  return c.kind === 'speedup' ? `${c.ratio.toFixed(1)}×` : c.ratio.toFixed(2);
+  return c.kind === 'speedup' ? `${c.ratio.toFixed(2)}×` : c.ratio.toFixed(2);
 }
 
 function sshVersion(): string {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../src/bench/args.js';
-import { fileSystemOf, placementFacts } from '../../src/bench/report.js';
+import { fileSystemOf, placementFacts, resultsMarkdown } from '../../src/bench/report.js';
 import { separateSanOutput } from '../../src/bench/fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vcb-bench-args-'));
@@ -45,4 +45,14 @@ it('puts the san export on another file system with room for it, or nowhere', ()
       rmSync(made, { recursive: true, force: true });
     }
   }
+});
+
+it('prints a speed-up with two decimals, so a near miss does not read as the target', () => {
+  const md = resultsMarkdown('npm run bench', [
+    {
+      title: 'thin', kind: 'speedup', ratio: 4.98, target: 5, pass: false, notes: [],
+      subject: { label: 'vcbmounter', seconds: 2.34 }, baseline: { label: 'cat', seconds: 11.66, bytes: 4 * 1024 ** 3 },
+    },
+  ], []);
+  expect(md).toContain('| 4.98× | ≥ 5× faster | MISS |');
 });
