@@ -86,13 +86,14 @@ type HostDiskChain = Omit<ExportDiskPlan, 'device' | 'blockMap'>;
 
 /**
  * Walks a disk's descriptor chain on the host: the base (a flat disk, or the mapping file of a virtual-mode
- * RDM) and the user-snapshot deltas above it (oldest first).
+ * RDM) and the user-snapshot deltas above it (oldest first). `firstText` is the descriptor at
+ * `descriptorPath` when the caller has just read it (one host command less per disk).
  */
-async function diskChain(esx: EsxHost, descriptorPath: string): Promise<HostDiskChain> {
+async function diskChain(esx: EsxHost, descriptorPath: string, firstText?: string): Promise<HostDiskChain> {
   const deltas: string[] = [];
   let path = descriptorPath;
   for (let depth = 0; depth < 64; depth++) {
-    const text = await esx.readFile(path);
+    const text = depth === 0 && firstText !== undefined ? firstText : await esx.readFile(path);
     const d = parseDescriptor(text);
     const ext = d.extents[0];
     if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
@@ -141,7 +142,7 @@ async function planDisks(esx: EsxHost, ref: VmRef): Promise<{ disks: ExportDiskP
       });
       continue;
     }
-    const chain = await diskChain(esx, disk.path);
+    const chain = await diskChain(esx, disk.path, text);
     disks.push({ device: disk.device, ...chain, blockMap: chain.rdm ? wholeFileMap(chain.baseData, chain.capacity) : undefined });
   }
   return { disks, skipped };
