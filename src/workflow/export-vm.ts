@@ -99,10 +99,10 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
     });
   }
   const vmDir = posix.dirname(vm.ref.vmxPath);
-  const listing = await session.transport.exec(['ls', '-1', vmDir]);
+  // Two independent read-only commands: one round trip instead of two.
+  const [listing, version] = await Promise.all([session.transport.exec(['ls', '-1', vmDir]), esx.version()]);
   const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
-  const version = await esx.version();
   p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
   const result = await writeExport({
     destination: p.dir,
