@@ -18,7 +18,7 @@ import { fsyncPath } from './fsync-path.js';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
 import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter, readLines } from './line-file.js';
-import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT } from '../util/direct-io.js';
+import { alignedBuffers, DIRECT_ALIGN, directWritesSuit, isEinval, O_DIRECT } from '../util/direct-io.js';
 
 export type DiskLayout = 'monolithicFlat' | 'twoGbMaxExtentFlat';
 
@@ -33,8 +33,11 @@ export interface FlatDiskWriterOptions {
   adapterType?: string;
   /** 1 MiB blocks held in memory while they are written and hashed, as the next ones are read; default 8. */
   blocksInMemory?: number;
-  /** Write with O_DIRECT where the file system takes it; default true. */
-  direct?: boolean;
+  /**
+   * O_DIRECT writes: 'auto' (the default) where the directory's file system is a local one that suits them
+   * (util/direct-io.ts), true wherever the file system takes them, false never.
+   */
+  direct?: boolean | 'auto';
 }
 
 export interface WrittenDisk {
@@ -158,6 +161,7 @@ export class FlatDiskWriter {
         });
     const extents: OpenExtent[] = [];
     let start = 0;
+    const direct = options.direct === undefined || options.direct === 'auto' ? await directWritesSuit(options.dir) : options.direct;
     try {
       for (const extent of descriptor.extents) {
         const length = extent.sectors * SECTOR_SIZE;
@@ -165,7 +169,7 @@ export class FlatDiskWriter {
         const opened: OpenExtent = { start, length, fileName: extent.fileName!, handle, unflushed: 0 };
         extents.push(opened);
         await handle.truncate(length);
-        if (options.direct !== false) opened.direct = await openDirect(join(options.dir, extent.fileName!));
+        if (direct) opened.direct = await openDirect(join(options.dir, extent.fileName!));
         start += length;
       }
       const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));
@@ -177,6 +181,11 @@ export class FlatDiskWriter {
       }
       throw error;
     }
+  }
+
+  /** Whether writes go around the page cache: the extents opened for O_DIRECT and not refused since. */
+  get writesDirectly(): boolean {
+    return this.extents.some((e) => e.direct !== undefined);
   }
 
   get extentFiles(): string[] {

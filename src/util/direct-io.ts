@@ -6,6 +6,7 @@
 // (EINVAL: no O_DIRECT on the file system, or an alignment it does not accept), callers use the page cache.
 
 import { constants } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 
 export const DIRECT_ALIGN = 4096;
 
@@ -38,4 +39,29 @@ export function alignedBuffers(count: number, size: number): Buffer[] {
     memory = undefined;
   }
   return Array.from({ length: count }, (_, i) => (memory ? Buffer.from(memory, i * stride, size) : Buffer.allocUnsafe(size)));
+}
+
+/**
+ * File systems (statfs f_type) where a direct write goes straight to a local block device: ext2/3/4, XFS,
+ * Btrfs. Elsewhere the page cache serves writes better: on NFS and SMB each direct write waits for the
+ * server, tmpfs keeps its pages in memory whatever the flag, and FUSE and the rest vary.
+ */
+const DIRECT_WRITE_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext2/3/4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+]);
+
+/** The name of the file system type when direct writes suit it, else undefined. */
+export function directWriteFileSystem(statfsType: number): string | undefined {
+  return DIRECT_WRITE_FILE_SYSTEMS.get(statfsType);
+}
+
+/** Whether writes into `dir` should bypass the page cache: its file system is one of the above. */
+export async function directWritesSuit(dir: string): Promise<boolean> {
+  try {
+    return directWriteFileSystem((await statfs(dir)).type) !== undefined;
+  } catch {
+    return false;
+  }
 }

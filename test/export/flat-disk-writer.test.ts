@@ -2,7 +2,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from '../../src/export/block-digest.js';
 import { FlatDiskWriter } from '../../src/export/flat-disk-writer.js';
+import { directWriteFileSystem } from '../../src/util/direct-io.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,7 +33,7 @@ function cachedBytes(path: string): number {
   return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
 }
 
-async function writeImage(image: Buffer, at: string, name: string, direct?: boolean) {
+async function writeImage(image: Buffer, at: string, name: string, direct?: boolean | 'auto') {
   const writer = await FlatDiskWriter.create({ dir: at, descriptorFileName: name, capacity: image.length, layout: 'monolithicFlat', ...(direct === undefined ? {} : { direct }) });
   for (let offset = 0; offset < image.length; offset += MiB) await writer.writeStreamed(offset, image.subarray(offset, offset + MiB));
   return writer.finish();
@@ -90,7 +91,7 @@ describe('FlatDiskWriter', () => {
     // Runs that do not start or end on 4 KiB: their edges go through the cache, the rest around it.
     image.fill(0, 3 * MiB, 3 * MiB + 1000);
     image.fill(0, 9 * MiB - 3000, 9 * MiB);
-    const direct = await writeImage(image, onDisk, 'direct.vmdk');
+    const direct = await writeImage(image, onDisk, 'direct.vmdk', true);
     const cached = await writeImage(image, onDisk, 'cached.vmdk', false);
     const directFile = join(onDisk, direct.extentFiles[0]!);
     const cachedFile = join(onDisk, cached.extentFiles[0]!);
@@ -112,7 +113,7 @@ describe('FlatDiskWriter', () => {
       import { readFileSync } from 'node:fs';
       import { FlatDiskWriter } from ${JSON.stringify(new URL('../../dist/export/flat-disk-writer.js', import.meta.url).href)};
       const image = readFileSync(process.argv[1]);
-      const writer = await FlatDiskWriter.create({ dir: process.argv[2], descriptorFileName: 'jitless.vmdk', capacity: image.length, layout: 'monolithicFlat' });
+      const writer = await FlatDiskWriter.create({ dir: process.argv[2], descriptorFileName: 'jitless.vmdk', capacity: image.length, layout: 'monolithicFlat', direct: true });
       for (let offset = 0; offset < image.length; offset += 1048576) await writer.writeStreamed(offset, image.subarray(offset, offset + 1048576));
       process.stdout.write(JSON.stringify(await writer.finish()));
     `;
@@ -124,5 +125,29 @@ describe('FlatDiskWriter', () => {
     expect(readFileSync(file).equals(image)).toBe(true);
     expect(written.digest).toBe(expectedDigest(image));
     expect(statSync(file).blocks * 512).toBeLessThan(6 * MiB);
+  });
+
+  it('by default writes directly only on local disk file systems (ext2/3/4, XFS, Btrfs), not on a RAM disk or a network one', async () => {
+    expect(directWriteFileSystem(0xef53)).toBe('ext2/3/4');
+    expect(directWriteFileSystem(0x58465342)).toBe('xfs');
+    expect(directWriteFileSystem(0x9123683e)).toBe('btrfs');
+    for (const other of [0x01021994 /* tmpfs */, 0x6969 /* NFS */, 0xfe534d42 /* SMB2 */, 0x65735546 /* FUSE */, 0x794c7630 /* overlayfs */]) {
+      expect(directWriteFileSystem(other)).toBeUndefined();
+    }
+    const open = async (dir: string, direct?: boolean | 'auto') => {
+      const writer = await FlatDiskWriter.create({ dir, descriptorFileName: `policy-${Math.random()}.vmdk`, capacity: MiB, layout: 'monolithicFlat', ...(direct === undefined ? {} : { direct }) });
+      const directly = writer.writesDirectly;
+      await writer.abandon();
+      return directly;
+    };
+    const shm = mkdtempSync('/dev/shm/flat-writer-');
+    try {
+      expect(await open(shm)).toBe(false);
+      expect(await open(shm, 'auto')).toBe(false);
+      expect(await open(onDisk, false)).toBe(false);
+      expect(await open(onDisk)).toBe(directWriteFileSystem(statfsSync(onDisk).type) !== undefined);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
   });
 });
