@@ -16,6 +16,7 @@ import {
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
 import { FlatDiskWriter, type DiskLayout } from './flat-disk-writer.js';
 import { fsyncPath } from './fsync-path.js';
+import { allOrFirstError } from '../util/settle.js';
 import { writeStateFile } from './state-file.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames } from './vm-files.js';
 
@@ -293,13 +294,6 @@ function fanOutSignal(parent: AbortSignal | undefined, count: number): { signal?
   return { signal };
 }
 
-/** Like Promise.all, but waits for every promise to settle before rejecting with the first failure (nothing is left running). */
-async function allOrFirstError<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-  const outcomes = await Promise.allSettled(promises);
-  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (failed) throw failed.reason;
-  return outcomes.map((o) => (o as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
-}
 
 function asExportError(error: unknown, options: ExportVmOptions): VcbError {
   const context = { vm: options.vm.name, step: 'export' };

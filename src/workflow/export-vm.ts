@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { vmfsToBracketPath, type BlockMap } from '../esx/index.js';
 import { exportVm as writeExport, type ExportDiskInput, type Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
+import { allOrFirstError } from '../util/settle.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
 import type { HostSession } from './connect.js';
 import type { ResolvedVm } from './identify.js';
@@ -100,7 +101,7 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
   }
   const vmDir = posix.dirname(vm.ref.vmxPath);
   // Two independent read-only commands: one round trip instead of two.
-  const [listing, version] = await Promise.all([session.transport.exec(['ls', '-1', vmDir]), esx.version()]);
+  const [listing, version] = await allOrFirstError([session.transport.exec(['ls', '-1', vmDir]), esx.version()] as const);
   const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
   p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
