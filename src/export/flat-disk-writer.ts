@@ -1,7 +1,7 @@
 // Writes one exported disk: sparse flat extent file(s), its descriptor, and its block checksum list.
 
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import { fsyncPath } from './fsync-path.js';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
 import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter, readLines } from './line-file.js';
-import { alignedBuffers, DIRECT_ALIGN, directWritesSuit, isEinval, O_DIRECT } from '../util/direct-io.js';
+import { alignedBuffers, DIRECT_ALIGN, directWritesSuit, isEinval, openDirect } from '../util/direct-io.js';
 
 export type DiskLayout = 'monolithicFlat' | 'twoGbMaxExtentFlat';
 
@@ -86,16 +86,6 @@ class StagingPool {
     const waiter = this.waiting.shift();
     if (waiter) waiter(buffer);
     else this.free!.push(buffer);
-  }
-}
-
-async function openDirect(path: string): Promise<FileHandle | undefined> {
-  if (O_DIRECT === undefined) return undefined;
-  try {
-    return await open(path, constants.O_WRONLY | O_DIRECT);
-  } catch (error) {
-    if (isEinval(error)) return undefined;
-    throw error;
   }
 }
 
@@ -169,7 +159,7 @@ export class FlatDiskWriter {
         const opened: OpenExtent = { start, length, fileName: extent.fileName!, handle, unflushed: 0 };
         extents.push(opened);
         await handle.truncate(length);
-        if (direct) opened.direct = await openDirect(join(options.dir, extent.fileName!));
+        if (direct) opened.direct = await openDirect(join(options.dir, extent.fileName!), 'w');
         start += length;
       }
       const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));

@@ -6,7 +6,7 @@
 // (EINVAL: no O_DIRECT on the file system, or an alignment it does not accept), callers use the page cache.
 
 import { constants } from 'node:fs';
-import { statfs } from 'node:fs/promises';
+import { open, statfs, type FileHandle } from 'node:fs/promises';
 
 export const DIRECT_ALIGN = 4096;
 
@@ -15,6 +15,20 @@ export const O_DIRECT: number | undefined = constants.O_DIRECT;
 
 export function isEinval(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'EINVAL';
+}
+
+/**
+ * Opens `path` for direct I/O ('r' or 'w', never creating it); undefined where this OS has no O_DIRECT or
+ * the file system refuses it (EINVAL). Other errors are thrown.
+ */
+export async function openDirect(path: string, access: 'r' | 'w'): Promise<FileHandle | undefined> {
+  if (O_DIRECT === undefined) return undefined;
+  try {
+    return await open(path, (access === 'r' ? constants.O_RDONLY : constants.O_WRONLY) | O_DIRECT);
+  } catch (error) {
+    if (isEinval(error)) return undefined;
+    throw error;
+  }
 }
 
 /** The WebAssembly global (the TypeScript lib in use does not declare it; node --jitless has none). */

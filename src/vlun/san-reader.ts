@@ -6,10 +6,9 @@
 // the cache, and leave the proxy's memory to other work. Where direct reads are refused (EINVAL: no
 // O_DIRECT on this OS or file system, or alignment it does not accept), the LUN is read through the cache.
 
-import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VcbError } from '../errors.js';
-import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT } from '../util/direct-io.js';
+import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT, openDirect } from '../util/direct-io.js';
 import { throwIfAborted, type ChunkSink, type DiskExtent, type DiskReader, type DiskSource, type ReadOptions } from './types.js';
 
 /** LUN paths on this machine by LVID or by VMFS volume uuid (as `vmkfstools -t0` prints them). */
@@ -144,14 +143,12 @@ class LunFile {
     } else if (O_DIRECT === undefined) {
       onLunIo?.(path, 'cached', 'this system has no O_DIRECT');
     } else {
-      try {
-        const lun = new LunFile(path, await open(path, constants.O_RDONLY | O_DIRECT), onLunIo);
+      const direct = await openDirect(path, 'r');
+      if (direct) {
         onLunIo?.(path, 'direct');
-        return lun;
-      } catch (error) {
-        if (!isEinval(error)) throw error;
-        onLunIo?.(path, 'cached', 'its file system refuses O_DIRECT');
+        return new LunFile(path, direct, onLunIo);
       }
+      onLunIo?.(path, 'cached', 'its file system refuses O_DIRECT');
     }
     const lun = new LunFile(path, undefined, onLunIo);
     await lun.cachedHandle();
