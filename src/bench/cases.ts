@@ -182,7 +182,6 @@ export async function sanVersusSequentialRead(host: BenchHost, args: BenchArgs, 
     });
   const r = await alternate(args.repeat, log, 'san', cold(() => readExtents(ds.lunPath, extents)), sanExport(host.sanOut));
   const copy = await cold(() => readExtents(ds.lunPath, extents, join(host.sanOut, 'lun-extents-copy')))();
-  rmSync(join(host.sanOut, 'lun-extents-copy'), { force: true });
   // The export's output was put off the LUN's file system: also once where the LUN is, for comparison.
   const shared = host.sanOut === host.out ? undefined : await sanExport(host.out)();
   const ratio = r.baseline.seconds / r.subject.seconds;

@@ -25,7 +25,7 @@ export interface BenchHost {
   out: string;
   /**
    * Where the san comparison's exports go: `out` when --out-dir was given or `out` is already off the LUN's
-   * file system; otherwise a directory on another file system with room (see sanOutputCandidates), or
+   * file system; otherwise a directory on another file system with room (see SAN_OUTPUT_CANDIDATES), or
    * `out` when there is none. Removed by close().
    */
   sanOut: string;
@@ -118,7 +118,6 @@ export function separateSanOutput(lunImage: string, bytes: number, candidates: r
 export async function startBenchHost(args: BenchArgs, log: (line: string) => void): Promise<BenchHost> {
   const work = mkdtempSync(join(tmpdir(), 'vcbmounter-bench-'));
   const out = args.outDir ? mkdtempSync(join(args.outDir, 'vcbmounter-bench-out-')) : work;
-  let sanOut = out;
   const state = stateDirFor(args);
   const marker = join(state.dir, READY_MARKER);
   const reusable = state.cached && existsSync(marker) && readFileSync(marker, 'utf8') === fixtureKey(args);
@@ -149,13 +148,13 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     const knownHostsFile = join(work, 'known_hosts');
     writeFileSync(knownHostsFile, `[127.0.0.1]:${sim.port} ${hostKey.publicKey}\n`);
     const lunImage = sim.esx.vfs.datastores()[0]!.lunPath;
-    sanOut = args.outDir || statSync(out).dev !== statSync(lunImage).dev ? out : (separateSanOutput(lunImage, args.size) ?? out);
-    const sanDir = sanOut;
+    // separateSanOutput never throws and nothing after it can fail: close() is what removes this directory.
+    const sanOut = args.outDir || statSync(out).dev !== statSync(lunImage).dev ? out : (separateSanOutput(lunImage, args.size) ?? out);
     return {
       sim,
       work,
       out,
-      sanOut: sanDir,
+      sanOut,
       identityFile: key.identityFile,
       knownHostsFile,
       flatPath,
@@ -166,13 +165,12 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
         if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
         rmSync(work, { recursive: true, force: true });
         rmSync(out, { recursive: true, force: true });
-        rmSync(sanDir, { recursive: true, force: true });
+        rmSync(sanOut, { recursive: true, force: true });
       },
     };
   } catch (error) {
     rmSync(work, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
-    rmSync(sanOut, { recursive: true, force: true });
     if (!state.cached) rmSync(state.dir, { recursive: true, force: true });
     throw error;
   }
