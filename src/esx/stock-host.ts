@@ -53,8 +53,8 @@ export abstract class StockCommandsHost {
 
   /**
    * The create protocol both command sets share: list the snapshots (or take the caller's listing), run
-   * `command`, list again, and return
-   * the one new snapshot named options.name. `accept` throws if the command's output reports a refusal.
+   * `command`, list again, and return the one new snapshot named options.name. `accept` throws if the
+   * command's output reports a refusal.
    */
   protected async createSnapshotWith(
     vm: VmRef,
@@ -71,7 +71,8 @@ export abstract class StockCommandsHost {
 
   /**
    * The removal protocol both command sets share: find the snapshot in a fresh listing (the caller's, when
-   * it gives one; 'absent' if it is gone), run the command `commandFor` chooses (it may refuse by throwing), and check that it is gone.
+   * it gives one; 'absent' if it is gone), run the command `commandFor` chooses (it may refuse by
+   * throwing), and check that it is gone.
    */
   protected async removeSnapshotWith(
     vm: VmRef,

@@ -294,7 +294,6 @@ function fanOutSignal(parent: AbortSignal | undefined, count: number): { signal?
   return { signal };
 }
 
-
 function asExportError(error: unknown, options: ExportVmOptions): VcbError {
   const context = { vm: options.vm.name, step: 'export' };
   if (error instanceof VcbError) {
