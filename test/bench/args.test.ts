@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { parseBenchArgs } from '../../src/bench/args.js';
-import { fileSystemOf, placementFacts, resultsMarkdown } from '../../src/bench/report.js';
-import { separateSanOutput } from '../../src/bench/fixture.js';
+import { parseBenchArgs } from '../../tools/bench/args.js';
+import { fileSystemOf, placementFacts, resultsMarkdown } from '../../tools/bench/report.js';
+import { separateSanOutput } from '../../tools/bench/fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vcb-bench-args-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

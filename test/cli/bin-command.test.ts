@@ -3,7 +3,7 @@
 
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
-import { binCommand, binPath, shebangNodeFlags } from '../../src/cli/bin-command.js';
+import { binCommand, binPath, shebangNodeFlags } from '../../tools/test-support/bin-command.js';
 
 it('reads node flags from an env -S first line', () => {
   expect(shebangNodeFlags('#!/usr/bin/env -S node --max-semi-space-size=2')).toEqual(['--max-semi-space-size=2']);

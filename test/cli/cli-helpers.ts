@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import type { Inventory } from '../../src/sim/inventory.js';
 import { parseCatalog, type Catalog } from '../../src/export/catalog.js';
-import { binCommand } from '../../src/cli/bin-command.js';
+import { binCommand } from '../../tools/test-support/bin-command.js';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/vcbmounter.js');
 export const SNAPSHOT_NAME = '_VCB-BACKUP_';

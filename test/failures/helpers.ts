@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { expect } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import type { FaultRule } from '../../src/sim/faults.js';
-import { binCommand } from '../../src/cli/bin-command.js';
+import { binCommand } from '../../tools/test-support/bin-command.js';
 import { FAST_GUEST, smallInventory, waitUntil } from '../sim/integration/helpers.js';
 
 export const SNAP = '_VCB-BACKUP_';

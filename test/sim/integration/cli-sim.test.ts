@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseGetAllVms } from '../../../src/esx/parse/getallvms.js';
-import { binCommand } from '../../../src/cli/bin-command.js';
+import { binCommand } from '../../../tools/test-support/bin-command.js';
 
 
 interface Endpoint {

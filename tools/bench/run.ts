@@ -1,7 +1,7 @@
 // `npm run bench`: runs the four comparisons against one simulated host, prints the table, records it in docs/benchmarks.md.
 
 import { join } from 'node:path';
-import { packageRoot } from '../sim/simulator.js';
+import { projectRoot } from '../test-support/project-root.js';
 import { parseBenchArgs, USAGE } from './args.js';
 import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
 import { startBenchHost } from './fixture.js';
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   const markdown = resultsMarkdown(args.command, comparisons, [...machineFacts(), ...placement]);
   process.stdout.write(`${markdown}\n`);
   if (args.writeDocs) {
-    const docs = join(packageRoot(), 'docs', 'benchmarks.md');
+    const docs = join(projectRoot(), 'docs', 'benchmarks.md');
     writeResultsIntoDocs(docs, markdown);
     log(`results written to ${docs}`);
   }

@@ -2,7 +2,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { sizeSchema } from '../sim/inventory.js';
+import { sizeSchema } from '../../src/sim/inventory.js';
 
 export interface BenchArgs {
   /** Size of the thick disk (nbd/san cases) and of the thin disk (thin case), bytes. */

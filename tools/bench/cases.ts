@@ -2,7 +2,7 @@
 
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { binCommand } from '../cli/bin-command.js';
+import { binCommand } from '../test-support/bin-command.js';
 import type { BenchArgs } from './args.js';
 import { VM, type BenchHost } from './fixture.js';
 import { allocatedOnDisk, dropCachedPages, readExtents, runChild, type RunResult } from './measure.js';

@@ -5,10 +5,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Prng } from '../sim/guest/pattern.js';
-import { parseInventory, type Inventory } from '../sim/inventory.js';
-import { startSimulator, type Simulator } from '../sim/simulator.js';
-import { loadOrCreateHostKey } from '../sim/ssh-server.js';
+import { Prng } from '../../src/sim/guest/pattern.js';
+import { parseInventory, type Inventory } from '../../src/sim/inventory.js';
+import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
+import { loadOrCreateHostKey } from '../../src/sim/ssh-server.js';
+import { projectRoot } from '../test-support/project-root.js';
 import type { BenchArgs } from './args.js';
 
 const MIB = 1024 * 1024;
@@ -126,7 +127,9 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     const key = createClientKey(work);
     if (!reusable) log(`building the simulated host in ${state.dir} (${state.cached ? 'cached for later runs' : 'removed at the end'})`);
     const started = Date.now();
-    const sim = await startSimulator({ stateDir: state.dir, inventory: benchInventory(args), authorizedKeys: [key.publicKey] });
+    // The simulator's own default finds fixtures/ by its compiled depth, which differs under dist-tools/.
+    const fixturesDir = join(projectRoot(), 'fixtures', 'guests');
+    const sim = await startSimulator({ stateDir: state.dir, inventory: benchInventory(args), authorizedKeys: [key.publicKey], fixturesDir });
     const flatPath = (vm: string) => sim.esx.vfs.canonical(`[datastore1] ${vm}/${vm}-flat.vmdk`);
     // Both memory-case disks hold the same bytes, so the comparison isolates the disk's size.
     const memoryBytes = args.memorySmall * args.thinFraction;

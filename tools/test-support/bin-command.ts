@@ -3,10 +3,10 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../sim/simulator.js';
+import { projectRoot } from './project-root.js';
 
 export function binPath(): string {
-  return join(packageRoot(), 'bin', 'vcbmounter.js');
+  return join(projectRoot(), 'bin', 'vcbmounter.js');
 }
 
 /** The node flags of a `#!/usr/bin/env [-S] node [--flag ...]` first line. */
