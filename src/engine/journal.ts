@@ -9,7 +9,7 @@ import { isProcessAlive } from './process-alive.js';
 import { ensurePrivateDir, journalDir } from './state-dir.js';
 import type { UndoRecorder } from './undo.js';
 
-export type JournalEvent = 'begin' | 'acquire' | 'release' | 'keep' | 'end' | 'recovered';
+export type JournalEvent = 'begin' | 'acquire' | 'update' | 'release' | 'keep' | 'end' | 'recovered';
 export type ReleasePhase = 'start' | 'done' | 'failed';
 export type RunStatus = 'ok' | 'failed' | 'interrupted';
 
@@ -131,6 +131,11 @@ export class Journal implements UndoRecorder {
     const id = `${this.runId}#${++this.counter}`;
     this.append({ event: 'acquire', id, kind, description, resource }, true);
     return id;
+  }
+
+  /** Records facts about a held resource learnt after its acquire; readers merge them into its resource. */
+  update(id: string, fields: Record<string, unknown>): void {
+    this.append({ event: 'update', id, resource: fields }, true);
   }
 
   /** Records that the resource `id` is released (shorthand for a release that completes at once). */
@@ -272,6 +277,9 @@ function readRun(file: string, runId: string): OpenRun | undefined {
         acquiredAt: r.t,
         releaseInterrupted: false,
       });
+    } else if (r.event === 'update' && r.id) {
+      const o = outstanding.get(r.id);
+      if (o) o.resource = { ...o.resource, ...(r.resource ?? {}) };
     } else if (r.event === 'release' && r.id) {
       const o = outstanding.get(r.id);
       if (!o) continue;

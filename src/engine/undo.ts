@@ -20,10 +20,13 @@ export interface UndoSpec {
   /**
    * Gives the resource back. Must be idempotent and must cope with the resource never having
    * been acquired (it is registered *before* the acquire is attempted), and should honour
-   * ctx.signal.
+   * ctx.signal. It may say what it found ('absent': there was nothing to give back).
    */
-  release: (ctx: ReleaseContext) => Promise<void>;
+  release: (ctx: ReleaseContext) => Promise<ReleaseOutcome | void>;
 }
+
+/** What a release found: the resource was there and is given back, or it was not there at all. */
+export type ReleaseOutcome = 'released' | 'absent';
 
 export interface UndoEntry extends Omit<UndoSpec, 'release'> {
   /** Id the journal gave this acquire (or a local counter without a journal). */
@@ -34,6 +37,8 @@ export interface UndoEntry extends Omit<UndoSpec, 'release'> {
 export interface UndoRecorder {
   /** Records an acquire about to happen; returns its id. Throws if it cannot be recorded. */
   acquire(kind: string, resource: Record<string, unknown>, description: string): string;
+  /** Records what the run learnt about a held resource (merged into its resource fields). Throws if it cannot be recorded. */
+  update(id: string, fields: Record<string, unknown>): void;
   releaseStarted(id: string): void;
   releaseDone(id: string): void;
   releaseFailed(id: string, error: unknown): void;
@@ -48,7 +53,9 @@ export interface UndoHandle {
    * succeeds. On failure it rethrows and the entry stays on the stack, so the final unwind tries
    * again. Calling it again after success does nothing.
    */
-  releaseNow(opts?: { timeoutMs?: number }): Promise<void>;
+  releaseNow(opts?: { timeoutMs?: number }): Promise<ReleaseOutcome>;
+  /** Records facts learnt after the acquire (e.g. the snapshot was created) in the journal and in entry.resource. */
+  update(fields: Record<string, unknown>): void;
   /** Keeps the resource on purpose (e.g. the finished export directory): drops it without releasing. */
   forget(): void;
 }
@@ -62,7 +69,8 @@ interface Slot {
   spec: UndoSpec;
   entry: UndoEntry;
   state: 'held' | 'releasing' | 'done';
-  inFlight?: Promise<void>;
+  inFlight?: Promise<ReleaseOutcome>;
+  outcome?: ReleaseOutcome;
 }
 
 const DEFAULT_RELEASE_NOW_MS = 60_000;
@@ -85,16 +93,33 @@ export class UndoStack {
     const id = this.recorder
       ? this.recorder.acquire(spec.kind, spec.resource, spec.description)
       : String(++this.counter);
+    return this.hold(spec, id);
+  }
+
+  /**
+   * Takes over a resource an earlier run recorded (its acquire is already in a journal under `id`), so
+   * that recovery releases it with the same bound and records as a live unwind.
+   */
+  adopt(spec: UndoSpec, id: string): UndoHandle {
+    return this.hold(spec, id);
+  }
+
+  private hold(spec: UndoSpec, id: string): UndoHandle {
+    // The entry shares spec.resource, so a release reads what update() recorded after the acquire.
     const entry: UndoEntry = { id, kind: spec.kind, description: spec.description, resource: spec.resource };
     const slot: Slot = { spec, entry, state: 'held' };
     this.slots.push(slot);
     return {
       entry,
       releaseNow: async (opts) => {
-        if (slot.state === 'done') return;
+        if (slot.state === 'done') return slot.outcome ?? 'released';
         if (slot.state === 'releasing' && slot.inFlight) return slot.inFlight;
         const timeoutMs = opts?.timeoutMs ?? DEFAULT_RELEASE_NOW_MS;
-        await this.releaseSlot(slot, Date.now() + timeoutMs);
+        return this.releaseSlot(slot, Date.now() + timeoutMs);
+      },
+      update: (fields) => {
+        this.recorder?.update(entry.id, fields);
+        Object.assign(entry.resource, fields);
       },
       forget: () => {
         if (slot.state !== 'held') return;
@@ -139,19 +164,19 @@ export class UndoStack {
     return result;
   }
 
-  private async releaseSlot(slot: Slot, deadline: number): Promise<void> {
+  private async releaseSlot(slot: Slot, deadline: number): Promise<ReleaseOutcome> {
     slot.state = 'releasing';
     this.record((r) => r.releaseStarted(slot.entry.id));
     const controller = new AbortController();
     const attempt = withDeadline(
-      Promise.resolve().then(() => slot.spec.release({ signal: controller.signal, deadline })),
+      Promise.resolve().then(async () => (await slot.spec.release({ signal: controller.signal, deadline })) ?? 'released'),
       deadline,
       slot.entry,
       controller,
     );
     slot.inFlight = attempt;
     try {
-      await attempt;
+      slot.outcome = await attempt;
     } catch (error) {
       slot.state = 'held';
       slot.inFlight = undefined;
@@ -162,6 +187,7 @@ export class UndoStack {
     slot.inFlight = undefined;
     this.remove(slot);
     this.record((r) => r.releaseDone(slot.entry.id));
+    return slot.outcome;
   }
 
   /** Release-side records are best effort: a journal that cannot be written must not stop a release. */
@@ -181,9 +207,9 @@ export class UndoStack {
 }
 
 /** Settles with `work`, or rejects with a CLEANUP timeout at `deadline` (aborting `controller`). */
-function withDeadline(work: Promise<void>, deadline: number, entry: UndoEntry, controller: AbortController): Promise<void> {
+function withDeadline<T>(work: Promise<T>, deadline: number, entry: UndoEntry, controller: AbortController): Promise<T> {
   const ms = Math.max(0, deadline - Date.now());
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new VcbError('CLEANUP', `${entry.description}: release abandoned after ${Math.round(ms)} ms`, {
         step: 'cleanup',
@@ -192,9 +218,9 @@ function withDeadline(work: Promise<void>, deadline: number, entry: UndoEntry, c
       reject(error);
     }, ms);
     work.then(
-      () => {
+      (value) => {
         clearTimeout(timer);
-        resolve();
+        resolve(value);
       },
       (error: unknown) => {
         clearTimeout(timer);

@@ -1,7 +1,7 @@
 // An export directory that appears complete or not at all: build in `<DIR>.partial-<runid>`, then rename into place.
 
 import { mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
 import { fsyncPath } from './fsync-path.js';
 
@@ -62,38 +62,36 @@ export async function startPartialDirectory(options: {
 }
 
 /**
- * Moves a complete partial directory into place (fsyncing it and the parent). With 'delete', an existing
- * destination is renamed aside first, the new one renamed in, and only then the old one removed; if the
- * second rename fails the old one is put back.
+ * Moves a complete partial directory to a destination that does not exist (fsyncing it and the parent).
+ * Replacing an existing destination is the publish step's job (see resources/replaced-dir.ts): it must be
+ * journaled, so that a crash between its renames can be finished by recovery.
  */
-export async function commitPartialDirectory(partial: string, destination: string, preexisting: Preexisting): Promise<void> {
+export async function commitPartialDirectory(partial: string, destination: string): Promise<void> {
   const target = resolve(destination);
-  const parent = dirname(target);
   await fsyncPath(partial);
-  let aside: string | undefined;
-  if (await exists(target)) {
-    if (preexisting !== 'delete') throw new VcbError('DESTINATION', `destination ${target} appeared during the export`);
-    aside = `${target}.old-${basename(partial).replace(/^.*\.partial-/, '')}`;
-    await rename(target, aside);
-  }
+  if (await exists(target)) throw new VcbError('DESTINATION', `destination ${target} appeared during the export`);
   try {
     await rename(partial, target);
   } catch (error) {
-    if (aside) await rename(aside, target).catch(() => {});
     throw new VcbError('DESTINATION', `cannot move ${partial} to ${target}: ${(error as Error).message}`, {}, { cause: error });
   }
-  await fsyncPath(parent);
-  if (aside) {
-    await rm(aside, { recursive: true, force: true });
-    await fsyncPath(parent);
-  }
+  await fsyncPath(dirname(target));
 }
 
-/** Removes a partial directory; if that fails, leaves an INCOMPLETE marker in it. Never throws. */
+/** Where an existing destination waits while its replacement is renamed in: `<DIR>.old-<runid>`. */
+export function asideDirFor(destination: string, runId: string): string {
+  return `${resolve(destination)}.old-${runId}`;
+}
+
+/**
+ * Removes a partial directory. If that fails, leaves an INCOMPLETE marker in it (so that nothing reads
+ * it as a backup) and throws: the directory is still there.
+ */
 export async function discardPartialDirectory(partial: string): Promise<void> {
   try {
     await rm(partial, { recursive: true, force: true });
-  } catch {
+  } catch (error) {
     await writeFile(`${partial}/${INCOMPLETE_MARKER}`, 'this export did not complete; delete this directory\n').catch(() => {});
+    throw new VcbError('CLEANUP', `cannot remove the unfinished export ${partial}: ${(error as Error).message}`, {}, { cause: error });
   }
 }

@@ -1,4 +1,4 @@
-// Writes the fullvm export directory of one VM: disks (sparse flat VMDKs), small files, catalog; atomically.
+// Writes the fullvm export of one VM into its partial directory: disks (sparse flat VMDKs), small files, catalog, state.
 
 import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -7,12 +7,7 @@ import { VcbError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import { applyCowdOverlay, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
 import { allocatedBytes, throwIfAborted, type ByteRange, type DiskReader, type DiskSource } from '../vlun/types.js';
-import {
-  commitPartialDirectory,
-  discardPartialDirectory,
-  startPartialDirectory,
-  type Preexisting,
-} from './atomic-dir.js';
+import { startPartialDirectory, type Preexisting } from './atomic-dir.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
 import { FlatDiskWriter, type DiskLayout } from './flat-disk-writer.js';
 import { fsyncPath } from './fsync-path.js';
@@ -58,8 +53,8 @@ export interface ExportVmOptions {
   /** Host paths of the VM's other files; only .nvram, .vmsd and vmware*.log are copied. */
   vmFiles?: string[];
   warnings?: string[];
-  /** When given, written as `.vcbmounter-state.json` in the export. */
-  state?: unknown;
+  /** When given, called once the catalog is written; its value is written as `.vcbmounter-state.json`. */
+  state?: () => unknown;
   onProgress?: (done: number, total: number) => void;
   /**
    * Called once every byte of every disk has been read from the host (before the extents are fsynced, the
@@ -71,7 +66,8 @@ export interface ExportVmOptions {
 }
 
 export interface ExportResult {
-  directory: string;
+  /** The complete partial directory, for the caller to publish (see atomic-dir.ts). */
+  partial: string;
   catalog: Catalog;
 }
 
@@ -86,9 +82,10 @@ export function exportTotalBytes(disks: readonly ExportDiskInput[]): number {
 }
 
 /**
- * Exports one VM into options.destination. Nothing appears there unless everything succeeded; on failure
- * the partial directory is removed. Errors: DESTINATION (exists, no space, cannot write), EXPORT (reading
- * or writing disks and files), INTERRUPTED (aborted); the cause is kept.
+ * Exports one VM into `<destination>.partial-<runid>` and returns it complete (catalog and state written,
+ * fsynced); the caller registers the partial directory's release before calling and publishes it after.
+ * Errors: DESTINATION (exists, no space, cannot write), EXPORT (reading or writing disks and files),
+ * INTERRUPTED (aborted); the cause is kept.
  */
 export async function exportVm(options: ExportVmOptions): Promise<ExportResult> {
   const now = options.now ?? (() => new Date());
@@ -142,12 +139,10 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     };
     await writeFile(join(partial, CATALOG_FILE), formatCatalog(catalog), { flag: 'wx' });
     await fsyncPath(join(partial, CATALOG_FILE));
-    if (options.state !== undefined) await writeStateFile(partial, options.state);
+    if (options.state !== undefined) await writeStateFile(partial, options.state());
     throwIfAborted(options.signal);
-    await commitPartialDirectory(partial, options.destination, options.preexisting ?? 'fail');
-    return { directory: options.destination, catalog };
+    return { partial, catalog };
   } catch (error) {
-    await discardPartialDirectory(partial);
     throw asExportError(error, options);
   }
 }

@@ -14,7 +14,8 @@ export {
 } from './catalog.js';
 export { verifyExport, verifyExportDisk, type DiskVerification } from './verify.js';
 export { writeStateFile, readStateFile, STATE_FILE } from './state-file.js';
-export { partialDirFor, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
+export { partialDirFor, asideDirFor, commitPartialDirectory, discardPartialDirectory, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
+export { completeExport, exportFileNames } from './written-files.js';
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
 export { DIGEST_BLOCK } from './block-digest.js';
 export { BlockAssembler } from './block-assembler.js';

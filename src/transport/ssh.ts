@@ -28,6 +28,7 @@ export class SshTransport implements Transport {
   private client: Client;
   private connected = true;
   private closing = false;
+  private closedForGood = false;
   private hostFingerprint: string;
   private pendingReconnect: Promise<void> | undefined;
   private lastConnectionError: Error | undefined;
@@ -105,8 +106,10 @@ export class SshTransport implements Transport {
     return this.pendingReconnect;
   }
 
+  /** Ends the connection for good: a reconnect after this (a release abandoned at the cleanup bound) is refused. */
   async close(): Promise<void> {
     this.closing = true;
+    this.closedForGood = true;
     if (!this.connected) return;
     const client = this.client;
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -117,6 +120,7 @@ export class SshTransport implements Transport {
   }
 
   private async replaceConnection(): Promise<void> {
+    if (this.closedForGood) throw new TransportError('SOCKET', `the transport to ${this.endpoint} was closed`);
     const old = this.client;
     if (this.connected) {
       this.connected = false;
@@ -124,6 +128,10 @@ export class SshTransport implements Transport {
       old.destroy();
     }
     const { client, fingerprint } = await openConnection(this.opts);
+    if (this.closedForGood) {
+      client.destroy();
+      throw new TransportError('SOCKET', `the transport to ${this.endpoint} was closed`);
+    }
     this.client = client;
     this.hostFingerprint = fingerprint;
     this.connected = true;

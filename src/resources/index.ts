@@ -1,0 +1,52 @@
+// The one registry of release functions by resource kind: the live unwind, cleanup, recovery and -U all release through it.
+
+import { VcbError } from '../errors.js';
+import type { ReleaseOutcome, UndoSpec } from '../engine/index.js';
+import { exportDir } from './export-dir.js';
+import { partialDir } from './partial-dir.js';
+import { replacedDir } from './replaced-dir.js';
+import { snapshot } from './snapshot.js';
+import { vmLock } from './vm-lock.js';
+import type { ReleaseEnv, ResourceKind, ResourceType } from './types.js';
+
+export type { ReleaseEnv, ResourceKind } from './types.js';
+export { snapshotDescription, settleTime, type SnapshotResource } from './snapshot.js';
+export type { VmLockResource } from './vm-lock.js';
+export type { ReplacedDirResource } from './replaced-dir.js';
+export type { ExportDirResource } from './export-dir.js';
+export type { PartialDirResource } from './partial-dir.js';
+
+const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
+  'vm-lock': vmLock as ResourceType<never>,
+  snapshot: snapshot as ResourceType<never>,
+  'partial-dir': partialDir as ResourceType<never>,
+  'replaced-dir': replacedDir as ResourceType<never>,
+  'export-dir': exportDir as ResourceType<never>,
+};
+
+export function isResourceKind(kind: string): kind is ResourceKind {
+  return Object.hasOwn(TYPES, kind);
+}
+
+/** Whether releasing this kind talks to the ESX host. */
+export function needsHost(kind: string): boolean {
+  return isResourceKind(kind) && TYPES[kind].needsHost;
+}
+
+/** Releases one resource as recorded (journal or state file) with the release function of its kind. */
+export async function releaseResource(kind: string, fields: Record<string, unknown>, env: ReleaseEnv): Promise<ReleaseOutcome> {
+  if (!isResourceKind(kind)) throw new VcbError('CLEANUP', `unknown resource kind ${JSON.stringify(kind)} (recorded by another version of vcbmounter?): release it by hand`);
+  const type = TYPES[kind] as ResourceType<unknown>;
+  return type.release(type.parse(fields), env);
+}
+
+/** The undo-stack entry for a resource: its release is the registry's, with the engine's per-release bound and signal. */
+export function releasable(kind: ResourceKind, description: string, resource: Record<string, unknown>, env: Omit<ReleaseEnv, 'signal' | 'deadline'>): UndoSpec {
+  return {
+    kind,
+    description,
+    resource,
+    // `resource` is the entry's own object: what update() recorded since the acquire is read at release time.
+    release: (ctx) => releaseResource(kind, resource, { ...env, signal: ctx.signal, deadline: ctx.deadline }),
+  };
+}

@@ -1,0 +1,93 @@
+// The run's _VCB-BACKUP_ snapshot as a resource: released by removing it, found by name and the run's own description.
+
+import { VcbError } from '../errors.js';
+import type { VmRef } from '../esx/index.js';
+import { withReconnect } from '../transport/index.js';
+import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+import { field, msLeft, type ReleaseEnv, type ResourceType } from './types.js';
+
+export interface SnapshotResource {
+  /** Host label the run was recorded under. */
+  host: string;
+  vmId: string;
+  vm: string;
+  vmxPath: string;
+  /** `vcbmounter backup run <runid>`: what tells this run's snapshot from any other. */
+  description: string;
+  /**
+   * What the run learnt of its create: 'created' (the host answered with the snapshot), 'failed' (the host
+   * answered with an error), or unset (no answer yet: it may still appear on the host).
+   */
+  outcome?: 'created' | 'failed';
+  /** Epoch ms after which an unanswered create can no longer complete on the host (see settleTime). */
+  settleBy: number;
+  /** Bound on each snapshot command (the run's --snapshot-timeout). */
+  timeoutMs: number;
+}
+
+/** The snapshot description that carries the run id. */
+export function snapshotDescription(runId: string): string {
+  return `vcbmounter backup run ${runId}`;
+}
+
+/**
+ * Until when an unanswered create might still complete on the host. The client gives up after one
+ * --snapshot-timeout; a host can keep working on the task for longer (a quiesce that hangs), so a second
+ * full timeout is allowed before "not there" is believed.
+ */
+export function settleTime(startedAt: number, timeoutMs: number): number {
+  return startedAt + 2 * timeoutMs;
+}
+
+async function removeOurs(r: SnapshotResource, env: ReleaseEnv): Promise<number> {
+  const session = await env.host!();
+  const ref: VmRef = { id: r.vmId, name: r.vm, vmxPath: r.vmxPath };
+  const timeoutMs = Math.min(r.timeoutMs, msLeft(env.deadline));
+  return withReconnect(session.transport, async () => {
+    if (env.signal.aborted) throw env.signal.reason;
+    const snaps = await session.esx.listSnapshots(ref);
+    let removed = 0;
+    for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === r.description)) {
+      // The first removal finds its snapshot in the listing just made; after it, the tree has changed.
+      await session.esx.removeSnapshot(ref, s, { timeoutMs, ...(removed === 0 ? { listing: snaps } : {}) });
+      removed++;
+      env.log.info({ vm: r.vm, snapshot: s.id ?? s.name }, 'backup snapshot removed');
+    }
+    return removed;
+  }, env.signal);
+}
+
+export const snapshot: ResourceType<SnapshotResource> = {
+  kind: 'snapshot',
+  needsHost: true,
+  parse(f) {
+    const settleBy = Number(f.settleBy);
+    const timeoutMs = Number(f.timeoutMs);
+    if (!Number.isFinite(settleBy) || !Number.isFinite(timeoutMs)) throw new Error('snapshot resource: settleBy or timeoutMs is not a number');
+    const outcome = f.outcome === 'created' || f.outcome === 'failed' ? f.outcome : undefined;
+    return {
+      host: field(f, 'host', 'snapshot'),
+      vmId: field(f, 'vmId', 'snapshot'),
+      vm: field(f, 'vm', 'snapshot'),
+      vmxPath: field(f, 'vmxPath', 'snapshot'),
+      description: field(f, 'description', 'snapshot'),
+      settleBy,
+      timeoutMs,
+      ...(outcome ? { outcome } : {}),
+    };
+  },
+  async release(r, env) {
+    if (!env.host) {
+      throw new VcbError('CLEANUP', `the ${BACKUP_SNAPSHOT_NAME} snapshot of ${r.vm} may still be on ${r.host}: run \`vcbmounter cleanup -h ${env.hostFlags ?? r.host} ...\` (same --state-dir) to remove it`, { vm: r.vm });
+    }
+    if ((await removeOurs(r, env)) > 0) return 'released';
+    if (r.outcome === undefined && Date.now() < r.settleBy) {
+      throw new VcbError(
+        'CLEANUP',
+        `still waiting: the snapshot create got no answer, so ${r.host} may still create ${BACKUP_SNAPSHOT_NAME} on ${r.vm} until ${new Date(r.settleBy).toISOString()}; none exists yet: run \`vcbmounter cleanup\` again after that time (it removes the snapshot if it appeared)`,
+        { vm: r.vm },
+      );
+    }
+    return 'absent';
+  },
+};
