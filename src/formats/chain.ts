@@ -1,9 +1,11 @@
 // A virtual disk made of a flat base and a stack of COWD deltas, as a VM with snapshots sees it.
 import path from 'node:path';
-import { CowdDisk, isCowd, openCowd, type ParentReader } from './cowd.js';
+import { CowdDisk, openCowd, type ParentReader } from './cowd.js';
+import { isCowd } from './cowd-header.js';
 import { FlatExtents, type FlatExtentPart } from './flat-extents.js';
 import type { RandomAccessFile } from './random-access.js';
-import { capacityBytes, isDescriptor, parseDescriptor, SECTOR_SIZE, type VmdkDescriptor } from './vmdk-descriptor.js';
+import { capacityBytes, SECTOR_SIZE, type VmdkDescriptor } from './vmdk-model.js';
+import { isDescriptor, parseDescriptor } from './vmdk-text.js';
 
 const COPY_CHUNK = 1024 * 1024;
 
