@@ -1,4 +1,4 @@
-// Fault injection for the simulated host: rules matched against each simple command decide to fail, hang, slow, drop or fill.
+// Fault injection for the simulated host: rules matched against each simple command decide to fail, hang, slow, drop, fill or answer late.
 //
 // Rules are checked in order. Every rule whose regex matches a command counts that call; the first rule whose
 // conditions (nth / after / times / probability) all hold fires, and later rules are not asked to fire.
@@ -9,7 +9,7 @@ import * as z from 'zod';
 export const faultRuleSchema = z
   .object({
     match: z.string().refine(isValidRegex, { message: 'not a valid regular expression' }),
-    action: z.enum(['fail', 'hang', 'slow', 'drop', 'fill']),
+    action: z.enum(['fail', 'hang', 'slow', 'drop', 'fill', 'late']),
     nth: z.number().int().min(1).optional(),
     after: z.number().int().min(0).optional(),
     probability: z.number().min(0).max(1).optional(),
@@ -21,7 +21,13 @@ export const faultRuleSchema = z
     bytesPerSecond: z.number().positive().optional(),
     datastore: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((rule, ctx) => {
+    // A late answer without a delay would be an ordinary answer: the rule would test nothing.
+    if (rule.action === 'late' && rule.delayMs === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['delayMs'], message: 'required for action "late"' });
+    }
+  });
 
 export type FaultRule = z.infer<typeof faultRuleSchema>;
 export type FaultAction = FaultRule['action'];

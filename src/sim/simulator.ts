@@ -101,6 +101,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const password = readOrCreatePassword(stateDir, opts.password);
   const key = loadOrCreateHostKey(join(stateDir, 'ssh_host_ed25519_key'));
   const env = { PATH: '/bin:/sbin:/usr/bin:/usr/sbin', HOME: '/', SHELL: '/bin/sh', USER: 'root' };
+  const lifetime = new AbortController();
+  const detached = new Set<Promise<unknown>>();
+  const host = {
+    signal: lifetime.signal,
+    track(task: Promise<unknown>) {
+      detached.add(task);
+      void task.finally(() => detached.delete(task));
+    },
+  };
 
   const server = await startSshServer({
     port: opts.port ?? 0,
@@ -119,6 +128,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         faults,
         log: (r) => commandLog.push(r),
         onDrop: io.drop,
+        host,
       }),
   });
 
@@ -149,13 +159,17 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         signal: new AbortController().signal,
         session: 0,
         log: (r) => commandLog.push(r),
+        host,
       });
       return { stdout: Buffer.concat(chunks), stderr: Buffer.concat(errs).toString('utf8'), exitCode };
     },
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Late commands still waiting are abandoned; one already running stops like any aborted command.
+      lifetime.abort();
       await server.close();
+      await Promise.allSettled([...detached]);
       esx.stop();
       if (ownDir) rmSync(stateDir, { recursive: true, force: true });
     },
