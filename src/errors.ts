@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'VM_AMBIGUOUS'
   | 'LOCKED' // another backup of the VM is running
   | 'SNAPSHOT' // snapshot create/remove failed
-  | 'QUIESCE'
+  | 'QUIESCE' // the guest could not be quiesced (Tools, freeze scripts, VSS)
+  | 'DATASTORE_FULL' // the host's datastore has no room (for a snapshot's delta, or to consolidate it)
   | 'HOST_COMMAND' // a host command failed or printed something unexpected
   | 'EXPORT' // reading disks or writing the export failed
   | 'DESTINATION' // destination exists / not writable / full

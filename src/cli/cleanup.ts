@@ -1,22 +1,35 @@
-// `vcbmounter cleanup`: finds interrupted runs in the journal and releases what they left on the host.
+// `vcbmounter cleanup`: finds interrupted runs in the journal and releases what they left, through the release registry.
 
-import { listOpenRuns, resolveStateDir } from '../engine/index.js';
+import { listOpenRuns, markRecovered, resolveStateDir, type OpenRun } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { resolvePassword } from '../workflow/credentials.js';
-import { openHostSession } from '../workflow/connect.js';
+import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { recoverRun } from '../workflow/recover.js';
 import { EXIT } from './exit-codes.js';
-import type { CliIO } from './main.js';
+import type { CliIO } from './io.js';
 
-export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log: Logger): Promise<number> {
+function listLine(r: OpenRun): string {
+  const holds = r.outstanding.map((o) => (o.lastError ? `${o.description} (last attempt: ${o.lastError})` : o.description)).join(', ');
+  return `${r.runId}  host ${r.host}  vm ${JSON.stringify(r.vm)}  pid ${r.pid} (${r.pidAlive === false ? 'dead' : 'unknown'})  started ${r.startedAt}  holds: ${holds || 'nothing'}\n`;
+}
+
+/** `--forget RUN`: the admin has dealt with what the run left (checked the host by hand); stop tracking it. */
+function forget(runId: string, all: OpenRun[], stateDir: string, io: CliIO): number {
+  const run = all.find((r) => r.runId === runId);
+  if (!run) throw new VcbError('USAGE', `--forget ${runId}: no interrupted run with that id (vcbmounter cleanup --list shows them)`);
+  markRecovered(stateDir, runId);
+  io.stdout.write(`forgot run ${runId} (${JSON.stringify(run.vm)}); it held: ${run.outstanding.map((o) => o.description).join(', ')}\n`);
+  return EXIT.OK;
+}
+
+export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log: Logger, cleanupTimeoutMs: number): Promise<number> {
   const stateDir = resolveStateDir(flags.stateDir as string | undefined);
   const all = listOpenRuns(stateDir).filter((r) => r.pidAlive !== true);
+  if (typeof flags.forget === 'string') return forget(flags.forget, all, stateDir, io);
   if (flags.list || all.length === 0) {
     if (all.length === 0) io.stdout.write('no interrupted runs to clean up\n');
-    for (const r of all) {
-      io.stdout.write(`${r.runId}  host ${r.host}  vm ${JSON.stringify(r.vm)}  pid ${r.pid} (${r.pidAlive === false ? 'dead' : 'unknown'})  started ${r.startedAt}  holds: ${r.outstanding.map((o) => o.description).join(', ') || 'nothing'}\n`);
-    }
+    for (const r of all) io.stdout.write(listLine(r));
     return EXIT.OK;
   }
   if (!flags.host) throw new VcbError('USAGE', `cleanup needs -h HOST (interrupted runs are on: ${[...new Set(all.map((r) => r.host))].join(', ')}); --list shows them`);
@@ -28,15 +41,18 @@ export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log:
     return EXIT.OK;
   }
   const password = await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
-  const session = await openHostSession(
-    { host: String(flags.host), port, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
-    log,
-  );
+  let session: HostSession | undefined;
+  // Connected only when a release needs the host: leftover directories are removed even when it is down.
+  const host = async (): Promise<HostSession> =>
+    (session ??= await openHostSession(
+      { host: String(flags.host), port, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
+      log,
+    ));
   let failed = 0;
   try {
     for (const run of runs) {
       try {
-        const r = await recoverRun(run, session, undefined, stateDir, log);
+        const r = await recoverRun(run, { stateDir, log, host, hostFlags: port === 22 ? String(flags.host) : `${String(flags.host)} --port ${port}`, cleanupTimeoutMs });
         io.stdout.write(`cleaned up run ${run.runId} (${JSON.stringify(run.vm)}): ${r.released.join(', ') || 'nothing was held'}\n`);
       } catch (e) {
         failed++;
@@ -44,7 +60,7 @@ export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log:
       }
     }
   } finally {
-    await session.transport.close().catch(() => {});
+    await session?.transport.close().catch(() => {});
   }
   return failed ? EXIT.CLEANUP : EXIT.OK;
 }

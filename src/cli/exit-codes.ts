@@ -26,6 +26,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   LOCKED: EXIT.LOCKED,
   SNAPSHOT: EXIT.SNAPSHOT,
   QUIESCE: EXIT.SNAPSHOT,
+  DATASTORE_FULL: EXIT.SNAPSHOT,
   HOST_COMMAND: EXIT.FAILED,
   EXPORT: EXIT.EXPORT,
   DESTINATION: EXIT.EXPORT,
@@ -45,7 +46,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    cannot connect: network, authentication or host key
   4    VM not found or ambiguous
   5    another backup of this VM is running (lock held)
-  6    snapshot or quiesce failed
+  6    snapshot or quiesce failed, or the VM's datastore is full
   7    export or destination failed (destination exists, full, unreadable disk)
   8    something could not be released (e.g. the backup snapshot), whatever failed first;
        the message says what is left: run "vcbmounter cleanup"

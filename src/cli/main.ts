@@ -6,17 +6,17 @@ import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, type HandledS
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
-import { dryRunPlan, runBackup, TOOL_VERSION, type BackupResult } from '../workflow/backup.js';
+import { dryRunPlan, JOB_TYPES, runJob, type JobResult } from '../jobs/index.js';
+import { hostFlags } from '../jobs/run-job.js';
+import { TOOL_VERSION } from '../version.js';
+import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { unmountDir } from '../workflow/unmount.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { progressRenderer } from './progress.js';
 import { runCleanup } from './cleanup.js';
 import { isSimHost } from './sim-host.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
+import type { CliIO } from './io.js';
 
 const EXAMPLES = `
 Examples:
@@ -24,6 +24,7 @@ Examples:
   vcbmounter -h esx01 -u root --password-file /root/.esxpass -a ipaddr:10.1.1.107 -r /backup/vm1 -M 0 -L 6
   vcbmounter -h esx01 -u root -i ~/.ssh/id_ed25519 -a moref:12 -r /backup/web01 -m san --lun 4c60368b-f4dd67bb-034c-001a31174665=/dev/sdb
   vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
+  vcbmounter -U /backup/web01 -h esx01 -u root -p -    ... and the snapshot its run could not remove
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
@@ -71,7 +72,7 @@ function withConnectionOptions(cmd: Command, hostHelp: string): Command {
     .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)');
 }
 
-function summaryText(r: BackupResult): string {
+function summaryText(r: JobResult): string {
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const lines = [
     `backup of ${r.vm.name} (moref:${r.vm.id}) written to ${r.dir}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`,
@@ -97,6 +98,27 @@ function errorText(e: VcbError): string {
 function toVcbError(e: unknown): VcbError {
   if (e instanceof VcbError) return e;
   return new VcbError('INTERNAL', (e as Error)?.message ?? String(e), {}, { cause: e });
+}
+
+/** -U DIR, with the host's flags when given: a snapshot the run could not remove is then removed too. */
+async function unmountWithOptionalHost(dir: string, flags: Record<string, unknown>, log: Logger, cleanupTimeoutMs: number) {
+  if (!flags.host) return unmountDir(dir, { log, cleanupTimeoutMs });
+  const o = { host: String(flags.host), port: Number(flags.port ?? 22) };
+  let session: HostSession | undefined;
+  const host = async (): Promise<HostSession> => {
+    if (session) return session;
+    const password = await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
+    session = await openHostSession(
+      { ...o, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
+      log,
+    );
+    return session;
+  };
+  try {
+    return await unmountDir(dir, { log, host, hostFlags: hostFlags(o), cleanupTimeoutMs });
+  } finally {
+    await session?.transport.close().catch(() => {});
+  }
 }
 
 export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -137,8 +159,9 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       const level = Number(flags.logLevel);
       if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
       log = createLogger({ level, json: Boolean(flags.json), file: flags.logFile as string | undefined });
+      const cleanupTimeoutMs = seconds(flags.cleanupTimeout, '--cleanup-timeout');
       if (flags.unmount) {
-        const report = unmountDir(String(flags.unmount), log);
+        const report = await unmountWithOptionalHost(String(flags.unmount), flags, log, cleanupTimeoutMs);
         io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...report }) + '\n' : report.nothingToDo ? `nothing to remove at ${report.dir}\n` : `removed ${report.removed.join(', ')}\n`);
         return;
       }
@@ -183,18 +206,32 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
       }
       const o: BackupOptions = parsed.data;
+      const jobType = JOB_TYPES[o.type];
       if (o.dryRun) {
-        io.stdout.write(dryRunPlan(o).join('\n') + '\n');
+        if (!jobType) throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
+        io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
         return;
       }
+      let holding: () => string[] = () => [];
       const handlers = installSignalHandlers({
         print: (line) => io.stderr.write(`${line}\n`),
-        onForce: (reason) => process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason)),
+        onForce: (reason) => {
+          const left = holding();
+          const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
+          io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
+          process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
+        },
       });
       const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
       const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
       try {
-        const result = await runBackup(o, { log, signal: handlers.signal, onProgress: progress.update, openSession: embedded?.open });
+        const result = await runJob(jobType, o, {
+          log,
+          signal: handlers.signal,
+          onProgress: progress.update,
+          ...(embedded ? { openSession: embedded.open } : {}),
+          onHolding: (list) => (holding = list),
+        });
         progress.done();
         io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summaryText(result));
       } finally {
@@ -222,11 +259,13 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   withConnectionOptions(cleanup, 'host whose runs to clean up')
     .option('--state-dir <dir>', 'locks and journals')
     .option('--list', 'only list interrupted runs; contact nothing', false)
+    .option('--forget <runid>', 'stop tracking an interrupted run whose leftovers you removed by hand (after checking the host)')
+    .option('--cleanup-timeout <seconds>', 'bound on releasing what one run left', '300')
     .option('-L, --log-level <0-6>', 'log verbosity', '3')
     .helpOption('--help')
     .action(async (flags: Record<string, unknown>) => {
       log = createLogger({ level: Number(flags.logLevel), json: false });
-      exitCode = await runCleanup(flags, io, log);
+      exitCode = await runCleanup(flags, io, log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
     });
 
   try {

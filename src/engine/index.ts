@@ -1,6 +1,7 @@
 // The engine's public surface: undo stack, journal, VM lock, signal handling and the step runner.
 
-export { UndoStack, type UndoSpec, type UndoEntry, type UndoHandle, type UndoRecorder, type ReleaseContext, type UnwindResult } from './undo.js';
+export { UndoStack, type UndoSpec, type UndoEntry, type UndoHandle, type UndoRecorder, type ReleaseContext, type ReleaseOutcome, type UnwindResult } from './undo.js';
+export { DeferredJournal } from './deferred-journal.js';
 export { withCleanupErrors, cleanupOnlyError, describeCleanupFailures, type CleanupFailure } from './cleanup-errors.js';
 export { Journal, listOpenRuns, markRecovered, readRecords, newRunId, type JournalRecord, type OpenRun, type OutstandingResource, type RunStatus } from './journal.js';
 export { lockVm, acquireVmLock, releaseVmLock, readVmLock, breakVmLock, lockPath, type LockInfo, type LockOptions, type VmLock } from './lock.js';

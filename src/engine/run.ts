@@ -2,7 +2,7 @@
 
 import { VcbError, type ErrorCode } from '../errors.js';
 import { cleanupOnlyError, errorMessage, withCleanupErrors } from './cleanup-errors.js';
-import type { Journal, RunStatus } from './journal.js';
+import type { RunStatus } from './journal.js';
 import type { UndoEntry, UndoStack } from './undo.js';
 
 /** The part of a pino logger the engine uses. */
@@ -23,8 +23,8 @@ export interface RunContext {
   /** The run's abort signal (from installSignalHandlers, or any controller). */
   signal: AbortSignal;
   undo: UndoStack;
-  /** Ended by runSteps with the run's status when given. */
-  journal?: Journal;
+  /** Ended by runSteps with the run's status when given (a Journal, or one opened on first use). */
+  journal?: { end(status: RunStatus): void };
   log: EngineLog;
   onStep?: (event: StepEvent) => void;
   /** Bound on the final unwind (default 120 s). */

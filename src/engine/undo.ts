@@ -31,6 +31,8 @@ export type ReleaseOutcome = 'released' | 'absent';
 export interface UndoEntry extends Omit<UndoSpec, 'release'> {
   /** Id the journal gave this acquire (or a local counter without a journal). */
   readonly id: string;
+  /** Why its last release failed, while it is still held. */
+  lastError?: string;
 }
 
 /** Where an UndoStack records acquires and releases before they happen (Journal implements it). */
@@ -158,6 +160,7 @@ export class UndoStack {
         }
         result.released.push(slot.entry);
       } catch (error) {
+        slot.entry.lastError = errorMessage(error);
         result.failed.push({ entry: slot.entry, error });
       }
     }
@@ -180,6 +183,7 @@ export class UndoStack {
     } catch (error) {
       slot.state = 'held';
       slot.inFlight = undefined;
+      slot.entry.lastError = errorMessage(error);
       this.record((r) => r.releaseFailed(slot.entry.id, error));
       throw error;
     }

@@ -5,6 +5,7 @@ import { TransportError, type ExecResult, type Transport } from '../transport/ty
 import { describeCommand, hostCommandFailed } from './host-error.js';
 import { findVmControlError } from './parse/vmware-cmd.js';
 import { describeVimFault, findVimFault } from './parse/vim-fault.js';
+import { hostFailureKind } from './parse/failure-kind.js';
 
 export interface RunOptions {
   timeoutMs?: number;
@@ -69,7 +70,9 @@ export function checkHostResult(command: readonly string[], result: ExecResult, 
   const combined = `${result.stdout}\n${result.stderr}`;
   const printedFailure = MANAGEMENT_COMMANDS.has(command[0] ?? '') && (findVimFault(combined) || findVmControlError(combined));
   if (result.exitCode !== 0 || printedFailure) {
-    throw hostCommandFailed(command, hostMessage(result), code);
+    // Classified here, where the host's answer is parsed: callers act on the code, never on message text.
+    const kind = hostFailureKind(result);
+    throw hostCommandFailed(command, hostMessage(result), kind === 'quiesce' ? 'QUIESCE' : kind === 'datastore-full' ? 'DATASTORE_FULL' : code);
   }
   return result.stdout;
 }

@@ -11,7 +11,8 @@ export interface SnapshotResource {
   host: string;
   vmId: string;
   vm: string;
-  vmxPath: string;
+  /** Absent in journals of older versions: the VM is then found by its id. */
+  vmxPath?: string;
   /** `vcbmounter backup run <runid>`: what tells this run's snapshot from any other. */
   description: string;
   /**
@@ -41,10 +42,14 @@ export function settleTime(startedAt: number, timeoutMs: number): number {
 
 async function removeOurs(r: SnapshotResource, env: ReleaseEnv): Promise<number> {
   const session = await env.host!();
-  const ref: VmRef = { id: r.vmId, name: r.vm, vmxPath: r.vmxPath };
   const timeoutMs = Math.min(r.timeoutMs, msLeft(env.deadline));
   return withReconnect(session.transport, async () => {
     if (env.signal.aborted) throw env.signal.reason;
+    const ref: VmRef | undefined = r.vmxPath ? { id: r.vmId, name: r.vm, vmxPath: r.vmxPath } : (await session.esx.listVms()).find((v) => v.id === r.vmId);
+    if (!ref) {
+      env.log.warn({ vm: r.vm, vmId: r.vmId }, 'the VM of a backup snapshot is no longer registered; nothing to remove');
+      return 0;
+    }
     const snaps = await session.esx.listSnapshots(ref);
     let removed = 0;
     for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === r.description)) {
@@ -61,15 +66,16 @@ export const snapshot: ResourceType<SnapshotResource> = {
   kind: 'snapshot',
   needsHost: true,
   parse(f) {
-    const settleBy = Number(f.settleBy);
-    const timeoutMs = Number(f.timeoutMs);
+    // Journals of older versions carry neither: their runs are long over, so nothing is waited for.
+    const settleBy = f.settleBy === undefined ? 0 : Number(f.settleBy);
+    const timeoutMs = f.timeoutMs === undefined ? 15 * 60_000 : Number(f.timeoutMs);
     if (!Number.isFinite(settleBy) || !Number.isFinite(timeoutMs)) throw new Error('snapshot resource: settleBy or timeoutMs is not a number');
     const outcome = f.outcome === 'created' || f.outcome === 'failed' ? f.outcome : undefined;
     return {
       host: field(f, 'host', 'snapshot'),
       vmId: field(f, 'vmId', 'snapshot'),
       vm: field(f, 'vm', 'snapshot'),
-      vmxPath: field(f, 'vmxPath', 'snapshot'),
+      ...(typeof f.vmxPath === 'string' && f.vmxPath ? { vmxPath: f.vmxPath } : {}),
       description: field(f, 'description', 'snapshot'),
       settleBy,
       timeoutMs,
@@ -84,7 +90,7 @@ export const snapshot: ResourceType<SnapshotResource> = {
     if (r.outcome === undefined && Date.now() < r.settleBy) {
       throw new VcbError(
         'CLEANUP',
-        `still waiting: the snapshot create got no answer, so ${r.host} may still create ${BACKUP_SNAPSHOT_NAME} on ${r.vm} until ${new Date(r.settleBy).toISOString()}; none exists yet: run \`vcbmounter cleanup\` again after that time (it removes the snapshot if it appeared)`,
+        `still waiting: the snapshot create got no answer, so ${r.host} may still be creating ${BACKUP_SNAPSHOT_NAME} on ${r.vm} until ${new Date(r.settleBy).toISOString()}; none exists yet (cleanup after that time removes it if it appears)`,
         { vm: r.vm },
       );
     }

@@ -1,36 +1,20 @@
-// Bridges the backup workflow to the exporter: picks the disk reader for -m, gathers block maps and VM files.
+// Turns a VM's disk plan into the exporter's input: picks the disk reader for -m, gathers delta block maps and VM files.
 
 import { posix } from 'node:path';
-import { vmfsToBracketPath, type BlockMap } from '../esx/index.js';
-import { exportVm as writeExport, type ExportDiskInput, type Catalog } from '../export/index.js';
+import { vmfsToBracketPath } from '../esx/index.js';
+import { exportVm, type ExportDiskInput, type Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
 import { allOrFirstError } from '../util/settle.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
 import type { HostSession } from './connect.js';
 import type { ResolvedVm } from './identify.js';
 import type { BackupOptions } from './options.js';
-import type { SkippedPlan } from './backup.js';
-
-/** One disk to export, as the inspect step found it. */
-export interface ExportDiskPlan {
-  device: string;
-  /** Base descriptor and its flat extent (for a virtual-mode RDM, its `-rdm.vmdk` mapping file). */
-  base: string;
-  baseData: string;
-  capacity: number;
-  thin: boolean;
-  /** Users' snapshot deltas under ours, oldest first. */
-  deltas: string[];
-  /** Set when the base is a raw device mapping in virtual compatibility mode (exported as an ordinary disk). */
-  rdm?: 'virtual';
-  /** The base's block map: the whole file for an RDM (known at inspect), else read by the blocklist step. */
-  blockMap: BlockMap | undefined;
-}
+import type { ExportDiskPlan, SkippedPlan } from './disk-plan.js';
 
 export interface ExportResult {
-  disks: Catalog['disks'];
-  skipped: Catalog['skippedDisks'];
-  bytes: number;
+  /** The complete export, in its partial directory until published. */
+  partial: string;
+  catalog: Catalog;
 }
 
 export interface ExportParams {
@@ -51,6 +35,8 @@ export interface ExportParams {
   onProgress?: (done: number, total: number) => void;
   /** Called as soon as every disk byte is read (see the exporter's onDisksRead). */
   onDisksRead?: () => Promise<void>;
+  /** The state file's content, asked for when it is written (after the disks are read). */
+  state: () => unknown;
 }
 
 export function readerFor(o: BackupOptions, session: HostSession, log?: Logger): DiskReader {
@@ -80,7 +66,8 @@ function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p:
   return new NbdReader(session.transport, { mode: 'nbd', chunkSize: 0 });
 }
 
-export async function exportVm(p: ExportParams): Promise<ExportResult> {
+/** Writes the VM's export into its partial directory (see export/export-vm.ts); publishing it is the caller's. */
+export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
   const { session, vm, options: o } = p;
   const esx = session.esx;
   const disks: ExportDiskInput[] = [];
@@ -105,7 +92,7 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
   const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
   p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
-  const result = await writeExport({
+  const result = await exportVm({
     destination: p.dir,
     runId: p.runId,
     preexisting: o.preexistingMountpoint,
@@ -120,11 +107,10 @@ export async function exportVm(p: ExportParams): Promise<ExportResult> {
     skippedDisks: p.skipped.map((s) => ({ slot: s.device, sourceDatastorePath: vmfsToBracketPath(s.path), reason: s.reason, detail: s.detail })),
     vmFiles,
     warnings: p.warnings,
-    state: { format: 'vcbmounter-state', version: 1, runId: p.runId, host: session.label, vm: vm.ref.name, vmId: vm.ref.id, type: 'fullvm', held: [] },
+    state: p.state,
     onProgress: p.onProgress,
     ...(p.onDisksRead ? { onDisksRead: p.onDisksRead } : {}),
     signal: p.signal,
   });
-  const c = result.catalog;
-  return { disks: c.disks, skipped: c.skippedDisks, bytes: c.disks.reduce((n, d) => n + (d.allocatedBytes ?? 0), 0) };
+  return { partial: result.partial, catalog: result.catalog };
 }

@@ -1,12 +1,12 @@
-// vcbMounter -U DIR: releases what the run at DIR still holds and removes DIR; safe to repeat and after a failed run.
+// vcbMounter -U DIR: releases exactly what the run at DIR recorded as held (its state file), then its unfinished siblings.
 
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
+import { completeExport, STATE_FILE } from '../export/index.js';
 import type { Logger } from '../log.js';
-
-export const STATE_FILE = '.vcbmounter-state.json';
-export const CATALOG_FILE = 'catalog';
+import { needsHost, releaseResource, type ReleaseEnv } from '../resources/index.js';
+import { discardPartialDirectory } from '../export/index.js';
 
 export interface UnmountReport {
   dir: string;
@@ -14,40 +14,68 @@ export interface UnmountReport {
   nothingToDo: boolean;
 }
 
-/** Partial (unfinished) export directories of runs that targeted dir: `<dir>.partial-<runid>`. */
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Unfinished export directories of runs that targeted dir: `<dir>.partial-<runid>`. */
 export function partialSiblings(dir: string): string[] {
   const parent = dirname(dir);
   if (!existsSync(parent)) return [];
   const prefix = `${basename(dir)}.partial-`;
   return readdirSync(parent)
-    .filter((n) => n.startsWith(prefix))
+    .filter((n) => n.startsWith(prefix) && RUN_ID.test(n.slice(prefix.length)))
     .map((n) => join(parent, n));
 }
 
-/** Whether dir holds what a vcbmounter run leaves (its state file or catalog): the only directories it deletes. */
-export function madeByVcbmounter(dir: string): boolean {
-  return existsSync(join(dir, STATE_FILE)) || existsSync(join(dir, CATALOG_FILE));
+interface HeldEntry {
+  kind: string;
+  description: string;
+  resource: Record<string, unknown>;
 }
 
-export function unmountDir(target: string, log: Logger): UnmountReport {
+/** The held list of a state file; version 1 files listed nothing, their export directory is all there is. */
+function heldResources(dir: string, runId: string): HeldEntry[] {
+  const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as { version?: number; held?: HeldEntry[] };
+  if (state.version === 1 || !Array.isArray(state.held)) return [{ kind: 'export-dir', description: `export directory ${dir}`, resource: { dir, runId } }];
+  return state.held;
+}
+
+export interface UnmountEnv {
+  log: Logger;
+  /** Reaches the host, when -U was given -h: a snapshot the run still holds is then removed too. */
+  host?: ReleaseEnv['host'];
+  hostFlags?: string;
+  cleanupTimeoutMs: number;
+}
+
+export async function unmountDir(target: string, env: UnmountEnv): Promise<UnmountReport> {
   const dir = resolve(target);
   const removed: string[] = [];
-  for (const p of partialSiblings(dir)) {
-    rmSync(p, { recursive: true, force: true });
-    removed.push(p);
-    log.info({ dir: p }, 'removed an unfinished export directory');
-  }
   if (existsSync(dir)) {
-    if (!madeByVcbmounter(dir)) {
-      throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no ${STATE_FILE} or ${CATALOG_FILE} in it); refusing to remove it`);
+    const catalog = completeExport(dir);
+    if (!catalog) {
+      throw new VcbError('USAGE', `-U ${dir}: this directory does not hold a catalog and ${STATE_FILE} written by one vcbmounter run; refusing to remove it`);
     }
-    const state = existsSync(join(dir, STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as { held?: unknown[] }) : {};
-    if (Array.isArray(state.held) && state.held.length > 0) {
-      throw new VcbError('CLEANUP', `-U ${dir}: the run still holds ${state.held.length} resources on the host; run "vcbmounter cleanup" with the host's credentials`);
+    const held = heldResources(dir, catalog.runId);
+    const onHost = held.filter((h) => needsHost(h.kind));
+    if (onHost.length && !env.host) {
+      throw new VcbError(
+        'CLEANUP',
+        `-U ${dir}: run ${catalog.runId} still holds ${onHost.map((h) => h.description).join(', ')} on the host; give -U the host's flags (-h ${catalog.host.name} -u USER ...) or run "vcbmounter cleanup" with them, then -U again`,
+      );
     }
-    rmSync(dir, { recursive: true, force: true });
-    removed.push(dir);
-    log.info({ dir }, 'removed');
+    const deadline = Date.now() + env.cleanupTimeoutMs;
+    for (const h of [...held].reverse()) {
+      const outcome = await releaseResource(h.kind, h.resource, { log: env.log, signal: AbortSignal.timeout(env.cleanupTimeoutMs), deadline, ...(env.host ? { host: env.host } : {}), ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}) });
+      if (outcome === 'released') {
+        removed.push(h.kind === 'export-dir' ? dir : h.description);
+        env.log.info({ released: h.description }, 'released');
+      }
+    }
+  }
+  for (const p of partialSiblings(dir)) {
+    await discardPartialDirectory(p);
+    removed.push(p);
+    env.log.info({ dir: p }, 'removed an unfinished export directory');
   }
   return { dir, removed, nothingToDo: removed.length === 0 };
 }

@@ -1,0 +1,86 @@
+// What a job is made of: an ordered list of steps, each one file, with the context and state they share.
+
+import type { RunContext, UndoHandle } from '../engine/index.js';
+import type { ErrorCode } from '../errors.js';
+import type { SnapshotInfo } from '../esx/index.js';
+import type { Catalog } from '../export/index.js';
+import type { Logger } from '../log.js';
+import type { ResourceKind } from '../resources/index.js';
+import type { HostSession } from '../workflow/connect.js';
+import type { ExportDiskPlan, SkippedPlan } from '../workflow/disk-plan.js';
+import type { ResolvedVm } from '../workflow/identify.js';
+import type { BackupOptions } from '../workflow/options.js';
+
+export interface JobDeps {
+  log: Logger;
+  signal: AbortSignal;
+  /** Progress of the export in bytes (the CLI draws it on a terminal). */
+  onProgress?: (done: number, total: number) => void;
+  /** Opens the host session; tests and the embedded simulator pass their own. */
+  openSession?: (o: BackupOptions) => Promise<HostSession>;
+  /** Given a way to list what the run holds right now, for a forced exit to name what it leaves. */
+  onHolding?: (holding: () => string[]) => void;
+}
+
+/** What the steps find and make: one object every step of a run reads and writes. */
+export interface JobState {
+  session?: HostSession;
+  vm?: ResolvedVm;
+  disks: ExportDiskPlan[];
+  skipped: SkippedPlan[];
+  /** The snapshot listing made by check-snapshots, while nothing changed the tree since: the create reuses it. */
+  snapshotsListed?: SnapshotInfo[];
+  snapshot?: SnapshotInfo;
+  snapshotHandle?: UndoHandle;
+  quiesced: boolean;
+  warnings: string[];
+  partialHandle?: UndoHandle;
+  /** The complete export, still in its partial directory until publish. */
+  exported?: { partial: string; catalog: Catalog };
+  /** The export is in place at -r. */
+  published: boolean;
+  /** What the export's state file says is held, and how to write it again when that changes. */
+  stateFile?: { listsSnapshot: boolean; content(withSnapshot: boolean): unknown };
+}
+
+export interface JobContext extends RunContext {
+  o: BackupOptions;
+  deps: JobDeps;
+  log: Logger;
+  runId: string;
+  /** -r, absolute. */
+  dir: string;
+  stateDir: string;
+  job: JobState;
+  /**
+   * Registers a resource's release (the registry's function for its kind) and journals it; call it
+   * before acquiring. Update the handle with what the acquire learnt.
+   */
+  acquire(kind: ResourceKind, description: string, resource: Record<string, unknown>): UndoHandle;
+}
+
+/** One step of a job: data the runner, --dry-run, the docs and the fault matrix all read. */
+export interface JobStep {
+  /** Short stable name; errors say "step <name>". */
+  name: string;
+  /** What it will do, in words, for --dry-run and the log. */
+  describe(o: BackupOptions, dir: string): string;
+  /** Resource kinds it acquires (and registers before acquiring). */
+  acquires: readonly ResourceKind[];
+  /** Code for errors it throws that are not VcbErrors. */
+  errorCode: ErrorCode;
+  /**
+   * Host commands it may run, as regular expressions on the command line (both command sets): the fault
+   * matrix injects faults into exactly these.
+   */
+  hostCommands: readonly string[];
+  /** It writes to the proxy's destination (a full destination fails it). */
+  writesDestination: boolean;
+  run(ctx: JobContext): Promise<void>;
+}
+
+export interface JobType {
+  /** As -t names it. */
+  name: string;
+  steps: readonly JobStep[];
+}

@@ -1,0 +1,135 @@
+// Runs a job type's steps for one VM on the engine: journal, undo stack with the registry's releases, result or error.
+
+import { resolve as resolvePath } from 'node:path';
+import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
+import { VcbError } from '../errors.js';
+import { writeStateFile } from '../export/index.js';
+import { releasable } from '../resources/index.js';
+import type { Catalog } from '../export/index.js';
+import type { BackupOptions } from '../workflow/options.js';
+import type { JobContext, JobDeps, JobState, JobType } from './job.js';
+
+export interface JobResult {
+  runId: string;
+  vm: { name: string; id: string };
+  dir: string;
+  quiesced: boolean;
+  disks: Catalog['disks'];
+  skipped: Catalog['skippedDisks'];
+  warnings: string[];
+  startedAt: string;
+  endedAt: string;
+  bytes: number;
+}
+
+/** How to name the host in advice, as the user spelled it. */
+export function hostFlags(o: Pick<BackupOptions, 'host' | 'port'>): string {
+  return o.port === 22 ? o.host : `${o.host} --port ${o.port}`;
+}
+
+/** Flags the engine cannot carry out on this proxy, refused before anything is touched. */
+function refuseUnavailable(type: JobType | undefined, o: BackupOptions): JobType {
+  if (!type) throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
+  if (o.mode === 'hotadd') {
+    throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
+  }
+  return type;
+}
+
+export async function runJob(jobType: JobType | undefined, o: BackupOptions, deps: JobDeps): Promise<JobResult> {
+  const type = refuseUnavailable(jobType, o);
+  const { log } = deps;
+  const runId = newRunId();
+  const startedAt = new Date().toISOString();
+  const stateDir = resolveStateDir(o.stateDir);
+  const dir = resolvePath(o.dir);
+  const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
+  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId }));
+  const undo = new UndoStack(journal);
+  const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o) };
+  const ctx: JobContext = {
+    signal: deps.signal,
+    undo,
+    journal,
+    log,
+    o,
+    deps,
+    runId,
+    dir,
+    stateDir,
+    job,
+    unwindTimeoutMs: o.cleanupTimeoutMs,
+    get vm() {
+      return job.vm?.ref.name;
+    },
+    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
+  };
+  deps.onHolding?.(() => undo.pending.map((e) => e.description));
+  const steps: Step[] = type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  try {
+    await runSteps(steps, ctx);
+  } catch (e) {
+    throw leftBehind(e, ctx);
+  } finally {
+    await recordHeldInExport(ctx);
+    await job.session?.transport.close().catch(() => {});
+  }
+  const catalog = job.exported!.catalog;
+  return {
+    runId,
+    vm: { name: job.vm!.ref.name, id: job.vm!.ref.id },
+    dir,
+    quiesced: job.quiesced,
+    disks: catalog.disks,
+    skipped: catalog.skippedDisks,
+    warnings: job.warnings,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    bytes: catalog.disks.reduce((n, d) => n + (d.allocatedBytes ?? 0), 0),
+  };
+}
+
+/**
+ * The export's state file lists what -U must release. It was written before the final unwind; if the
+ * snapshot was still held then and is released now (or the reverse), it is written again.
+ */
+async function recordHeldInExport(ctx: JobContext): Promise<void> {
+  const { job } = ctx;
+  const snapshot = job.snapshotHandle;
+  if (!job.published || !snapshot || !job.stateFile) return;
+  const stillHeld = ctx.undo.pending.some((e) => e.id === snapshot.entry.id);
+  if (stillHeld === job.stateFile.listsSnapshot) return;
+  try {
+    await writeStateFile(ctx.dir, job.stateFile.content(stillHeld));
+  } catch (e) {
+    ctx.log.warn({ err: (e as Error).message, dir: ctx.dir }, 'could not update the state file of the export');
+  }
+}
+
+/**
+ * Whatever stopped the run, if the unwind could not release something (our snapshot on the host, say), the
+ * error becomes CLEANUP (exit 8): that is what the admin must act on. The message keeps the first error
+ * first, then names each thing left and why, then says once what to run.
+ */
+function leftBehind(e: unknown, ctx: JobContext): unknown {
+  const left = ctx.undo.pending;
+  if (left.length === 0 || !(e instanceof VcbError)) return e;
+  const original = firstError(e);
+  const done = ctx.job.published ? `the backup in ${ctx.dir} is complete, but ` : '';
+  const what = left.map((l) => (l.lastError ? `${l.description} (${l.lastError})` : l.description)).join('; ');
+  const lead = original === undefined ? '' : `${original}; `;
+  return new VcbError(
+    'CLEANUP',
+    `${lead}${done}left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`,
+    { ...e.context },
+    { cause: e },
+  );
+}
+
+/** The message of the error that stopped the run, without the cleanup failures the engine appended; undefined when only cleanup failed. */
+function firstError(e: VcbError): string | undefined {
+  if (e.context.step === 'cleanup' && e.code === 'CLEANUP') return undefined;
+  const cause = e.cause;
+  if (cause instanceof AggregateError && cause.errors.length > 0 && cause.errors[0] instanceof Error) return cause.errors[0].message;
+  return e.message;
+}

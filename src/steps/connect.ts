@@ -1,0 +1,20 @@
+// Step connect: log in to the host over SSH and detect its command set (vim-cmd or vmware-cmd).
+
+import { sharedHashThread } from '../export/index.js';
+import type { JobStep } from '../jobs/job.js';
+import { openHostSession } from '../workflow/connect.js';
+
+export const connect: JobStep = {
+  name: 'connect',
+  describe: (o) => `log in to ${o.user}@${o.host}:${o.port} over SSH and detect the host's command set`,
+  acquires: [],
+  errorCode: 'CONNECT',
+  hostCommands: ['^vim-cmd vmsvc/getallvms', '^vmware-cmd -l'],
+  writesDestination: false,
+  async run(ctx) {
+    // The hashing thread starts while the host is reached, not when the first block is complete.
+    sharedHashThread().warm();
+    const open = ctx.deps.openSession ?? ((o) => openHostSession(o, ctx.log));
+    ctx.job.session = await open(ctx.o);
+  },
+};

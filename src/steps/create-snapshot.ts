@@ -1,0 +1,80 @@
+// Step snapshot: create the _VCB-BACKUP_ snapshot, quiesced when VMware Tools run; its release is journaled before the create.
+
+import { VcbError } from '../errors.js';
+import type { JobStep } from '../jobs/job.js';
+import { settleTime, snapshotDescription } from '../resources/index.js';
+import { TransportError } from '../transport/index.js';
+import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+
+/** True when a host command ended without the host's answer (timeout, dropped connection, interrupt): the host may still finish it. */
+function unanswered(e: unknown): boolean {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    if (c instanceof TransportError) return c.code === 'TIMEOUT' || c.code === 'SOCKET' || c.code === 'ABORTED';
+    if (c instanceof VcbError && c.code === 'INTERRUPTED') return true;
+  }
+  return false;
+}
+
+/** The advice each classified failure of a create deserves, first the cause the host named. */
+function explain(e: unknown, vm: string, timeoutMs: number): unknown {
+  if (!(e instanceof VcbError)) return e;
+  if (e.code === 'QUIESCE') {
+    return new VcbError('QUIESCE', `${vm}: the quiesced snapshot failed (${e.message}); fix the guest's freeze scripts or VSS, or run with --no-quiesce for a crash-consistent backup`, { ...e.context, vm }, { cause: e });
+  }
+  if (e.code === 'DATASTORE_FULL') {
+    return new VcbError('DATASTORE_FULL', `${vm}: the datastore holding the VM has no room for the snapshot's delta files (${e.message}); free space on it, or move the VM`, { ...e.context, vm }, { cause: e });
+  }
+  if (e.cause instanceof TransportError && e.cause.code === 'TIMEOUT') {
+    return new VcbError('SNAPSHOT', `${e.message}: no answer within --snapshot-timeout ${timeoutMs / 1000} s (the host may still be working on it)`, { ...e.context }, { cause: e });
+  }
+  return e;
+}
+
+export const createSnapshot: JobStep = {
+  name: 'snapshot',
+  describe: () => `create the ${BACKUP_SNAPSHOT_NAME} snapshot (quiesced when VMware Tools run)`,
+  acquires: ['snapshot'],
+  errorCode: 'SNAPSHOT',
+  hostCommands: ['^vim-cmd vmsvc/snapshot\\.(create|get)', '^vmware-cmd .*(createsnapshot|hassnapshot)', '^cat .*\\.vmsd'],
+  writesDestination: false,
+  async run(ctx) {
+    const { job, o, log } = ctx;
+    const { ref, info } = job.vm!;
+    let quiesce = o.quiesce && info.powerState === 'on';
+    if (quiesce && info.toolsRunning === false) {
+      if (o.requireQuiesce) throw new VcbError('QUIESCE', `${ref.name}: VMware Tools are not running, so the guest cannot be quiesced, and --require-quiesce is set`);
+      const warning = `VMware Tools are not running in ${ref.name}: the backup is crash-consistent, not application-consistent`;
+      job.warnings.push(warning);
+      log.warn(warning);
+      quiesce = false;
+    }
+    const description = snapshotDescription(ctx.runId);
+    const handle = ctx.acquire('snapshot', `${BACKUP_SNAPSHOT_NAME} snapshot of ${ref.name}`, {
+      host: job.session!.label,
+      vmId: ref.id,
+      vm: ref.name,
+      vmxPath: ref.vmxPath,
+      description,
+      settleBy: settleTime(Date.now(), o.snapshotTimeoutMs),
+      timeoutMs: o.snapshotTimeoutMs,
+    });
+    job.snapshotHandle = handle;
+    log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
+    try {
+      job.snapshot = await job.session!.esx.createSnapshot(ref, {
+        name: BACKUP_SNAPSHOT_NAME,
+        description,
+        quiesce,
+        memory: false,
+        timeoutMs: o.snapshotTimeoutMs,
+        ...(job.snapshotsListed ? { listing: job.snapshotsListed } : {}),
+      });
+    } catch (e) {
+      // Without an answer the outcome stays unknown in the journal: the release then waits for the host to settle.
+      if (!unanswered(e)) handle.update({ outcome: 'failed' });
+      throw explain(e, ref.name, o.snapshotTimeoutMs);
+    }
+    handle.update({ outcome: 'created', ...(job.snapshot.id ? { snapshotId: job.snapshot.id } : {}) });
+    job.quiesced = quiesce;
+  },
+};

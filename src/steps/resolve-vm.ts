@@ -1,0 +1,18 @@
+// Step resolve: find the VM the -a selector names among the host's VMs.
+
+import type { JobStep } from '../jobs/job.js';
+import { parseSelector, resolveVm } from '../workflow/identify.js';
+
+export const resolve: JobStep = {
+  name: 'resolve',
+  describe: (o) => `find the VM ${o.selector}`,
+  acquires: [],
+  errorCode: 'HOST_COMMAND',
+  hostCommands: ['^vim-cmd vmsvc/(getallvms|get\\.summary|get\\.guest)', '^vmware-cmd .*(getstate|getconfig|getguestinfo)'],
+  writesDestination: false,
+  async run(ctx) {
+    const vm = await resolveVm(ctx.job.session!.esx, parseSelector(ctx.o.selector));
+    ctx.job.vm = vm;
+    ctx.log.info({ vm: vm.ref.name, id: vm.ref.id, power: vm.info.powerState }, 'VM found');
+  },
+};

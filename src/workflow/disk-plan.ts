@@ -1,0 +1,96 @@
+// Which of a VM's disks a backup can take, read from its .vmx and each disk's descriptor chain on the host.
+
+import { VcbError } from '../errors.js';
+import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type BlockMap, type EsxHost, type VmRef } from '../esx/index.js';
+import { parseDescriptor } from '../formats/vmdk-descriptor.js';
+
+/** One disk to export, as planning found it. */
+export interface ExportDiskPlan {
+  device: string;
+  /** Base descriptor and its flat extent (for a virtual-mode RDM, its `-rdm.vmdk` mapping file). */
+  base: string;
+  baseData: string;
+  capacity: number;
+  thin: boolean;
+  /** Users' snapshot deltas under ours, oldest first. */
+  deltas: string[];
+  /** Set when the base is a raw device mapping in virtual compatibility mode (exported as an ordinary disk). */
+  rdm?: 'virtual';
+  /** The base's block map: the whole file for an RDM (known when planned), else read by the block-map step. */
+  blockMap: BlockMap | undefined;
+}
+
+export interface SkippedPlan {
+  device: string;
+  path: string;
+  reason: 'independent' | 'physical-rdm';
+  detail: string;
+}
+
+type HostDiskChain = Omit<ExportDiskPlan, 'device' | 'blockMap'>;
+
+const MAX_CHAIN = 64;
+
+/**
+ * Walks a disk's descriptor chain on the host: the base (a flat disk, or the mapping file of a virtual-mode
+ * RDM) and the user-snapshot deltas above it (oldest first). `firstText` is the descriptor at
+ * `descriptorPath` when the caller has just read it (one host command less per disk).
+ */
+async function diskChain(esx: EsxHost, descriptorPath: string, firstText?: string): Promise<HostDiskChain> {
+  const deltas: string[] = [];
+  let path = descriptorPath;
+  for (let depth = 0; depth < MAX_CHAIN; depth++) {
+    const text = depth === 0 && firstText !== undefined ? firstText : await esx.readFile(path);
+    const d = parseDescriptor(text);
+    const ext = d.extents[0];
+    if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
+    const extentPath = resolveAgainstVmx(path, ext.fileName);
+    if (d.createType === 'vmfsSparse' || ext.type === 'VMFSSPARSE') {
+      deltas.unshift(extentPath);
+      if (!d.parentFileNameHint) throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} has no parentFileNameHint`);
+      path = resolveAgainstVmx(path, d.parentFileNameHint);
+      continue;
+    }
+    const base = { base: path, baseData: extentPath, capacity: ext.sectors * 512, deltas };
+    if (d.extents.length === 1 && ext.type === 'VMFSRDM' && rdmFromDescriptor(text) === 'virtual') return { ...base, thin: false, rdm: 'virtual' };
+    if (d.extents.length !== 1 || (ext.type !== 'VMFS' && ext.type !== 'FLAT')) {
+      throw new VcbError('EXPORT', `disk ${path} has a layout this version cannot export (createType ${d.createType}, ${d.extents.length} extents of type ${ext.type})`);
+    }
+    return { ...base, thin: d.ddb.get('ddb.thinProvisioned') === '1' };
+  }
+  throw new VcbError('HOST_COMMAND', `disk chain of ${descriptorPath} is deeper than ${MAX_CHAIN} snapshots`);
+}
+
+/**
+ * A virtual-mode RDM's data lies on its own LUN, which `vmkfstools -t0` cannot be relied on to describe:
+ * the whole mapping file is treated as data, read through the host like a flat file.
+ */
+function wholeFileMap(dataPath: string, capacity: number): BlockMap {
+  return { path: dataPath, size: capacity, extents: [{ fileOffset: 0, length: capacity, kind: 'mapped' }] };
+}
+
+/** The VM's disks to export (with their chains) and the ones a snapshot cannot cover, from its .vmx. */
+export async function planDisks(esx: EsxHost, ref: VmRef): Promise<{ disks: ExportDiskPlan[]; skipped: SkippedPlan[] }> {
+  const disks: ExportDiskPlan[] = [];
+  const skipped: SkippedPlan[] = [];
+  for (const disk of listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath)) {
+    if (disk.independent) {
+      skipped.push({ device: disk.device, path: disk.path, reason: 'independent', detail: `independent disk (${disk.mode}): snapshots do not cover it` });
+      continue;
+    }
+    const text = await esx.readFile(disk.path);
+    const rdm = disk.rdm ? 'physical' : rdmFromDescriptor(text);
+    if (rdm === 'physical') {
+      skipped.push({
+        device: disk.device,
+        path: disk.path,
+        reason: 'physical-rdm',
+        detail: `raw device mapping in physical compatibility mode (${descriptorCreateType(text) ?? disk.deviceType}): it cannot be snapshotted`,
+      });
+      continue;
+    }
+    const chain = await diskChain(esx, disk.path, text);
+    disks.push({ device: disk.device, ...chain, blockMap: chain.rdm ? wholeFileMap(chain.baseData, chain.capacity) : undefined });
+  }
+  return { disks, skipped };
+}
