@@ -1,4 +1,5 @@
-// exportVm writes a complete, sparse, qemu-readable fullvm directory, atomically, with verifiable checksums.
+// exportVm writes a complete, sparse, qemu-readable fullvm directory into its partial directory, with verifiable
+// checksums; publishing it (commitPartialDirectory) and discarding it after a failure are the caller's.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -6,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VcbError } from '../../src/errors.js';
-import { exportVm, parseCatalog, readStateFile, verifyExport } from '../../src/export/index.js';
+import { discardPartialDirectory, exportVm, parseCatalog, partialDirFor, readStateFile, verifyExport } from '../../src/export/index.js';
 import { NbdReader, SanReader, type ChunkSink, type DiskReader, type DiskSource, type ReadOptions } from '../../src/vlun/index.js';
 import { LVID } from '../vlun/fake-host.js';
 import { exportOptions, makeFakeVm, MiB, type FakeVm } from './fake-vm.js';
+import { exportAndPublish, expectUnfinishedPartialThenDiscard, siblings } from './partial-dir.js';
 
 const KINDS = ['mapped', 'hole', 'mapped', 'unzeroed', 'hole', 'hole', 'mapped', 'hole', 'hole', 'mapped'] as const;
 const TAIL = 64 * 1024 + 1024;
@@ -29,11 +31,6 @@ function qemuImg(...args: string[]): string {
   return execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function siblings(dest: string): string[] {
-  const base = dest.split('/').pop()!;
-  return readdirSync(join(dest, '..')).filter((name) => name.startsWith(`${base}.`));
-}
-
 /** A reader that fails after delivering a few chunks, like a dropped connection mid-disk. */
 class FailingReader implements DiskReader {
   readonly mode = 'san' as const;
@@ -51,9 +48,10 @@ describe('exportVm', () => {
   it('-M 1 over san: qemu-img check/compare accept it, files are sparse, catalog and vmx are right', async () => {
     const dest = join(root, 'out', 'web01-M1');
     const progress: Array<[number, number]> = [];
-    const options = { ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 }), dest), onProgress: (d: number, t: number) => progress.push([d, t]), state: { runId: 'run1', held: ['snapshot'] } };
-    const result = await exportVm(options);
-    expect(result.directory).toBe(dest);
+    const options = { ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 }), dest), onProgress: (d: number, t: number) => progress.push([d, t]), state: () => ({ runId: 'run1', held: ['snapshot'] }) };
+    const result = await exportAndPublish(options);
+    expect(result.partial).toBe(partialDirFor(dest, 'run1'));
+    expect(existsSync(result.partial)).toBe(false);
     const descriptor = join(dest, 'web_01.vmdk');
     qemuImg('check', '-f', 'vmdk', descriptor);
     expect(qemuImg('compare', '-f', 'vmdk', '-F', 'raw', descriptor, reference)).toContain('Images are identical');
@@ -82,7 +80,7 @@ describe('exportVm', () => {
   it('-M 0 over nbd with a small split size: extents split, qemu-img says identical', async () => {
     const dest = join(root, 'out', 'web01-M0');
     const options = { ...exportOptions(vm, new NbdReader(vm.transport), dest), diskLayout: 'twoGbMaxExtentFlat' as const, splitExtentBytes: 3 * MiB };
-    const { catalog } = await exportVm(options);
+    const { catalog } = await exportAndPublish(options);
     expect(catalog.disks[0]!.extentFiles).toEqual(['web_01-f001.vmdk', 'web_01-f002.vmdk', 'web_01-f003.vmdk', 'web_01-f004.vmdk']);
     expect(statSync(join(dest, 'web_01-f004.vmdk')).size).toBe(TAIL);
     const descriptor = join(dest, 'web_01.vmdk');
@@ -94,7 +92,7 @@ describe('exportVm', () => {
 
   it('verifyExport finds a flipped byte', async () => {
     const dest = join(root, 'out', 'web01-flip');
-    await exportVm(exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest));
+    await exportAndPublish(exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest));
     const flat = join(dest, 'web_01-flat.vmdk');
     const bytes = readFileSync(flat);
     bytes[6 * MiB + 12345] ^= 0x40;
@@ -116,7 +114,9 @@ describe('exportVm', () => {
     expect(siblings(dest)).toEqual([]);
   });
 
-  it("preexisting 'delete' keeps the old export when the new one fails, replaces it when it succeeds", async () => {
+  // Replacing the old export with the new one is the publish step's (journaled replaced-dir resource), tested there;
+  // exportVm only builds the new export beside the old one and never touches the old one.
+  it("preexisting 'delete' writes the new export into the partial directory and leaves the old one untouched, failing or not", async () => {
     const dest = join(root, 'out', 'replace');
     mkdirSync(dest, { recursive: true });
     writeFileSync(join(dest, 'old-backup'), 'keep me until the new one is complete');
@@ -125,24 +125,31 @@ describe('exportVm', () => {
     expect((error as VcbError).code).toBe('EXPORT');
     expect((error as Error).message).toContain('connection dropped');
     expect(readdirSync(dest)).toEqual(['old-backup']);
-    expect(siblings(dest)).toEqual([]);
+    expect(readFileSync(join(dest, 'old-backup'), 'utf8')).toBe('keep me until the new one is complete');
+    await expectUnfinishedPartialThenDiscard(dest, 'run2');
 
-    await exportVm({ ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest, 'run3'), preexisting: 'delete' });
-    expect(readdirSync(dest)).toContain('catalog');
-    expect(readdirSync(dest)).not.toContain('old-backup');
+    const result = await exportVm({ ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest, 'run3'), preexisting: 'delete' });
+    expect(result.partial).toBe(partialDirFor(dest, 'run3'));
+    expect(readdirSync(result.partial)).toContain('catalog');
+    expect(readdirSync(result.partial)).not.toContain('old-backup');
+    expect((await verifyExport(result.partial)).every((v) => v.ok)).toBe(true);
+    expect(readdirSync(dest)).toEqual(['old-backup']);
+    expect(readFileSync(join(dest, 'old-backup'), 'utf8')).toBe('keep me until the new one is complete');
+    expect(siblings(dest)).toEqual(['replace.partial-run3']);
+    await discardPartialDirectory(result.partial);
     expect(siblings(dest)).toEqual([]);
   });
 
-  it('a reader failing mid-export leaves neither the destination nor a partial directory', async () => {
+  it('a reader failing mid-export creates no destination and leaves an unfinished partial directory for the caller to discard', async () => {
     const dest = join(root, 'out', 'failed');
     const error = await exportVm(exportOptions(vm, new FailingReader(new SanReader({ [LVID]: vm.lunPath }, { chunkSize: 256 * 1024 })), dest)).catch((e: unknown) => e);
     expect((error as VcbError).code).toBe('EXPORT');
     expect((error as VcbError).context.vm).toBe('web 01');
     expect(existsSync(dest)).toBe(false);
-    expect(siblings(dest)).toEqual([]);
+    await expectUnfinishedPartialThenDiscard(dest, 'run1');
   });
 
-  it('a VM file that cannot be copied (fetched side by side with the others) fails the export and leaves nothing', async () => {
+  it('a VM file that cannot be copied (fetched side by side with the others) fails the export; nothing looks complete', async () => {
     const dest = join(root, 'out', 'file-failed');
     const options = exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest);
     const missing = join(root, 'host-files-gone', 'vmware-9.log');
@@ -151,7 +158,7 @@ describe('exportVm', () => {
     expect((error as VcbError).code).toBe('EXPORT');
     expect((error as VcbError).message).toContain('vmware-9.log');
     expect(existsSync(dest)).toBe(false);
-    expect(siblings(dest)).toEqual([]);
+    await expectUnfinishedPartialThenDiscard(dest, 'run1');
   });
 
   it('fails early with DESTINATION when the disks cannot fit', async () => {
@@ -165,7 +172,7 @@ describe('exportVm', () => {
     expect(siblings(dest)).toEqual([]);
   });
 
-  it('an abort mid-disk ends with INTERRUPTED and removes the partial directory', async () => {
+  it('an abort mid-disk ends with INTERRUPTED and leaves an unfinished partial directory for the caller to discard', async () => {
     const dest = join(root, 'out', 'aborted');
     const controller = new AbortController();
     const options = {
@@ -178,6 +185,6 @@ describe('exportVm', () => {
     const error = await exportVm(options).catch((e: unknown) => e);
     expect((error as VcbError).code).toBe('INTERRUPTED');
     expect(existsSync(dest)).toBe(false);
-    expect(siblings(dest)).toEqual([]);
+    await expectUnfinishedPartialThenDiscard(dest, 'run1');
   });
 });

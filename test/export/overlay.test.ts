@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCowd } from '../../src/formats/cowd.js';
 import { openLocalFile } from '../../src/formats/local-file.js';
-import { exportVm, verifyExport, type Catalog } from '../../src/export/index.js';
+import { verifyExport, type Catalog } from '../../src/export/index.js';
 import { NbdReader, SanReader, type DiskSource } from '../../src/vlun/index.js';
 import { LVID } from '../vlun/fake-host.js';
 import { exportOptions, makeFakeVm, MiB, type FakeVm } from './fake-vm.js';
+import { exportAndPublish } from './partial-dir.js';
 
 const LVID2 = '5a5a5a5a-11223344-5566-778899aabbcc';
 const ZEROED_BLOCK = 4;
@@ -99,7 +100,7 @@ describe('point-in-time overlay', () => {
     const dest = join(root, 'nbd-export');
     const disk = { ...vm.diskInput, deltas: deltaPaths.map(wholeFileSource) };
     const progress: number[] = [];
-    const result = await exportVm({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk], onProgress: (done, total) => progress.push(total - done) });
+    const result = await exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk], onProgress: (done, total) => progress.push(total - done) });
     nbdCatalog = result.catalog;
     expect(compareWithReference(join(dest, 'web_01.vmdk'))).toContain('Images are identical');
     expect((await verifyExport(dest)).map((v) => v.ok)).toEqual([true]);
@@ -116,7 +117,7 @@ describe('point-in-time overlay', () => {
     writeFileSync(lun2Path, lun2);
     const dest = join(root, 'san-export');
     const disk = { ...vm.diskInput, deltas };
-    const result = await exportVm({ ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath, [LVID2]: lun2Path }), dest), disks: [disk] });
+    const result = await exportAndPublish({ ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath, [LVID2]: lun2Path }), dest), disks: [disk] });
     expect(compareWithReference(join(dest, 'web_01.vmdk'))).toContain('Images are identical');
     expect((await verifyExport(dest)).map((v) => v.ok)).toEqual([true]);
     expect(result.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
