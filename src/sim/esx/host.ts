@@ -5,7 +5,8 @@ import { join, posix } from 'node:path';
 import { defaultVersion, type Inventory, type VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
 import { createVmFiles, fileNameOf } from './vm-files.js';
-import { HostFault, SimVm, type VmState } from './vm.js';
+import { SimVm } from './vm.js';
+import { HostFault, type VmState } from './vm-state.js';
 
 interface HostState {
   format: 'vcbmounter-sim-host/1';

@@ -7,45 +7,13 @@ import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE
 import { Guest } from '../guest/guest.js';
 import type { VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
+import { consolidate } from './snapshot-remove.js';
 import { diskSlot, diskStem } from './vm-files.js';
+import { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
+import { formatVmsd } from './vmsd-file.js';
 import { ConfigFile } from './vmx-file.js';
 
-export type PowerState = 'on' | 'off' | 'suspended';
-
-export interface SnapshotRecord {
-  uid: number;
-  name: string;
-  description: string;
-  createdAt: number;
-  quiesced: boolean;
-  memory: boolean;
-  powerState: PowerState;
-  /** Per disk index: the child descriptor this snapshot created ('' for disks it skipped). */
-  children: string[];
-  vmsn: string;
-}
-
-/** What the host keeps about a VM between runs (host.json). */
-export interface VmState {
-  vmid: number;
-  vmxPath: string;
-  power: PowerState;
-  spec: VmSpec;
-  snapshots: SnapshotRecord[];
-  lastUid: number;
-  nextDelta: number;
-}
-
-/** A host-side failure with the fault name vim-cmd prints and the exit status vmware-cmd gives. */
-export class HostFault extends Error {
-  constructor(
-    readonly fault: string,
-    message: string,
-    readonly vmcontrolCode = -1,
-  ) {
-    super(message);
-  }
-}
+export { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
 
 const pad6 = (n: number) => String(n).padStart(6, '0');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
@@ -330,82 +298,36 @@ export class SimVm {
     }
   }
 
-  /** Removes one snapshot: its delta is committed into the layer below and its files are deleted. */
+  /** Removes one snapshot: its delta is committed into the layer below and its files are deleted; on failure nothing changes. */
   removeSnapshot(uid: number): void {
-    if (this.busy) throw new HostFault('vim.fault.TaskInProgress', 'Another task is already in progress.', -8);
-    const k = this.state.snapshots.findIndex((s) => s.uid === uid);
-    if (k < 0) throw new HostFault('vim.fault.NotFound', `The object or item referred to could not be found. (snapshot ${uid})`, -1);
-    const snap = this.state.snapshots[k]!;
-    const next = this.state.snapshots[k + 1];
-    const cfg = this.config();
-    this.dropChains();
-    this.guest.marker('snapshot.remove.begin', { name: snap.name, uid });
-    snap.children.forEach((childPath, i) => {
-      if (!childPath) return;
-      const chain = openChainFromDescriptor(childPath, (p) => this.vfs.open(p));
-      try {
-        chain.commitTop();
-      } catch (e) {
-        chain.close();
-        const msg = (e as { code?: string }).code === 'ENOSPC' ? 'Insufficient disk space on datastore.' : (e as Error).message;
-        throw new HostFault('vim.fault.FileFault', `An error occurred while consolidating disks: ${msg}`, -1);
-      }
-      const below = chain.layers[chain.layers.length - 2]!;
-      chain.close();
-      if (next && next.children[i]) {
-        const nd = parseDescriptor(this.vfs.readFile(next.children[i]!).toString('utf8'));
-        nd.parentFileNameHint = posix.basename(below.descriptorPath);
-        nd.parentCid = below.descriptor.cid;
-        this.vfs.writeFile(next.children[i]!, formatDescriptor(nd));
-      } else {
-        cfg.set(`${diskSlot(this.spec.disks[i]!, i)}.fileName`, posix.basename(below.descriptorPath));
-      }
-      const child = parseDescriptor(this.vfs.readFile(childPath).toString('utf8'));
-      for (const ext of child.extents) if (ext.fileName) this.vfs.remove(`${this.dir}/${ext.fileName}`);
-      this.vfs.remove(childPath);
-    });
-    this.writeConfig(cfg);
-    try {
-      this.vfs.remove(snap.vmsn);
-    } catch {
-      /* already gone */
-    }
-    this.state.snapshots.splice(k, 1);
-    this.writeVmsd();
-    this.persist();
-    this.guest.marker('snapshot.removed', { name: snap.name, uid });
+    this.removeSnapshots([uid]);
   }
 
+  /** Removes every snapshot, newest first, as one change: all are gone afterwards, or (on failure) all are still there. */
   removeAllSnapshots(): void {
-    while (this.state.snapshots.length) this.removeSnapshot(this.state.snapshots[this.state.snapshots.length - 1]!.uid);
+    this.removeSnapshots(this.state.snapshots.map((s) => s.uid).reverse());
+  }
+
+  private removeSnapshots(uids: number[]): void {
+    if (this.busy) throw new HostFault('vim.fault.TaskInProgress', 'Another task is already in progress.', -8);
+    if (uids.length === 0) return;
+    const names = new Map(this.state.snapshots.map((s) => [s.uid, s.name]));
+    for (const uid of uids) this.guest.marker('snapshot.remove.begin', { name: names.get(uid), uid });
+    this.dropChains();
+    let removed: SnapshotRecord[];
+    try {
+      removed = consolidate({ vfs: this.vfs, state: this.state, spec: this.spec, dir: this.dir, fileBase: this.fileBase, config: () => this.config() }, uids);
+    } catch (e) {
+      this.guest.marker('snapshot.remove.failed', { uids, reason: (e as Error).message });
+      throw e;
+    } finally {
+      this.dropChains();
+    }
+    this.persist();
+    for (const snap of removed) this.guest.marker('snapshot.removed', { name: snap.name, uid: snap.uid });
   }
 
   private writeVmsd(): void {
-    const v = new ConfigFile();
-    v.set('.encoding', 'UTF-8');
-    const snaps = this.state.snapshots;
-    if (snaps.length) {
-      v.set('snapshot.lastUID', String(this.state.lastUid));
-      v.set('snapshot.current', String(snaps[snaps.length - 1]!.uid));
-    }
-    snaps.forEach((s, i) => {
-      const p = `snapshot${i}`;
-      v.set(`${p}.uid`, String(s.uid));
-      v.set(`${p}.filename`, posix.basename(s.vmsn));
-      if (i > 0) v.set(`${p}.parent`, String(snaps[i - 1]!.uid));
-      v.set(`${p}.displayName`, s.name);
-      v.set(`${p}.description`, s.description);
-      v.set(`${p}.createTimeHigh`, String(Math.floor((s.createdAt * 1000) / 2 ** 32)));
-      v.set(`${p}.createTimeLow`, String((s.createdAt * 1000) % 2 ** 32));
-      const disks = s.children.map((c, d) => ({ c, d })).filter((x) => x.c);
-      v.set(`${p}.numDisks`, String(disks.length));
-      disks.forEach(({ d }, j) => {
-        const parentFile = i === 0 ? `${diskStem(this.fileBase, d)}.vmdk` : posix.basename(snaps[i - 1]!.children[d] || `${diskStem(this.fileBase, d)}.vmdk`);
-        v.set(`${p}.disk${j}.fileName`, parentFile);
-        v.set(`${p}.disk${j}.node`, diskSlot(this.spec.disks[d]!, d));
-      });
-    });
-    v.set('snapshot.numSnapshots', String(snaps.length));
-    this.vfs.writeFile(`${this.dir}/${this.fileBase}.vmsd`, v.format());
+    this.vfs.writeFile(`${this.dir}/${this.fileBase}.vmsd`, formatVmsd(this.state.snapshots, this.state.lastUid, this.fileBase, this.spec));
   }
 }

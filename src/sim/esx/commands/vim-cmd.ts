@@ -2,7 +2,8 @@
 
 import type { CommandImpl } from '../../shell/types.js';
 import type { SimHost } from '../host.js';
-import { HostFault, type SimVm } from '../vm.js';
+import type { SimVm } from '../vm.js';
+import { HostFault } from '../vm-state.js';
 import { out } from './io.js';
 
 const GUEST_NAMES: Record<string, string> = {

@@ -2,7 +2,7 @@
 
 import type { CommandImpl } from '../../shell/types.js';
 import type { SimHost } from '../host.js';
-import { HostFault } from '../vm.js';
+import { HostFault } from '../vm-state.js';
 import { out } from './io.js';
 
 const USAGE = `Usage: vmware-cmd <options> <vm-cfg-path> <vm-action> <arguments>

@@ -1,0 +1,39 @@
+// What the simulated host keeps about a VM between runs (host.json), and the error type its operations fail with.
+
+import type { VmSpec } from '../inventory.js';
+
+export type PowerState = 'on' | 'off' | 'suspended';
+
+export interface SnapshotRecord {
+  uid: number;
+  name: string;
+  description: string;
+  createdAt: number;
+  quiesced: boolean;
+  memory: boolean;
+  powerState: PowerState;
+  /** Per disk index: the child descriptor this snapshot created ('' for disks it skipped). */
+  children: string[];
+  vmsn: string;
+}
+
+export interface VmState {
+  vmid: number;
+  vmxPath: string;
+  power: PowerState;
+  spec: VmSpec;
+  snapshots: SnapshotRecord[];
+  lastUid: number;
+  nextDelta: number;
+}
+
+/** A host-side failure with the fault name vim-cmd prints and the exit status vmware-cmd gives. */
+export class HostFault extends Error {
+  constructor(
+    readonly fault: string,
+    message: string,
+    readonly vmcontrolCode = -1,
+  ) {
+    super(message);
+  }
+}

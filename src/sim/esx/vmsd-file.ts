@@ -1,0 +1,35 @@
+// The .vmsd file of a simulated VM: the snapshot tree as VMware writes it (a linear tree here).
+
+import { posix } from 'node:path';
+import type { VmSpec } from '../inventory.js';
+import { diskSlot, diskStem } from './vm-files.js';
+import type { SnapshotRecord } from './vm-state.js';
+import { ConfigFile } from './vmx-file.js';
+
+export function formatVmsd(snaps: readonly SnapshotRecord[], lastUid: number, fileBase: string, spec: VmSpec): string {
+  const v = new ConfigFile();
+  v.set('.encoding', 'UTF-8');
+  if (snaps.length) {
+    v.set('snapshot.lastUID', String(lastUid));
+    v.set('snapshot.current', String(snaps[snaps.length - 1]!.uid));
+  }
+  snaps.forEach((s, i) => {
+    const p = `snapshot${i}`;
+    v.set(`${p}.uid`, String(s.uid));
+    v.set(`${p}.filename`, posix.basename(s.vmsn));
+    if (i > 0) v.set(`${p}.parent`, String(snaps[i - 1]!.uid));
+    v.set(`${p}.displayName`, s.name);
+    v.set(`${p}.description`, s.description);
+    v.set(`${p}.createTimeHigh`, String(Math.floor((s.createdAt * 1000) / 2 ** 32)));
+    v.set(`${p}.createTimeLow`, String((s.createdAt * 1000) % 2 ** 32));
+    const disks = s.children.map((c, d) => ({ c, d })).filter((x) => x.c);
+    v.set(`${p}.numDisks`, String(disks.length));
+    disks.forEach(({ d }, j) => {
+      const parentFile = i === 0 ? `${diskStem(fileBase, d)}.vmdk` : posix.basename(snaps[i - 1]!.children[d] || `${diskStem(fileBase, d)}.vmdk`);
+      v.set(`${p}.disk${j}.fileName`, parentFile);
+      v.set(`${p}.disk${j}.node`, diskSlot(spec.disks[d]!, d));
+    });
+  });
+  v.set('snapshot.numSnapshots', String(snaps.length));
+  return v.format();
+}
