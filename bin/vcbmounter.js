@@ -17,3 +17,6 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 process.exitCode = await run(process.argv.slice(2));
+// The run is over and its journal records whatever it could not release. Anything still open now (a host
+// command abandoned at the cleanup bound) must not keep a cron job waiting for ever.
+setTimeout(() => process.exit(process.exitCode), 3_000).unref();

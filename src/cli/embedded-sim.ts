@@ -17,7 +17,7 @@ export async function embeddedSimulatorSession(o: BackupOptions, log: Logger): P
   return {
     open: () =>
       openHostSession(
-        { host: sim.host, port: sim.port, user: sim.username, password: sim.password, hostKey: sim.fingerprint, acceptNewHostKey: false, commandSet: o.commandSet },
+        { host: sim.host, port: sim.port, user: sim.username, password: sim.password, hostKey: sim.fingerprint, acceptNewHostKey: false, commandSet: o.commandSet, commandTimeoutMs: o.commandTimeoutMs },
         log,
       ),
     stop: () => sim.stop(),

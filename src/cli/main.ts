@@ -47,7 +47,7 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
 }
 
 /** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
-const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout' };
+const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout' };
 
 function flagOf(option: string): string {
   return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -152,6 +152,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--state-dir <dir>', 'locks and journals (default ~/.local/state/vcbmounter)')
     .option('--snapshot-timeout <seconds>', 'give up on a snapshot create/remove after this long (a quiesce can hang)', '900')
     .option('--cleanup-timeout <seconds>', 'bound on releasing everything after a failure or interrupt', '300')
+    .option('--command-timeout <seconds>', 'give up on any other host command that sends nothing for this long', '300')
     .option('--json', 'print a JSON summary on stdout (and JSON logs)', false)
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing', false)
@@ -198,7 +199,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         lunMap: parseLunMap(flags.lun as string[] | undefined),
         stateDir: flags.stateDir,
         snapshotTimeoutMs: seconds(flags.snapshotTimeout, '--snapshot-timeout'),
-        cleanupTimeoutMs: seconds(flags.cleanupTimeout, '--cleanup-timeout'),
+        cleanupTimeoutMs,
+        commandTimeoutMs: seconds(flags.commandTimeout, '--command-timeout'),
         dryRun: flags.dryRun,
       });
       if (!parsed.success) {

@@ -6,6 +6,7 @@ import { VcbError } from '../errors.js';
 import { writeStateFile } from '../export/index.js';
 import { releasable } from '../resources/index.js';
 import type { Catalog } from '../export/index.js';
+import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
 import type { JobContext, JobDeps, JobState, JobType } from './job.js';
 
@@ -27,12 +28,13 @@ export function hostFlags(o: Pick<BackupOptions, 'host' | 'port'>): string {
   return o.port === 22 ? o.host : `${o.host} --port ${o.port}`;
 }
 
-/** Flags the engine cannot carry out on this proxy, refused before anything is touched. */
+/** Flags this run cannot carry out (a job type not built yet, a transport, a malformed -a), refused before anything is touched. */
 function refuseUnavailable(type: JobType | undefined, o: BackupOptions): JobType {
   if (!type) throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
   if (o.mode === 'hotadd') {
     throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
   }
+  parseSelector(o.selector);
   return type;
 }
 
@@ -122,7 +124,8 @@ function leftBehind(e: unknown, ctx: JobContext): unknown {
     'CLEANUP',
     `${lead}${done}left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`,
     { ...e.context },
-    { cause: e },
+    // The cause is what the message already says: the engine's grouping of the first error and cleanup's.
+    { cause: e.cause ?? e },
   );
 }
 

@@ -21,11 +21,11 @@ export const checkDestination: JobStep = {
         'DESTINATION',
         ours
           ? `destination ${dir} already holds a backup; remove it (vcbmounter -U ${dir}), choose another -r, or pass --preexisting-mountpoint delete to replace it after a successful backup`
-          : `destination ${dir} already exists and is not a backup made by vcbmounter; choose another -r, or move it away yourself`,
+          : `destination ${dir} already exists and was not made by vcbmounter; choose another -r, or move it away yourself`,
       );
     }
     if (existsSync(dir) && o.preexistingMountpoint === 'delete' && !completeExport(dir)) {
-      throw new VcbError('DESTINATION', `destination ${dir} exists and is not a backup made by vcbmounter (no catalog and state file of one run in it); --preexisting-mountpoint delete only replaces earlier backups: move it away yourself or choose another -r`);
+      throw new VcbError('DESTINATION', `destination ${dir} exists and was not made by vcbmounter (no catalog and state file of one run in it); --preexisting-mountpoint delete only replaces earlier backups: move it away yourself or choose another -r`);
     }
     checkDestinationParent(dir);
   },

@@ -16,7 +16,13 @@ export const recover: JobStep = {
     for (const run of listOpenRuns(ctx.stateDir, { host: session.label, vm: ctx.job.vm!.ref.name })) {
       if (run.runId === ctx.runId || run.pidAlive !== false) continue;
       ctx.log.warn({ run: run.runId, pid: run.pid, outstanding: run.outstanding.length }, `releasing what an interrupted run (${run.runId}) left behind`);
-      await recoverRun(run, { stateDir: ctx.stateDir, log: ctx.log, host: async () => session, cleanupTimeoutMs: ctx.o.cleanupTimeoutMs });
+      // What cannot be released yet (a create the host may still finish) stays in that run's journal for
+      // cleanup; this backup goes on, and the snapshots step stops it if that run's snapshot is there.
+      try {
+        await recoverRun(run, { stateDir: ctx.stateDir, log: ctx.log, host: async () => session, cleanupTimeoutMs: ctx.o.cleanupTimeoutMs });
+      } catch (e) {
+        ctx.log.warn({ run: run.runId, err: (e as Error).message }, 'could not release everything an interrupted run left; "vcbmounter cleanup" will try again');
+      }
     }
   },
 };

@@ -25,6 +25,11 @@ export interface SshConnectOptions {
   keepaliveIntervalMs?: number;
   /** Unanswered keepalives before the connection is declared dead. Default 4. */
   keepaliveCountMax?: number;
+  /**
+   * A command given no timeoutMs of its own fails with TIMEOUT once the host has sent nothing on its channel
+   * for this long (while the reader is not the one holding it back). Default: no bound.
+   */
+  idleTimeoutMs?: number;
   /** Concurrent SSH channels; further calls queue. Default 4 (hosts typically allow about 10). */
   maxChannels?: number;
   /** Cipher preference; default is ssh2's (AES-GCM first where the CPU has AES, chacha20-poly1305 where not). */

@@ -178,12 +178,24 @@ export class SshTransport implements Transport {
       let settled = false;
       let channel: ClientChannel | undefined;
       let timer: NodeJS.Timeout | undefined;
+      let idleTimer: NodeJS.Timeout | undefined;
+      const idleMs = opts.timeoutMs === undefined ? this.opts.idleTimeoutMs : undefined;
+      // A paused channel is the reader's doing (a slow disk), not the host's silence: only silence counts.
+      const armIdle = () => {
+        if (idleMs === undefined || settled) return;
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => {
+          if (channel?.isPaused()) return armIdle();
+          fail(new TransportError('TIMEOUT', `no answer from the host for ${idleMs / 1000} s (--command-timeout)`));
+        }, idleMs);
+      };
       let cancelSlot: () => void = () => {};
       const startedAt = Date.now();
 
       const finish = () => {
         settled = true;
         clearTimeout(timer);
+        clearTimeout(idleTimer);
         opts.signal?.removeEventListener('abort', onAbort);
         this.inFlight.delete(call);
         cancelSlot();
@@ -226,7 +238,11 @@ export class SshTransport implements Transport {
             signalName = signal;
           });
           const stderrChunks: Buffer[] = [];
-          opened.stderr.on('data', (chunk: Buffer) => stderrChunks.push(chunk));
+          opened.stderr.on('data', (chunk: Buffer) => {
+            stderrChunks.push(chunk);
+            armIdle();
+          });
+          opened.on('data', armIdle);
           let openStreams = 2;
           const onStreamClosed = () => {
             if (--openStreams > 0) return;
@@ -248,6 +264,7 @@ export class SshTransport implements Transport {
         if (opts.timeoutMs !== undefined) {
           timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
         }
+        armIdle();
         if (!this.connected) {
           return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
         }

@@ -19,6 +19,8 @@ export interface ConnectOptions {
   knownHosts?: string;
   acceptNewHostKey: boolean;
   commandSet: 'auto' | CommandSet;
+  /** See SshConnectOptions.idleTimeoutMs. */
+  commandTimeoutMs?: number;
 }
 
 export interface HostSession {
@@ -71,6 +73,7 @@ export async function openHostSession(o: ConnectOptions, log: Logger): Promise<H
       password: o.password,
       privateKey,
       hostKey: hostKeyPolicy(o),
+      ...(o.commandTimeoutMs !== undefined ? { idleTimeoutMs: o.commandTimeoutMs } : {}),
       logger: { debug: (obj, msg) => sshLog.trace(obj, msg) },
     });
   } catch (e) {

@@ -33,6 +33,8 @@ export const backupOptionsSchema = z.object({
   stateDir: z.optional(z.string()),
   snapshotTimeoutMs: z._default(z.int().check(z.positive()), 15 * 60_000),
   cleanupTimeoutMs: z._default(z.int().check(z.positive()), 5 * 60_000),
+  /** A host command (other than a snapshot create/remove) that sends nothing for this long fails. */
+  commandTimeoutMs: z._default(z.int().check(z.positive()), 5 * 60_000),
   dryRun: z._default(z.boolean(), false),
 });
 
