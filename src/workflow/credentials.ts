@@ -28,22 +28,45 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
     return text.replace(/\r?\n$/, '');
   }
   if (src.password !== undefined) return src.password;
-  if (src.passwordFile !== undefined) {
-    let mode: number;
-    try {
-      mode = statSync(src.passwordFile).mode;
-    } catch (e) {
-      throw new VcbError('USAGE', `--password-file ${src.passwordFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    if (mode & 0o044) {
-      throw new VcbError('USAGE', `--password-file ${src.passwordFile} can be read by other users (mode ${(mode & 0o777).toString(8)}); restrict it with: chmod 600 ${src.passwordFile}`);
-    }
-    return readFileSync(src.passwordFile, 'utf8').replace(/\r?\n$/, '');
-  }
+  if (src.passwordFile !== undefined) return readPasswordFile(src.passwordFile);
   const fromEnv = env[PASSWORD_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (src.prompt) return src.prompt();
   return undefined;
+}
+
+/** Why a path cannot be read, in words, with the errno code for searching. */
+function unreadable(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOENT: 'does not exist',
+    ENOTDIR: 'a component of the path is not a directory',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory, not a file',
+    ELOOP: 'too many symbolic links',
+    ENAMETOOLONG: 'the name is too long',
+  };
+  return code && words[code] ? `${words[code]} (${code})` : `cannot read it (${code ?? (e as Error).message})`;
+}
+
+/** The password in --password-file (one trailing newline dropped); a path that cannot serve is a usage error saying why. */
+function readPasswordFile(path: string): string {
+  const flag = `--password-file ${path}`;
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new VcbError('USAGE', `${flag}: ${unreadable(e)}`, {}, { cause: e });
+  }
+  if (st.isDirectory()) throw new VcbError('USAGE', `${flag}: is a directory, not a file holding the password`);
+  if (st.mode & 0o044) {
+    throw new VcbError('USAGE', `${flag} can be read by other users (mode ${(st.mode & 0o777).toString(8)}); restrict it with: chmod 600 ${path}`);
+  }
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new VcbError('USAGE', `${flag}: ${unreadable(e)}`, {}, { cause: e });
+  }
 }
 
 /** Asks for the password on the terminal without echoing it (vcbMounter prompted when -p was absent). */
