@@ -164,3 +164,14 @@ export function sleepAbortable(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Ends a writable and resolves once it finished, closed or failed (at once if it already has). */
+export function endWritable(stream: Writable): Promise<void> {
+  if (stream.destroyed || stream.writableFinished) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('finish', () => resolve());
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+    stream.end();
+  });
+}

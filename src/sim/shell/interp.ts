@@ -10,8 +10,8 @@ import { expandWord, expandWordToString, type ExpandContext } from './expand.js'
 import { builtins, type ShellState } from './builtins.js';
 import { throttledWritable } from './throttle.js';
 import { errorText, resolvePath } from '../posix/paths.js';
-import { detachFds, whenAborted, type HostLifetime } from './late.js';
-import { emptyReadable, fileReadable, fileWritable, isStreamStop, nullWritable, sleepAbortable, writeChunk } from '../posix/streams.js';
+import { runLate, type HostLifetime } from './late.js';
+import { emptyReadable, endWritable, fileReadable, fileWritable, isStreamStop, nullWritable, sleepAbortable, writeChunk } from '../posix/streams.js';
 
 export interface ShellContext {
   commands: CommandTable;
@@ -160,7 +160,19 @@ class Interpreter {
 
     const startedAt = Date.now();
     const decision = this.ctx.faults?.decide(argv, this.ctx.session);
-    if (decision?.action === 'late') return this.runLate(decision, argv, state, fds, opened, assigned, signal, startedAt);
+    if (decision?.action === 'late') {
+      return runLate({
+        delayMs: decision.rule.delayMs ?? 0,
+        fault: `late (rule ${decision.ruleIndex})`,
+        host: this.ctx.host,
+        client: fds,
+        opened,
+        signal,
+        killedStatus: KILLED_STATUS,
+        execute: (io, hostSignal) => this.execute(argv, state, io, assigned, hostSignal),
+        log: (exitCode, fault) => this.ctx.log?.({ session: this.ctx.session, argv, exitCode, startedAt, endedAt: Date.now(), fault }),
+      });
+    }
     let exitCode: number;
     try {
       exitCode = await this.runWithFault(decision, argv, state, opened.fds, assigned, signal);
@@ -176,49 +188,6 @@ class Interpreter {
       ...(decision ? { fault: `${decision.action} (rule ${decision.ruleIndex})` } : {}),
     });
     return exitCode;
-  }
-
-  /**
-   * The `late` fault: no answer for delayMs, then the command runs to completion on the host whatever the
-   * client did meanwhile (timed out, closed the channel, dropped the connection). The client's wait ends at
-   * whichever comes first: the command's status, or the client going away. The record is logged when the
-   * command ends on the host, with the status it really had.
-   */
-  private async runLate(
-    decision: FaultDecision,
-    argv: string[],
-    state: ShellState,
-    incoming: Fds,
-    opened: { fds: Fds; close: () => Promise<void> },
-    assigned: Record<string, string>,
-    signal: AbortSignal,
-    startedAt: number,
-  ): Promise<number> {
-    const host: HostLifetime = this.ctx.host ?? { signal: new AbortController().signal, track: () => {} };
-    const fromClient = new Set<unknown>([incoming.stdin, incoming.stdout, incoming.stderr]);
-    const onHost = async (): Promise<number> => {
-      let exitCode = KILLED_STATUS;
-      try {
-        await sleepAbortable(decision.rule.delayMs ?? 0, host.signal);
-        const { fds, wrappers } = detachFds(opened.fds, fromClient, signal);
-        exitCode = await this.execute(argv, state, fds, assigned, host.signal);
-        await Promise.all(wrappers.map(endWritable));
-      } catch {
-        // Only the sleep throws: the simulator stopped before the host got to the command.
-      } finally {
-        await opened.close();
-      }
-      this.ctx.log?.({ session: this.ctx.session, argv, exitCode, startedAt, endedAt: Date.now(), fault: `late (rule ${decision.ruleIndex})` });
-      return exitCode;
-    };
-    const task = onHost();
-    host.track(task);
-    const clientGone = whenAborted(signal, KILLED_STATUS);
-    try {
-      return await Promise.race([task, clientGone.promise]);
-    } finally {
-      clientGone.cancel();
-    }
   }
 
   private async runWithFault(decision: FaultDecision | undefined, argv: string[], state: ShellState, fds: Fds, assigned: Record<string, string>, signal: AbortSignal): Promise<number> {
@@ -326,14 +295,4 @@ class Interpreter {
     const file = vfs.open(path);
     return fileWritable(file, append ? file.size() : 0);
   }
-}
-
-function endWritable(stream: Writable): Promise<void> {
-  if (stream.destroyed || stream.writableFinished) return Promise.resolve();
-  return new Promise((resolve) => {
-    stream.once('finish', () => resolve());
-    stream.once('close', () => resolve());
-    stream.once('error', () => resolve());
-    stream.end();
-  });
 }

@@ -1,7 +1,7 @@
 // The `late` fault's plumbing: a host command that keeps running after its client gave up, with its output going nowhere.
 
 import { Writable, type Readable } from 'node:stream';
-import { emptyReadable } from '../posix/streams.js';
+import { emptyReadable, endWritable, sleepAbortable } from '../posix/streams.js';
 
 /** What outlives one SSH channel: the simulator's own lifetime, and a place to register work that must settle before it stops. */
 export interface HostLifetime {
@@ -61,6 +61,59 @@ export function detachFds(fds: StdFds, fromClient: ReadonlySet<unknown>, gone: A
   };
   const stdin = fromClient.has(fds.stdin) && gone.aborted ? emptyReadable() : fds.stdin;
   return { fds: { stdin, stdout: wrap(fds.stdout), stderr: wrap(fds.stderr) }, wrappers };
+}
+
+/** One command a `late` rule fired on, and how the interpreter runs and logs it. */
+export interface LateCommand {
+  delayMs: number;
+  /** What the command log records in `fault`. */
+  fault: string;
+  /** Without it a late command is never abandoned (nothing stops the simulator under it). */
+  host: HostLifetime | undefined;
+  /** The descriptors the command line got from the client (not redirected files). */
+  client: StdFds;
+  /** The command's descriptors after its redirections, and how to close the files they opened. */
+  opened: { fds: StdFds; close: () => Promise<void> };
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  /** What the client's side of the line returns when it gave up. */
+  killedStatus: number;
+  execute(fds: StdFds, hostSignal: AbortSignal): Promise<number>;
+  log(exitCode: number, fault: string): void;
+}
+
+/**
+ * The `late` fault: no answer for delayMs, then the command runs to completion on the host whatever the
+ * client did meanwhile (timed out, closed the channel, dropped the connection). The client's wait ends at
+ * whichever comes first: the command's status, or the client going away. The record is logged when the
+ * command ends on the host, with the status it really had.
+ */
+export async function runLate(cmd: LateCommand): Promise<number> {
+  const host: HostLifetime = cmd.host ?? { signal: new AbortController().signal, track: () => {} };
+  const fromClient = new Set<unknown>([cmd.client.stdin, cmd.client.stdout, cmd.client.stderr]);
+  const onHost = async (): Promise<number> => {
+    let exitCode = cmd.killedStatus;
+    try {
+      await sleepAbortable(cmd.delayMs, host.signal);
+      const { fds, wrappers } = detachFds(cmd.opened.fds, fromClient, cmd.signal);
+      exitCode = await cmd.execute(fds, host.signal);
+      await Promise.all(wrappers.map(endWritable));
+    } catch {
+      // Only the sleep throws: the simulator stopped before the host got to the command.
+    } finally {
+      await cmd.opened.close();
+    }
+    cmd.log(exitCode, cmd.fault);
+    return exitCode;
+  };
+  const task = onHost();
+  host.track(task);
+  const clientGone = whenAborted(cmd.signal, cmd.killedStatus);
+  try {
+    return await Promise.race([task, clientGone.promise]);
+  } finally {
+    clientGone.cancel();
+  }
 }
 
 /** Resolves to `value` once the signal aborts (at once if it already has); cancel() drops the listener. */
