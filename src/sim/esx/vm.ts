@@ -1,22 +1,17 @@
-// A VM on the simulated host: its files, power state, guest, snapshot tree and quiescing.
+// A VM on the simulated host: its files, power state, guest and disk chains; snapshots are taken and removed by their own modules.
 
 import { posix } from 'node:path';
-import { createCowd } from '../../formats/cowd.js';
 import { openChainFromDescriptor, type DescriptorChain } from '../../formats/chain.js';
-import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE } from '../../formats/vmdk-descriptor.js';
 import { Guest } from '../guest/guest.js';
 import type { VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
+import { createSnapshot, type SnapshotOptions, type SnapshotTarget } from './snapshot-create.js';
 import { consolidate } from './snapshot-remove.js';
-import { diskSlot, diskStem } from './vm-files.js';
+import { diskSlot } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
-import { formatVmsd } from './vmsd-file.js';
 import { ConfigFile } from './vmx-file.js';
 
 export { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
-
-const pad6 = (n: number) => String(n).padStart(6, '0');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 export class SimVm {
   readonly guest: Guest;
@@ -74,10 +69,6 @@ export class SimVm {
 
   config(): ConfigFile {
     return ConfigFile.parse(this.vfs.readFile(this.state.vmxPath).toString('utf8'));
-  }
-
-  private writeConfig(cfg: ConfigFile): void {
-    this.vfs.writeFile(this.state.vmxPath, cfg.format());
   }
 
   /** Absolute path of the descriptor the VM currently uses for disk i (the top of its chain). */
@@ -150,151 +141,13 @@ export class SimVm {
    * Takes a snapshot the way the host does: with quiesce, runs the guest's freeze scripts, flushes
    * and holds guest I/O, creates the deltas, thaws, runs the thaw scripts. Rejects with a HostFault.
    */
-  async createSnapshot(opts: { name: string; description: string; memory: boolean; quiesce: boolean }): Promise<SnapshotRecord> {
+  async createSnapshot(opts: SnapshotOptions): Promise<SnapshotRecord> {
     if (this.busy) throw new HostFault('vim.fault.TaskInProgress', 'Another task is already in progress.', -8);
     this.busy = true;
     try {
-      if (opts.quiesce && this.power === 'on') return await this.quiescedSnapshot(opts);
-      this.guest.marker('snapshot.begin', { name: opts.name, quiesce: false });
-      return this.takeSnapshot({ ...opts, quiesce: false });
+      return await createSnapshot(this.target(), opts);
     } finally {
       this.busy = false;
-    }
-  }
-
-  private scriptPaths(): { pre: string; post: string; dir: string } {
-    return this.spec.family === 'windows'
-      ? { pre: 'C:\\Windows\\pre-freeze-script.bat', post: 'C:\\Windows\\post-thaw-script.bat', dir: 'C:\\Program Files\\VMware\\VMware Tools\\backupScripts.d\\' }
-      : { pre: '/usr/sbin/pre-freeze-script', post: '/usr/sbin/post-thaw-script', dir: '/etc/vmware-tools/backupScripts.d/' };
-  }
-
-  private async runScript(path: string, arg: string, exitCode: number, durationMs: number): Promise<number> {
-    if (durationMs > 0) await sleep(durationMs);
-    this.guest.script(path, [arg], exitCode);
-    return exitCode;
-  }
-
-  private async quiescedSnapshot(opts: { name: string; description: string; memory: boolean }): Promise<SnapshotRecord> {
-    if (!this.toolsRunning) {
-      throw new HostFault('vim.fault.ToolsUnavailable', 'Cannot create a quiesced snapshot because VMware Tools is not running in this virtual machine.', -8);
-    }
-    const q = this.spec.quiesce;
-    const paths = this.scriptPaths();
-    const scripts = [...q.backupScripts].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-    this.guest.marker('snapshot.begin', { name: opts.name, quiesce: true });
-    const release = async (arg: 'thaw' | 'freezeFail') => {
-      const failed: string[] = [];
-      for (const s of [...scripts].reverse()) {
-        const code = await this.runScript(paths.dir + s.name, arg, arg === 'thaw' ? s.thawExit : 0, s.durationMs);
-        if (code !== 0) failed.push(s.name);
-      }
-      if (q.postThaw) {
-        if ((await this.runScript(paths.post, arg, q.postThaw.exitCode, q.postThaw.durationMs)) !== 0) failed.push(paths.post);
-      }
-      return failed;
-    };
-    const freezeFailed = async (why: string): Promise<never> => {
-      this.guest.thaw();
-      await release('freezeFail');
-      this.guest.marker('quiesce.failed', { reason: why });
-      throw new HostFault('vim.fault.ApplicationQuiesceFault', `An error occurred while quiescing the virtual machine. ${why}`, -8);
-    };
-    if (q.preFreeze) {
-      const code = await this.runScript(paths.pre, 'freeze', q.preFreeze.exitCode, q.preFreeze.durationMs);
-      if (code !== 0) return freezeFailed(`The pre-freeze script ${paths.pre} exited with status ${code}.`);
-    }
-    for (const s of scripts) {
-      const code = await this.runScript(paths.dir + s.name, 'freeze', s.freezeExit, s.durationMs);
-      if (code !== 0) return freezeFailed(`The freeze script ${paths.dir + s.name} exited with status ${code}.`);
-    }
-    if (q.syncDriver === 'fail') return freezeFailed('The sync driver could not freeze the file systems.');
-    this.guest.freeze();
-    if (q.syncDriver === 'hang') {
-      await Promise.race([sleep(q.hangMs), new Promise((r) => this.stopping.addEventListener('abort', r, { once: true }))]);
-      return freezeFailed('Timed out while waiting for the file systems to freeze.');
-    }
-    let snap: SnapshotRecord;
-    try {
-      if (q.freezeMs > 0) await sleep(q.freezeMs);
-      snap = this.takeSnapshot({ ...opts, quiesce: true });
-    } catch (e) {
-      return freezeFailed((e as Error).message);
-    }
-    this.guest.thaw();
-    const failed = await release('thaw');
-    if (failed.length) this.guest.marker('thaw.failed', { scripts: failed });
-    return snap;
-  }
-
-  /** The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated. */
-  private takeSnapshot(opts: { name: string; description: string; memory: boolean; quiesce: boolean }): SnapshotRecord {
-    const cfg = this.config();
-    const created: string[] = [];
-    const children: string[] = [];
-    const n = this.state.nextDelta;
-    try {
-      this.spec.disks.forEach((disk, i) => {
-        if (!this.snapshotable(i)) {
-          children.push('');
-          return;
-        }
-        const parentPath = this.diskPath(i);
-        const parent = parseDescriptor(this.vfs.readFile(parentPath).toString('utf8'));
-        const stem = diskStem(this.fileBase, i);
-        const childName = `${stem}-${pad6(n)}.vmdk`;
-        const deltaName = `${stem}-${pad6(n)}-delta.vmdk`;
-        const sectors = disk.size / SECTOR_SIZE;
-        created.push(`${this.dir}/${deltaName}`);
-        this.vfs.createFile(`${this.dir}/${deltaName}`, { size: 0, thin: true });
-        createCowd(this.vfs.open(`${this.dir}/${deltaName}`), { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
-        const child = buildSnapshotDescriptor({
-          capacitySectors: sectors,
-          deltaFileName: deltaName,
-          parentFileNameHint: posix.basename(parentPath),
-          parentCid: parent.cid,
-        });
-        created.push(`${this.dir}/${childName}`);
-        this.vfs.writeFile(`${this.dir}/${childName}`, formatDescriptor(child));
-        children.push(`${this.dir}/${childName}`);
-      });
-      const uid = this.state.lastUid + 1;
-      const vmsn = `${this.dir}/${this.fileBase}-Snapshot${uid}.vmsn`;
-      created.push(vmsn);
-      this.vfs.writeFile(vmsn, `snapshot state of ${this.name}: ${opts.name}\n`);
-      this.spec.disks.forEach((d, i) => {
-        if (children[i]) cfg.set(`${diskSlot(d, i)}.fileName`, posix.basename(children[i]!));
-      });
-      this.writeConfig(cfg);
-      const rec: SnapshotRecord = {
-        uid,
-        name: opts.name,
-        description: opts.description,
-        createdAt: Date.now(),
-        quiesced: opts.quiesce,
-        memory: opts.memory,
-        powerState: this.power,
-        children,
-        vmsn,
-      };
-      this.state.lastUid = uid;
-      this.state.nextDelta = n + 1;
-      this.state.snapshots.push(rec);
-      this.dropChains();
-      this.writeVmsd();
-      this.persist();
-      this.guest.marker('snapshot.created', { name: opts.name, uid, quiesced: opts.quiesce });
-      return rec;
-    } catch (e) {
-      for (const p of created.reverse()) {
-        try {
-          this.vfs.remove(p);
-        } catch {
-          /* best effort */
-        }
-      }
-      this.dropChains();
-      const msg = (e as { code?: string }).code === 'ENOSPC' ? 'Insufficient disk space on datastore.' : (e as Error).message;
-      throw new HostFault('vim.fault.FileFault', `An error occurred while saving the snapshot: ${msg}`, -1);
     }
   }
 
@@ -316,7 +169,7 @@ export class SimVm {
     this.dropChains();
     let removed: SnapshotRecord[];
     try {
-      removed = consolidate({ vfs: this.vfs, state: this.state, spec: this.spec, dir: this.dir, fileBase: this.fileBase, config: () => this.config() }, uids);
+      removed = consolidate(this.target(), uids);
     } catch (e) {
       this.guest.marker('snapshot.remove.failed', { uids, reason: (e as Error).message });
       throw e;
@@ -327,7 +180,29 @@ export class SimVm {
     for (const snap of removed) this.guest.marker('snapshot.removed', { name: snap.name, uid: snap.uid });
   }
 
-  private writeVmsd(): void {
-    this.vfs.writeFile(`${this.dir}/${this.fileBase}.vmsd`, formatVmsd(this.state.snapshots, this.state.lastUid, this.fileBase, this.spec));
+  /** What the snapshot operations see of this VM. */
+  private target(): SnapshotTarget {
+    const vm = this;
+    return {
+      vfs: this.vfs,
+      state: this.state,
+      spec: this.spec,
+      dir: this.dir,
+      fileBase: this.fileBase,
+      name: this.name,
+      guest: this.guest,
+      stopping: this.stopping,
+      get power() {
+        return vm.power;
+      },
+      get toolsRunning() {
+        return vm.toolsRunning;
+      },
+      config: () => this.config(),
+      diskPath: (i) => this.diskPath(i),
+      snapshotable: (i) => this.snapshotable(i),
+      dropChains: () => this.dropChains(),
+      persist: () => this.persist(),
+    };
   }
 }

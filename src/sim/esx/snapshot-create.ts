@@ -1,0 +1,181 @@
+// Snapshot creation on the simulated host: quiescing the guest (freeze/thaw scripts, sync driver) and creating the deltas.
+
+import { posix } from 'node:path';
+import { createCowd } from '../../formats/cowd.js';
+import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE } from '../../formats/vmdk-descriptor.js';
+import type { Guest } from '../guest/guest.js';
+import type { ConsolidationTarget } from './snapshot-remove.js';
+import { diskSlot, diskStem } from './vm-files.js';
+import { HostFault, type PowerState, type SnapshotRecord } from './vm-state.js';
+import { formatVmsd } from './vmsd-file.js';
+
+export interface SnapshotOptions {
+  name: string;
+  description: string;
+  memory: boolean;
+  quiesce: boolean;
+}
+
+/** The parts of a VM taking a snapshot reads and changes. */
+export interface SnapshotTarget extends ConsolidationTarget {
+  readonly name: string;
+  readonly power: PowerState;
+  readonly toolsRunning: boolean;
+  readonly guest: Guest;
+  /** Aborted when the host stops: a hanging quiesce gives up. */
+  readonly stopping: AbortSignal;
+  diskPath(i: number): string;
+  snapshotable(i: number): boolean;
+  /** The VM's disk files changed: open chains must be reopened. */
+  dropChains(): void;
+  persist(): void;
+}
+
+const pad6 = (n: number) => String(n).padStart(6, '0');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+/**
+ * Takes a snapshot the way the host does: with quiesce, runs the guest's freeze scripts, flushes
+ * and holds guest I/O, creates the deltas, thaws, runs the thaw scripts. Rejects with a HostFault.
+ */
+export async function createSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): Promise<SnapshotRecord> {
+  if (opts.quiesce && vm.power === 'on') return quiescedSnapshot(vm, opts);
+  vm.guest.marker('snapshot.begin', { name: opts.name, quiesce: false });
+  return takeSnapshot(vm, { ...opts, quiesce: false });
+}
+
+function scriptPaths(vm: SnapshotTarget): { pre: string; post: string; dir: string } {
+  return vm.spec.family === 'windows'
+    ? { pre: 'C:\\Windows\\pre-freeze-script.bat', post: 'C:\\Windows\\post-thaw-script.bat', dir: 'C:\\Program Files\\VMware\\VMware Tools\\backupScripts.d\\' }
+    : { pre: '/usr/sbin/pre-freeze-script', post: '/usr/sbin/post-thaw-script', dir: '/etc/vmware-tools/backupScripts.d/' };
+}
+
+async function runScript(vm: SnapshotTarget, path: string, arg: string, exitCode: number, durationMs: number): Promise<number> {
+  if (durationMs > 0) await sleep(durationMs);
+  vm.guest.script(path, [arg], exitCode);
+  return exitCode;
+}
+
+async function quiescedSnapshot(vm: SnapshotTarget, opts: { name: string; description: string; memory: boolean }): Promise<SnapshotRecord> {
+  if (!vm.toolsRunning) {
+    throw new HostFault('vim.fault.ToolsUnavailable', 'Cannot create a quiesced snapshot because VMware Tools is not running in this virtual machine.', -8);
+  }
+  const q = vm.spec.quiesce;
+  const paths = scriptPaths(vm);
+  const scripts = [...q.backupScripts].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  vm.guest.marker('snapshot.begin', { name: opts.name, quiesce: true });
+  const release = async (arg: 'thaw' | 'freezeFail') => {
+    const failed: string[] = [];
+    for (const s of [...scripts].reverse()) {
+      const code = await runScript(vm, paths.dir + s.name, arg, arg === 'thaw' ? s.thawExit : 0, s.durationMs);
+      if (code !== 0) failed.push(s.name);
+    }
+    if (q.postThaw) {
+      if ((await runScript(vm, paths.post, arg, q.postThaw.exitCode, q.postThaw.durationMs)) !== 0) failed.push(paths.post);
+    }
+    return failed;
+  };
+  const freezeFailed = async (why: string): Promise<never> => {
+    vm.guest.thaw();
+    await release('freezeFail');
+    vm.guest.marker('quiesce.failed', { reason: why });
+    throw new HostFault('vim.fault.ApplicationQuiesceFault', `An error occurred while quiescing the virtual machine. ${why}`, -8);
+  };
+  if (q.preFreeze) {
+    const code = await runScript(vm, paths.pre, 'freeze', q.preFreeze.exitCode, q.preFreeze.durationMs);
+    if (code !== 0) return freezeFailed(`The pre-freeze script ${paths.pre} exited with status ${code}.`);
+  }
+  for (const s of scripts) {
+    const code = await runScript(vm, paths.dir + s.name, 'freeze', s.freezeExit, s.durationMs);
+    if (code !== 0) return freezeFailed(`The freeze script ${paths.dir + s.name} exited with status ${code}.`);
+  }
+  if (q.syncDriver === 'fail') return freezeFailed('The sync driver could not freeze the file systems.');
+  vm.guest.freeze();
+  if (q.syncDriver === 'hang') {
+    await Promise.race([sleep(q.hangMs), new Promise((r) => vm.stopping.addEventListener('abort', r, { once: true }))]);
+    return freezeFailed('Timed out while waiting for the file systems to freeze.');
+  }
+  let snap: SnapshotRecord;
+  try {
+    if (q.freezeMs > 0) await sleep(q.freezeMs);
+    snap = takeSnapshot(vm, { ...opts, quiesce: true });
+  } catch (e) {
+    return freezeFailed((e as Error).message);
+  }
+  vm.guest.thaw();
+  const failed = await release('thaw');
+  if (failed.length) vm.guest.marker('thaw.failed', { scripts: failed });
+  return snap;
+}
+
+/** The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated. */
+function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord {
+  const cfg = vm.config();
+  const created: string[] = [];
+  const children: string[] = [];
+  const n = vm.state.nextDelta;
+  try {
+    vm.spec.disks.forEach((disk, i) => {
+      if (!vm.snapshotable(i)) {
+        children.push('');
+        return;
+      }
+      const parentPath = vm.diskPath(i);
+      const parent = parseDescriptor(vm.vfs.readFile(parentPath).toString('utf8'));
+      const stem = diskStem(vm.fileBase, i);
+      const childName = `${stem}-${pad6(n)}.vmdk`;
+      const deltaName = `${stem}-${pad6(n)}-delta.vmdk`;
+      const sectors = disk.size / SECTOR_SIZE;
+      created.push(`${vm.dir}/${deltaName}`);
+      vm.vfs.createFile(`${vm.dir}/${deltaName}`, { size: 0, thin: true });
+      createCowd(vm.vfs.open(`${vm.dir}/${deltaName}`), { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
+      const child = buildSnapshotDescriptor({
+        capacitySectors: sectors,
+        deltaFileName: deltaName,
+        parentFileNameHint: posix.basename(parentPath),
+        parentCid: parent.cid,
+      });
+      created.push(`${vm.dir}/${childName}`);
+      vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));
+      children.push(`${vm.dir}/${childName}`);
+    });
+    const uid = vm.state.lastUid + 1;
+    const vmsn = `${vm.dir}/${vm.fileBase}-Snapshot${uid}.vmsn`;
+    created.push(vmsn);
+    vm.vfs.writeFile(vmsn, `snapshot state of ${vm.name}: ${opts.name}\n`);
+    vm.spec.disks.forEach((d, i) => {
+      if (children[i]) cfg.set(`${diskSlot(d, i)}.fileName`, posix.basename(children[i]!));
+    });
+    vm.vfs.writeFile(vm.state.vmxPath, cfg.format());
+    const rec: SnapshotRecord = {
+      uid,
+      name: opts.name,
+      description: opts.description,
+      createdAt: Date.now(),
+      quiesced: opts.quiesce,
+      memory: opts.memory,
+      powerState: vm.power,
+      children,
+      vmsn,
+    };
+    vm.state.lastUid = uid;
+    vm.state.nextDelta = n + 1;
+    vm.state.snapshots.push(rec);
+    vm.dropChains();
+    vm.vfs.writeFile(`${vm.dir}/${vm.fileBase}.vmsd`, formatVmsd(vm.state.snapshots, vm.state.lastUid, vm.fileBase, vm.spec));
+    vm.persist();
+    vm.guest.marker('snapshot.created', { name: opts.name, uid, quiesced: opts.quiesce });
+    return rec;
+  } catch (e) {
+    for (const p of created.reverse()) {
+      try {
+        vm.vfs.remove(p);
+      } catch {
+        /* best effort */
+      }
+    }
+    vm.dropChains();
+    const msg = (e as { code?: string }).code === 'ENOSPC' ? 'Insufficient disk space on datastore.' : (e as Error).message;
+    throw new HostFault('vim.fault.FileFault', `An error occurred while saving the snapshot: ${msg}`, -1);
+  }
+}
