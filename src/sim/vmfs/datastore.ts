@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { RandomAccessFile } from '../../formats/random-access.js';
 import { BlockAllocator } from './allocator.js';
 import { SimVfsError } from './errors.js';
+import { EntryBlocks } from './entry-blocks.js';
 import { LunImage } from './lun-image.js';
 import { allocatedBlocks, blockCountFor, computeBlockMap, type FileEntry } from './file-entry.js';
 import { METADATA_FORMAT, loadMetadata, saveMetadata, type DatastoreMetadata } from './metadata.js';
@@ -42,6 +43,7 @@ export class Datastore implements Volume {
   private readonly files = new Map<string, FileEntry>();
   private readonly dirs = new Map<string, number>([['', Date.now()]]);
   private readonly lun: LunImage;
+  private readonly blocks: EntryBlocks;
   private full = false;
   /** mtimes changed since the map was last written. */
   private dirty = false;
@@ -61,11 +63,11 @@ export class Datastore implements Volume {
       throw new Error(`datastore ${opts.name}: capacity ${this.capacity} is too small for block size ${this.blockSize}`);
     }
     this.allocator = new BlockAllocator(totalBlocks, this.reservedBlocks, opts.seed);
+    this.lun = existing ? LunImage.open(this.lunPath) : LunImage.create(this.lunPath, this.capacity);
+    this.blocks = new EntryBlocks(this.lun, this.allocator, this.blockSize, () => this.full);
     if (existing) {
-      this.lun = LunImage.open(this.lunPath);
       this.load(existing);
     } else {
-      this.lun = LunImage.create(this.lunPath, this.capacity);
       this.writeHeader();
       this.persist();
     }
@@ -124,7 +126,7 @@ export class Datastore implements Volume {
 
   createFile(rel: string, size: number, thin: boolean): void {
     const old = this.files.get(rel);
-    if (old) this.releaseEntry(old);
+    if (old) this.blocks.release(old);
     this.files.delete(rel);
     const entry: FileEntry = {
       size,
@@ -135,7 +137,7 @@ export class Datastore implements Volume {
       removed: false,
     };
     try {
-      if (!thin) this.ensureAllocated(entry, 0, entry.blocks.length - 1, this.displayPath(rel));
+      if (!thin) this.blocks.ensureAllocated(entry, 0, entry.blocks.length - 1, this.displayPath(rel));
     } catch (err) {
       if (old) this.persist();
       throw err;
@@ -148,7 +150,7 @@ export class Datastore implements Volume {
   removeFile(rel: string): void {
     const entry = this.files.get(rel);
     if (!entry) return;
-    this.releaseEntry(entry);
+    this.blocks.release(entry);
     this.files.delete(rel);
     this.touchParent(rel);
     this.persist();
@@ -187,9 +189,19 @@ export class Datastore implements Volume {
     };
     return {
       size: () => live().size,
-      read: (buf, position) => this.readEntry(live(), buf, position),
-      write: (buf, position) => this.writeEntry(live(), buf, position, display),
-      truncate: (size) => this.truncateEntry(live(), size, display),
+      read: (buf, position) => this.blocks.read(live(), buf, position),
+      write: (buf, position) => {
+        if (buf.length === 0) return;
+        const changed = this.blocks.write(live(), buf, position, display);
+        entry.mtimeMs = Date.now();
+        this.dirty = true;
+        if (changed) this.persist();
+      },
+      truncate: (size) => {
+        if (!this.blocks.truncate(live(), size, display)) return;
+        entry.mtimeMs = Date.now();
+        this.persist();
+      },
     };
   }
 
@@ -207,126 +219,6 @@ export class Datastore implements Volume {
   close(): void {
     this.flush();
     this.lun.close();
-  }
-
-  private readEntry(entry: FileEntry, buf: Uint8Array, position: number): number {
-    if (position >= entry.size) return 0;
-    const total = Math.min(buf.length, entry.size - position);
-    const bs = this.blockSize;
-    let done = 0;
-    while (done < total) {
-      const index = Math.floor((position + done) / bs);
-      const inBlock = position + done - index * bs;
-      const block = entry.blocks[index] ?? null;
-      let length = Math.min(bs - inBlock, total - done);
-      if (block === null || entry.unzeroed.has(index)) {
-        buf.fill(0, done, done + length);
-      } else {
-        let next = index + 1;
-        while (done + length < total && entry.blocks[next] === block + (next - index) && !entry.unzeroed.has(next)) {
-          length += Math.min(bs, total - done - length);
-          next++;
-        }
-        this.lun.read(buf, done, length, block * bs + inBlock);
-      }
-      done += length;
-    }
-    return total;
-  }
-
-  private writeEntry(entry: FileEntry, data: Uint8Array, position: number, display: string): void {
-    if (data.length === 0) return;
-    const bs = this.blockSize;
-    const end = position + data.length;
-    const lastIndex = Math.floor((end - 1) / bs);
-    const firstIndex = Math.floor(position / bs);
-    // A thick file has no holes below its block count, so only blocks past it can need allocating.
-    const allocateFrom = entry.thin ? firstIndex : Math.min(firstIndex, entry.blocks.length);
-    let structureChanged = this.ensureAllocated(entry, allocateFrom, lastIndex, display);
-    let done = 0;
-    while (done < data.length) {
-      const index = Math.floor((position + done) / bs);
-      const inBlock = position + done - index * bs;
-      const length = Math.min(bs - inBlock, data.length - done);
-      const blockStart = entry.blocks[index]! * bs;
-      const piece = data.subarray(done, done + length);
-      if (entry.unzeroed.has(index)) {
-        if (length < bs) {
-          const whole = Buffer.alloc(bs);
-          whole.set(piece, inBlock);
-          this.lun.write(whole, blockStart);
-        } else {
-          this.lun.write(piece, blockStart);
-        }
-        entry.unzeroed.delete(index);
-        structureChanged = true;
-      } else {
-        this.lun.write(piece, blockStart + inBlock);
-      }
-      done += length;
-    }
-    if (end > entry.size) {
-      entry.size = end;
-      structureChanged = true;
-    }
-    entry.mtimeMs = Date.now();
-    this.dirty = true;
-    if (structureChanged) this.persist();
-  }
-
-  private truncateEntry(entry: FileEntry, size: number, display: string): void {
-    if (!Number.isSafeInteger(size) || size < 0) throw new SimVfsError('EINVAL', display, `Bad size ${size}`);
-    if (size === entry.size) return;
-    const bs = this.blockSize;
-    const keep = blockCountFor(size, bs);
-    if (size < entry.size) {
-      const tailIndex = keep - 1;
-      const tailBlock = tailIndex >= 0 ? entry.blocks[tailIndex] : null;
-      if (size % bs !== 0 && tailBlock != null && !entry.unzeroed.has(tailIndex)) {
-        const oldEndInBlock = Math.min(entry.size - tailIndex * bs, bs);
-        this.lun.write(Buffer.alloc(oldEndInBlock - (size % bs)), tailBlock * bs + (size % bs));
-      }
-      for (let index = keep; index < entry.blocks.length; index++) {
-        const block = entry.blocks[index];
-        if (block != null) this.allocator.release(block);
-        entry.unzeroed.delete(index);
-      }
-      entry.blocks.length = keep;
-    } else if (entry.thin) {
-      while (entry.blocks.length < keep) entry.blocks.push(null);
-    } else {
-      this.ensureAllocated(entry, entry.blocks.length, keep - 1, display);
-    }
-    entry.size = size;
-    entry.mtimeMs = Date.now();
-    this.persist();
-  }
-
-  /**
-   * Gives every hole in file blocks [first, last] a LUN block, growing the block list as needed. Either all
-   * succeed or nothing changes (ENOSPC). Reused blocks that still hold old data are marked unzeroed.
-   */
-  private ensureAllocated(entry: FileEntry, first: number, last: number, display: string): boolean {
-    const oldLength = entry.blocks.length;
-    while (entry.blocks.length <= last) entry.blocks.push(null);
-    const holes: number[] = [];
-    for (let index = Math.max(first, 0); index <= last; index++) if (entry.blocks[index] === null) holes.push(index);
-    if (holes.length === 0) return entry.blocks.length !== oldLength;
-    if (this.full || holes.length > this.allocator.free) {
-      entry.blocks.length = oldLength;
-      throw new SimVfsError('ENOSPC', display);
-    }
-    for (const index of holes) {
-      const { block, stale } = this.allocator.allocate()!;
-      entry.blocks[index] = block;
-      if (stale) entry.unzeroed.add(index);
-    }
-    return true;
-  }
-
-  private releaseEntry(entry: FileEntry): void {
-    for (const block of entry.blocks) if (block !== null) this.allocator.release(block);
-    entry.removed = true;
   }
 
   private writeHeader(): void {
