@@ -5,6 +5,7 @@ import { createCowd } from '../../formats/cowd.js';
 import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE } from '../../formats/vmdk-descriptor.js';
 import type { Guest } from '../guest/guest.js';
 import type { ConsolidationTarget } from './snapshot-remove.js';
+import { UndoJournal } from './undo-journal.js';
 import { diskSlot, diskStem } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord } from './vm-state.js';
 import { formatVmsd } from './vmsd-file.js';
@@ -108,12 +109,19 @@ async function quiescedSnapshot(vm: SnapshotTarget, opts: { name: string; descri
   return snap;
 }
 
-/** The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated. */
+/**
+ * The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated. On
+ * failure (a full datastore) the new files are deleted and the .vmx and .vmsd put back, so the VM is as before.
+ */
 function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord {
   const cfg = vm.config();
   const created: string[] = [];
   const children: string[] = [];
   const n = vm.state.nextDelta;
+  const uid = vm.state.lastUid + 1;
+  const vmsd = `${vm.dir}/${vm.fileBase}.vmsd`;
+  const journal = new UndoJournal(vm.vfs);
+  let rec: SnapshotRecord;
   try {
     vm.spec.disks.forEach((disk, i) => {
       if (!vm.snapshotable(i)) {
@@ -139,15 +147,14 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));
       children.push(`${vm.dir}/${childName}`);
     });
-    const uid = vm.state.lastUid + 1;
     const vmsn = `${vm.dir}/${vm.fileBase}-Snapshot${uid}.vmsn`;
     created.push(vmsn);
     vm.vfs.writeFile(vmsn, `snapshot state of ${vm.name}: ${opts.name}\n`);
     vm.spec.disks.forEach((d, i) => {
       if (children[i]) cfg.set(`${diskSlot(d, i)}.fileName`, posix.basename(children[i]!));
     });
-    vm.vfs.writeFile(vm.state.vmxPath, cfg.format());
-    const rec: SnapshotRecord = {
+    journal.rewrite(vm.state.vmxPath, cfg.format());
+    rec = {
       uid,
       name: opts.name,
       description: opts.description,
@@ -158,15 +165,13 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       children,
       vmsn,
     };
-    vm.state.lastUid = uid;
-    vm.state.nextDelta = n + 1;
-    vm.state.snapshots.push(rec);
-    vm.dropChains();
-    vm.vfs.writeFile(`${vm.dir}/${vm.fileBase}.vmsd`, formatVmsd(vm.state.snapshots, vm.state.lastUid, vm.fileBase, vm.spec));
-    vm.persist();
-    vm.guest.marker('snapshot.created', { name: opts.name, uid, quiesced: opts.quiesce });
-    return rec;
+    if (!vm.vfs.stat(vmsd)) {
+      created.push(vmsd);
+      vm.vfs.createFile(vmsd, { size: 0 });
+    }
+    journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec));
   } catch (e) {
+    journal.undo();
     for (const p of created.reverse()) {
       try {
         vm.vfs.remove(p);
@@ -178,4 +183,12 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
     const msg = (e as { code?: string }).code === 'ENOSPC' ? 'Insufficient disk space on datastore.' : (e as Error).message;
     throw new HostFault('vim.fault.FileFault', `An error occurred while saving the snapshot: ${msg}`, -1);
   }
+  journal.keep();
+  vm.state.lastUid = uid;
+  vm.state.nextDelta = n + 1;
+  vm.state.snapshots.push(rec);
+  vm.dropChains();
+  vm.persist();
+  vm.guest.marker('snapshot.created', { name: opts.name, uid, quiesced: opts.quiesce });
+  return rec;
 }
