@@ -9,6 +9,7 @@ import type { Catalog } from '../export/index.js';
 import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
 import type { JobContext, JobDeps, JobState, JobType } from './job.js';
+import { hostFlags } from './host-flags.js';
 
 export interface JobResult {
   runId: string;
@@ -23,10 +24,6 @@ export interface JobResult {
   bytes: number;
 }
 
-/** How to name the host in advice, as the user spelled it. */
-export function hostFlags(o: Pick<BackupOptions, 'host' | 'port'>): string {
-  return o.port === 22 ? o.host : `${o.host} --port ${o.port}`;
-}
 
 /** Flags this run cannot carry out (a job type not built yet, a transport, a malformed -a), refused before anything is touched. */
 function refuseUnavailable(type: JobType | undefined, o: BackupOptions): JobType {

@@ -89,7 +89,7 @@ export const snapshot: ResourceType<SnapshotResource> = {
     if ((await removeOurs(r, env)) > 0) return 'released';
     if (r.outcome === undefined && Date.now() < r.settleBy) {
       throw new VcbError(
-        'CLEANUP',
+        'SETTLING',
         `still waiting: the snapshot create got no answer, so ${r.host} may still be creating ${BACKUP_SNAPSHOT_NAME} on ${r.vm} until ${new Date(r.settleBy).toISOString()}; none exists yet (cleanup after that time removes it if it appears)`,
         { vm: r.vm },
       );

@@ -14,7 +14,8 @@ import { loadInventory, type Inventory } from './inventory.js';
 import { posixCommands } from './posix/index.js';
 import { runCommandLine } from './shell/interp.js';
 import type { CommandRecord, CommandTable } from './shell/types.js';
-import { loadOrCreateHostKey, startSshServer } from './ssh-server.js';
+import { loadOrCreateHostKey } from './host-key.js';
+import { startSshServer } from './ssh-server.js';
 import { openVfs } from './vmfs/index.js';
 
 export interface SimulatorOptions {

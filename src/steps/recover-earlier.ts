@@ -1,7 +1,9 @@
 // Step recover: release what earlier runs of this VM left when they died (their journals are still open).
 
 import { listOpenRuns } from '../engine/index.js';
+import { VcbError } from '../errors.js';
 import type { JobStep } from '../jobs/job.js';
+import { hostFlags } from '../jobs/host-flags.js';
 import { recoverRun } from '../workflow/recover.js';
 
 export const recover: JobStep = {
@@ -16,12 +18,16 @@ export const recover: JobStep = {
     for (const run of listOpenRuns(ctx.stateDir, { host: session.label, vm: ctx.job.vm!.ref.name })) {
       if (run.runId === ctx.runId || run.pidAlive !== false) continue;
       ctx.log.warn({ run: run.runId, pid: run.pid, outstanding: run.outstanding.length }, `releasing what an interrupted run (${run.runId}) left behind`);
-      // What cannot be released yet (a create the host may still finish) stays in that run's journal for
-      // cleanup; this backup goes on, and the snapshots step stops it if that run's snapshot is there.
+      // A create the host may still finish stays in that run's journal for cleanup; this backup goes on,
+      // and the snapshots step stops it if that run's snapshot appears. Any other failure stops it here.
       try {
         await recoverRun(run, { stateDir: ctx.stateDir, log: ctx.log, host: async () => session, cleanupTimeoutMs: ctx.o.cleanupTimeoutMs });
       } catch (e) {
-        ctx.log.warn({ run: run.runId, err: (e as Error).message }, 'could not release everything an interrupted run left; "vcbmounter cleanup" will try again');
+        if (e instanceof VcbError && e.code === 'CLEANUP') {
+          throw new VcbError('CLEANUP', `${e.message}; once the cause is fixed, run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) or back the VM up again`, e.context, { cause: e });
+        }
+        if (!(e instanceof VcbError) || e.code !== 'SETTLING') throw e;
+        ctx.log.warn({ run: run.runId, err: e.message }, 'an interrupted run\'s snapshot create may still complete on the host; "vcbmounter cleanup" settles it later');
       }
     }
   },

@@ -38,7 +38,8 @@ export async function recoverRun(run: OpenRun, env: RecoveryEnv): Promise<Recove
   const result = await undo.unwind({ timeoutMs: env.cleanupTimeoutMs });
   journal.close();
   if (result.failed.length) {
-    throw new VcbError('CLEANUP', `could not release everything run ${run.runId} left behind: ${describeCleanupFailures(result.failed)}`, { vm: run.vm });
+    const waiting = result.failed.every((f) => f.error instanceof VcbError && f.error.code === 'SETTLING');
+    throw new VcbError(waiting ? 'SETTLING' : 'CLEANUP', `could not release everything run ${run.runId} left behind: ${describeCleanupFailures(result.failed)}`, { vm: run.vm });
   }
   markRecovered(env.stateDir, run.runId);
   return { runId: run.runId, released: result.released.map((e) => e.description) };

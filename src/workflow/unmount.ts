@@ -53,7 +53,7 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
   if (existsSync(dir)) {
     const catalog = completeExport(dir);
     if (!catalog) {
-      throw new VcbError('USAGE', `-U ${dir}: this directory does not hold a catalog and ${STATE_FILE} written by one vcbmounter run; refusing to remove it`);
+      throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no catalog and ${STATE_FILE} of one run in it); refusing to remove it`);
     }
     const held = heldResources(dir, catalog.runId);
     const onHost = held.filter((h) => needsHost(h.kind));

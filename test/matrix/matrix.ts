@@ -1,0 +1,204 @@
+// The fault matrix, generated from the job types' step lists: for every step × fault, a cell that injects the fault and checks every promise.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { JOB_TYPES } from '../../src/jobs/index.js';
+import type { JobStep, JobType } from '../../src/jobs/index.js';
+import { listOpenRuns, isProcessAlive } from '../../src/engine/index.js';
+import { parseCatalog, verifyExport } from '../../src/export/index.js';
+import { replayWrites } from '../../src/sim/guest/guest.js';
+import type { FaultRule } from '../../src/sim/faults.js';
+import type { Simulator } from '../../src/sim/simulator.js';
+import { backupArgs, cli, expectGuestReleased, footprint, outDir, partialSiblings, SNAP, startBench, vmSpec, waitUntil, type Bench } from '../failures/helpers.js';
+
+export const VM = 'vm1';
+
+/** The VM every cell backs up: a user snapshot to keep, guest scripts that must be released, a guest that keeps writing. */
+export function matrixVm(): Record<string, unknown> {
+  return vmSpec(VM, {
+    snapshots: [{ name: 'user-snap', description: 'taken by the admin' }],
+    quiesce: { backupScripts: [{ name: '10-flush' }], preFreeze: { exitCode: 0 }, postThaw: { exitCode: 0 } },
+  });
+}
+
+/** Short bounds so a hang is cut off in seconds; a late command completes after the client gave up but within a second timeout. */
+export const TIMEOUTS = ['--snapshot-timeout', '2', '--command-timeout', '2', '--cleanup-timeout', '15'];
+export const LATE_MS = 3_000;
+
+/** The first host command a step ran in a fault-free run: the one a cell's fault hits. */
+export interface StepTarget {
+  line: string;
+  /** Which occurrence of that exact command line it is (the fault rule's nth). */
+  nth: number;
+}
+
+export interface Probe {
+  type: JobType;
+  /** Step name → its first host command; absent for steps that ran none. */
+  targets: Map<string, StepTarget>;
+  /** Step name → every command line it ran (to check the step's declared hostCommands). */
+  commands: Map<string, string[]>;
+}
+
+/** Step starts from the CLI's JSON log lines on stderr: `{"time":...,"step":"export",...}`. */
+function stepStarts(stderr: string): Array<{ step: string; time: number }> {
+  const starts: Array<{ step: string; time: number }> = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const rec = JSON.parse(line) as { time?: number; step?: string; msg?: string };
+      if (rec.step && rec.time && rec.msg && !starts.some((s) => s.step === rec.step)) starts.push({ step: rec.step, time: rec.time });
+    } catch {
+      continue;
+    }
+  }
+  return starts;
+}
+
+/** Leaves what a run killed mid-export leaves (snapshot, partial directory, stale lock, open journal). */
+export async function leaveInterruptedRun(bench: Bench): Promise<void> {
+  bench.sim.faults.add({ match: '^dd ', action: 'slow', bytesPerSecond: 1024 * 1024, times: 1 });
+  const child = cli(backupArgs(bench, VM, TIMEOUTS));
+  await waitUntil(() => bench.sim.faults.fired.some((f) => f.argv[0] === 'dd'), 'the first run to start reading', 30_000);
+  child.kill('SIGKILL');
+  await child;
+  bench.sim.faults.clear();
+}
+
+/**
+ * Runs one fault-free backup and attributes each host command to the step that was running when it
+ * started. With `afterInterruptedRun`, an earlier run of the VM was killed first (the steps that release
+ * what it left then run host commands).
+ */
+export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean } = {}): Promise<Probe> {
+  const bench = await startBench([matrixVm()]);
+  try {
+    if (opts.afterInterruptedRun) await leaveInterruptedRun(bench);
+    const r = await cli(backupArgs(bench, VM, ['-t', type.name, ...TIMEOUTS]));
+    expect(r.exitCode, r.stderr).toBe(0);
+    const starts = stepStarts(r.stderr);
+    expect(starts.map((s) => s.step)).toEqual(type.steps.map((s) => s.name));
+    const targets = new Map<string, StepTarget>();
+    const commands = new Map<string, string[]>();
+    const seen = new Map<string, number>();
+    // Commands of the killed run may be logged late (when their channel closed): only this run's count.
+    for (const c of bench.sim.commandLog.filter((x) => x.startedAt >= starts[0]!.time).sort((a, b) => a.startedAt - b.startedAt)) {
+      const line = c.argv.join(' ');
+      const count = (seen.get(line) ?? 0) + 1;
+      seen.set(line, count);
+      const step = [...starts].reverse().find((s) => s.time <= c.startedAt)?.step ?? starts[0]!.step;
+      if (!targets.has(step)) targets.set(step, { line, nth: count });
+      commands.set(step, [...(commands.get(step) ?? []), line]);
+    }
+    return { type, targets, commands };
+  } finally {
+    await bench.stop();
+  }
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Run ids differ from run to run (they are in the snapshot's description): matched as any word. */
+const RUN_ID = /\d{8}T\d{6}Z-\d+-[0-9a-f]{6}/g;
+
+/** A fault rule on exactly the step's first command. */
+export function ruleFor(target: StepTarget, rule: Omit<FaultRule, 'match' | 'nth'>): FaultRule {
+  return { match: `^${escapeRegex(target.line).replace(RUN_ID, '\\S+')}$`, nth: target.nth, ...rule } as FaultRule;
+}
+
+export interface Cell {
+  bench: Bench;
+  /** Guest disks before the run and where the guest's events start: to check that every write is kept. */
+  initial: Buffer[];
+  eventsFrom: number;
+  before: ReturnType<typeof footprint>;
+}
+
+export async function startCell(faults: FaultRule[] = [], opts: { afterInterruptedRun?: boolean } = {}): Promise<Cell> {
+  const bench = await startBench([matrixVm()]);
+  const vm = bench.sim.esx.vm(VM);
+  if (opts.afterInterruptedRun) await leaveInterruptedRun(bench);
+  for (const f of faults) bench.sim.faults.add(f);
+  return { bench, initial: [vm.readDisk(0), vm.readDisk(1)], eventsFrom: vm.guest.events.length, before: footprint(bench.sim, VM) };
+}
+
+/** Starts a backup as a child process and resolves once the CLI logs that `step` started. */
+export function backupUntilStep(cell: Cell, type: JobType, step: string) {
+  const child = cli(backupArgs(cell.bench, VM, ['-t', type.name, ...TIMEOUTS]));
+  let seen = '';
+  const started = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (seen.includes(`"step":${JSON.stringify(step)}`)) resolve();
+    });
+    child.then(() => reject(new Error(`the run ended before step ${step} started:\n${seen}`)), reject);
+  });
+  started.catch(() => {});
+  return { child, started };
+}
+
+/** stderr without the JSON log lines: the CLI's own message. */
+export function message(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('{'))
+    .join('\n');
+}
+
+/**
+ * Runs `vcbmounter cleanup` until it has nothing left to wait for: a create the host may still finish is
+ * waited out (the cleanup says so), never assumed gone.
+ */
+export async function cleanupUntilSettled(cell: Cell): Promise<void> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const c = await cli(['cleanup', ...cell.bench.connect]);
+    if (c.exitCode === 0) return;
+    expect(c.stderr, 'cleanup may fail only while it waits for a create to settle').toContain('still waiting');
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  throw new Error('cleanup still waiting after 8 attempts');
+}
+
+/**
+ * Every promise, after the run and whatever recovery its exit code calls for:
+ * no backup snapshot, the user's snapshot intact, guest scripts released, every guest write on the disk,
+ * no partial output (and a complete one verifies), no lock held by a live process, no open journal.
+ */
+export async function expectPromisesKept(cell: Cell, opts: { backupExpected: boolean; dir?: string }): Promise<void> {
+  const { bench } = cell;
+  const vm = bench.sim.esx.vm(VM);
+  expect(vm.snapshots.filter((s) => s.name === SNAP), 'no _VCB-BACKUP_ snapshot remains').toEqual([]);
+  expect(footprint(bench.sim, VM), 'user snapshots and disk files unchanged').toEqual(cell.before);
+  expectGuestReleased(bench.sim, VM);
+  vm.guest.stop();
+  const now = replayWrites(cell.initial, vm.guest.events.slice(cell.eventsFrom), 5);
+  for (let i = 0; i < 2; i++) expect(vm.readDisk(i).equals(now[i]!), `disk ${i} holds every guest write`).toBe(true);
+  const dir = opts.dir ?? outDir(bench, VM);
+  expect(partialSiblings(dir), 'no partial or set-aside directory').toEqual([]);
+  if (opts.backupExpected) {
+    for (const d of await verifyExport(dir)) expect(d.ok, `${d.descriptorFile} verifies against its catalog`).toBe(true);
+    // The export is the disk at the snapshot instant, byte for byte, whatever the run went through.
+    const events = vm.guest.events.slice(cell.eventsFrom);
+    const snapAt = events.findLastIndex((e) => e.ev === 'marker' && e.what === 'snapshot.created');
+    expect(snapAt, 'the guest saw the snapshot').toBeGreaterThanOrEqual(0);
+    const atSnapshot = replayWrites(cell.initial, events, 5, snapAt);
+    const catalog = parseCatalog(readFileSync(join(dir, 'catalog'), 'utf8'));
+    for (const [i, d] of catalog.disks.entries()) {
+      const flat = Buffer.concat(d.extentFiles.map((f) => readFileSync(join(dir, f))));
+      expect(flat.equals(atSnapshot[i]!), `exported disk ${i} equals the guest's disk at the snapshot`).toBe(true);
+    }
+  } else {
+    expect(existsSync(dir), 'no output where the backup failed').toBe(false);
+  }
+  const locks = join(bench.stateDir, 'locks');
+  for (const name of existsSync(locks) ? readdirSync(locks) : []) {
+    const info = JSON.parse(readFileSync(join(locks, name), 'utf8')) as { pid: number; startedAt: string };
+    expect(isProcessAlive(info.pid, Date.parse(info.startedAt)), `lock ${name} is stale, not held`).toBe(false);
+  }
+  expect(listOpenRuns(bench.stateDir).map((r) => r.runId), 'no journal left open').toEqual([]);
+}
+
+export { JOB_TYPES, waitUntil, cli, backupArgs, outDir, type Bench, type JobStep, type JobType, type Simulator };
