@@ -2,7 +2,7 @@
 
 import { utils } from 'ssh2';
 import { describe, expect, it } from 'vitest';
-import { generateEd25519KeyPair } from '../../src/sim/ssh-server.js';
+import { generateEd25519KeyPair } from '../../src/sim/host-key.js';
 
 describe('generateEd25519KeyPair', () => {
   it('makes only pairs whose public and private keys parse back, over enough pairs to meet the bad case', () => {

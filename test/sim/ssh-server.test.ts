@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellJoin } from '../../src/util/shell-quote.js';
-import { loadOrCreateHostKey } from '../../src/sim/ssh-server.js';
+import { loadOrCreateHostKey } from '../../src/sim/host-key.js';
 import { writeChunk } from '../../src/sim/posix/streams.js';
 import { posixCommands } from '../../src/sim/posix/index.js';
 import type { CommandImpl } from '../../src/sim/shell/types.js';
