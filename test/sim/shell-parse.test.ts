@@ -2,7 +2,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCommandLine, ShellSyntaxError } from '../../src/sim/shell/parse.js';
+import { parseCommandLine } from '../../src/sim/shell/parse.js';
+import { ShellSyntaxError } from '../../src/sim/shell/syntax.js';
 import { shellJoin } from '../../src/util/shell-quote.js';
 import { makeTempHost, runLine, type TempHost } from './shell-helpers.js';
 

@@ -1,7 +1,7 @@
 // Word expansion: parameters, command substitution, field splitting of unquoted results, and pathname globbing.
 
 import type { Vfs } from '../vmfs/types.js';
-import type { List, Word } from './parse.js';
+import type { List, Word } from './syntax.js';
 import { resolvePath } from '../posix/paths.js';
 
 export interface ExpandContext {

@@ -5,45 +5,7 @@
 // (if/for/while/case/functions/subshells/&/$((...))/here-documents) is rejected with ShellSyntaxError,
 // kind 'unsupported': the product never sends it, and silently misreading it would be worse.
 
-export type WordPart =
-  | { kind: 'lit'; text: string; quoted: boolean }
-  | { kind: 'var'; name: string; quoted: boolean }
-  | { kind: 'cmd'; list: List; quoted: boolean };
-
-export interface Word {
-  parts: WordPart[];
-}
-
-export type Redirect =
-  | { fd: number; op: '>' | '>>' | '<'; target: Word }
-  | { fd: number; op: 'dup'; targetFd: number };
-
-export interface SimpleCommand {
-  assignments: { name: string; value: Word }[];
-  words: Word[];
-  redirects: Redirect[];
-}
-
-export interface Pipeline {
-  commands: SimpleCommand[];
-}
-
-export interface AndOr {
-  first: Pipeline;
-  rest: { op: '&&' | '||'; pipeline: Pipeline }[];
-}
-
-export type List = AndOr[];
-
-export class ShellSyntaxError extends Error {
-  override name = 'ShellSyntaxError';
-  constructor(
-    readonly kind: 'syntax' | 'unsupported',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { ShellSyntaxError, type AndOr, type List, type Pipeline, type Redirect, type SimpleCommand, type Word, type WordPart } from './syntax.js';
 
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'for', 'while', 'until', 'do', 'done', 'case', 'esac', 'function', '{', '}', '!', '[[', 'select']);
 const WORD_END = new Set([' ', '\t', '\n', ';', '&', '|', '<', '>', '(', ')']);
