@@ -6,7 +6,8 @@ import { Datastore } from './datastore.js';
 import { SimVfsError } from './errors.js';
 import { seedFrom, volumeIds } from './ids.js';
 import { MemoryVolume } from './memory-volume.js';
-import { isWithin, joinRelative, normalizeAbsolute, parseBracketPath, sortBytewise, splitRelative } from './paths.js';
+import { isWithin, normalizeAbsolute, parseBracketPath, sortBytewise, splitRelative } from './paths.js';
+import { copyTree, removeTree } from './tree-ops.js';
 import type { BlockExtent, DatastoreInfo, FileStat, Vfs } from './types.js';
 import type { Volume } from './volume.js';
 
@@ -36,7 +37,6 @@ export interface SimVfs extends Vfs {
 
 const VOLUMES_ROOT = '/vmfs/volumes';
 const PRECREATED_DIRS = ['tmp', 'etc', 'usr', 'usr/sbin', 'bin'];
-const COPY_CHUNK = 1024 * 1024;
 
 type Location =
   | { kind: 'volume'; volume: Volume; rel: string; datastore?: Datastore; shown: string }
@@ -295,37 +295,4 @@ class HostFileSystem implements SimVfs {
 
 function datastorePath(ds: Datastore, rel: string): string {
   return rel === '' ? `${VOLUMES_ROOT}/${ds.uuid}` : `${VOLUMES_ROOT}/${ds.uuid}/${rel}`;
-}
-
-function removeTree(volume: Volume, rel: string): void {
-  if (volume.kind(rel) === 'file') {
-    volume.removeFile(rel);
-    return;
-  }
-  for (const name of volume.children(rel)) removeTree(volume, joinRelative(rel, name));
-  volume.removeDir(rel);
-}
-
-/** Copies a file or directory between volumes; zero chunks are skipped, since a fresh file reads as zeros. */
-function copyTree(from: Volume, fromRel: string, to: Volume, toRel: string): void {
-  const stat = from.stat(fromRel)!;
-  if (stat.type === 'dir') {
-    to.makeDir(toRel);
-    for (const name of from.children(fromRel)) copyTree(from, joinRelative(fromRel, name), to, joinRelative(toRel, name));
-    return;
-  }
-  to.createFile(toRel, stat.size, stat.thin);
-  try {
-    const source = from.open(fromRel);
-    const target = to.open(toRel);
-    const chunk = Buffer.alloc(COPY_CHUNK);
-    const zeros = Buffer.alloc(COPY_CHUNK);
-    for (let position = 0; position < stat.size; position += COPY_CHUNK) {
-      const n = source.read(chunk, position);
-      if (!chunk.subarray(0, n).equals(zeros.subarray(0, n))) target.write(chunk.subarray(0, n), position);
-    }
-  } catch (err) {
-    to.removeFile(toRel);
-    throw err;
-  }
 }
