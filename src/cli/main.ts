@@ -250,7 +250,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--port <port>', 'port; 0 picks a free one', (v) => Number(v), 0)
     .option('--dir <dir>', 'state directory (LUN images, host state); reused when it exists')
     .option('--inventory <demo|file>', 'VMs and datastores: "demo" or a JSON inventory file', 'demo')
-    .option('--faults <file>', 'JSON fault rules (fail, hang, slow, drop, fill)')
+    .option('--faults <file>', 'JSON fault rules (fail, hang, late, slow, drop, fill)')
     .action(async (flags: { port: number; dir?: string; inventory: string; faults?: string }) => {
       exitCode = await (await import('./sim.js')).runSim(flags, io);
     });

@@ -7,6 +7,6 @@ export { Journal, listOpenRuns, markRecovered, readRecords, newRunId, type Journ
 export { lockVm, acquireVmLock, releaseVmLock, readVmLock, breakVmLock, lockPath, type LockInfo, type LockOptions, type VmLock } from './lock.js';
 export { installSignalHandlers, signalExitCode, INTERRUPT_MESSAGE, type HandledSignal, type SignalHandlers, type SignalHandlerOptions } from './signals.js';
 export { runSteps, describePlan, type Step, type StepEvent, type RunContext, type RunSummary, type EngineLog } from './run.js';
-export { resolveStateDir, ensurePrivateDir } from './state-dir.js';
+export { resolveStateDir, stateDirPath, ensurePrivateDir } from './state-dir.js';
 export { isProcessAlive } from './process-alive.js';
 export { safeKey } from './vm-key.js';

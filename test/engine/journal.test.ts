@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Journal, listOpenRuns, markRecovered, readRecords, resolveStateDir, UndoStack } from '../../src/engine/index.js';
+import { Journal, listOpenRuns, markRecovered, readRecords, stateDirPath, UndoStack } from '../../src/engine/index.js';
 
 function tempStateDir(): string {
   return join(mkdtempSync(join(tmpdir(), 'vcb-journal-')), 'state');
@@ -147,11 +147,11 @@ describe('Journal', () => {
   });
 });
 
-describe('resolveStateDir', () => {
+describe('stateDirPath', () => {
   it('prefers the override, then an absolute XDG_STATE_HOME, then ~/.local/state', () => {
-    expect(resolveStateDir('/srv/vcb', { XDG_STATE_HOME: '/x' })).toBe('/srv/vcb');
-    expect(resolveStateDir(undefined, { XDG_STATE_HOME: '/x/state' })).toBe('/x/state/vcbmounter');
-    expect(resolveStateDir(undefined, { XDG_STATE_HOME: 'relative' })).toMatch(/\/\.local\/state\/vcbmounter$/);
-    expect(resolveStateDir(undefined, {})).toMatch(/\/\.local\/state\/vcbmounter$/);
+    expect(stateDirPath('/srv/vcb', { XDG_STATE_HOME: '/x' })).toBe('/srv/vcb');
+    expect(stateDirPath(undefined, { XDG_STATE_HOME: '/x/state' })).toBe('/x/state/vcbmounter');
+    expect(stateDirPath(undefined, { XDG_STATE_HOME: 'relative' })).toMatch(/\/\.local\/state\/vcbmounter$/);
+    expect(stateDirPath(undefined, {})).toMatch(/\/\.local\/state\/vcbmounter$/);
   });
 });

@@ -120,14 +120,17 @@ export interface Cell {
 export async function startCell(faults: FaultRule[] = [], opts: { afterInterruptedRun?: boolean } = {}): Promise<Cell> {
   const bench = await startBench([matrixVm()]);
   const vm = bench.sim.esx.vm(VM);
+  const cell = { bench, initial: [vm.readDisk(0), vm.readDisk(1)], eventsFrom: vm.guest.events.length, before: footprint(bench.sim, VM) };
   if (opts.afterInterruptedRun) await leaveInterruptedRun(bench);
   for (const f of faults) bench.sim.faults.add(f);
-  return { bench, initial: [vm.readDisk(0), vm.readDisk(1)], eventsFrom: vm.guest.events.length, before: footprint(bench.sim, VM) };
+  return cell;
 }
 
 /** Starts a backup as a child process and resolves once the CLI logs that `step` started. */
-export function backupUntilStep(cell: Cell, type: JobType, step: string) {
-  const child = cli(backupArgs(cell.bench, VM, ['-t', type.name, ...TIMEOUTS]));
+export function backupUntilStep(cell: Cell, type: JobType, step: string, dir?: string) {
+  const args = backupArgs(cell.bench, VM, ['-t', type.name, ...TIMEOUTS]);
+  if (dir) args[args.indexOf('-r') + 1] = dir;
+  const child = cli(args);
   let seen = '';
   const started = new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
