@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, JOB_TYPES, runJob, type JobResult } from '../jobs/index.js';
-import { hostFlags } from '../jobs/host-flags.js';
+import { hostFlags } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { unmountDir } from '../workflow/unmount.js';

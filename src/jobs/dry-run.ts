@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { describePlan } from '../engine/index.js';
 import type { BackupOptions } from '../workflow/options.js';
-import type { JobType } from './job.js';
+import type { JobType } from '../steps/step.js';
 
 export function dryRunPlan(type: JobType, o: BackupOptions): string[] {
   const dir = resolve(o.dir);

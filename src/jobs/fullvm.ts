@@ -11,7 +11,7 @@ import { createSnapshot } from '../steps/create-snapshot.js';
 import { readBlockMaps } from '../steps/read-block-maps.js';
 import { exportDisks } from '../steps/export-disks.js';
 import { publish } from '../steps/publish-export.js';
-import type { JobType } from './job.js';
+import type { JobType } from '../steps/step.js';
 
 export const fullvm: JobType = {
   name: 'fullvm',

@@ -8,8 +8,8 @@ import { releasable } from '../resources/index.js';
 import type { Catalog } from '../export/index.js';
 import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
-import type { JobContext, JobDeps, JobState, JobType } from './job.js';
-import { hostFlags } from './host-flags.js';
+import type { JobContext, JobDeps, JobState, JobType } from '../steps/step.js';
+import { hostFlags } from '../workflow/host-flags.js';
 
 export interface JobResult {
   runId: string;

@@ -3,7 +3,7 @@
 import { VcbError } from '../errors.js';
 import type { VmRef } from '../esx/index.js';
 import { withReconnect } from '../transport/index.js';
-import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 import { field, msLeft, type ReleaseEnv, type ResourceType } from './types.js';
 
 export interface SnapshotResource {

@@ -2,7 +2,7 @@
 
 import type { ReleaseOutcome } from '../engine/index.js';
 import type { Logger } from '../log.js';
-import type { HostSession } from '../workflow/connect.js';
+import type { HostSession } from '../esx/index.js';
 
 export type ResourceKind = 'vm-lock' | 'snapshot' | 'partial-dir' | 'replaced-dir' | 'export-dir';
 

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { VcbError } from '../errors.js';
 import { completeExport } from '../export/index.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 import { checkDestinationParent } from '../workflow/destination.js';
 
 export const checkDestination: JobStep = {

@@ -3,9 +3,9 @@
 import { listOpenRuns } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import type { SnapshotInfo } from '../esx/index.js';
-import type { JobContext, JobStep } from '../jobs/job.js';
+import type { JobContext, JobStep } from './step.js';
 import { planDisks } from '../workflow/disk-plan.js';
-import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 const OWNER = /^vcbmounter backup run (\S+)$/;
 

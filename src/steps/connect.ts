@@ -1,7 +1,7 @@
 // Step connect: log in to the host over SSH and detect its command set (vim-cmd or vmware-cmd).
 
 import { sharedHashThread } from '../export/index.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 import { openHostSession } from '../workflow/connect.js';
 
 export const connect: JobStep = {

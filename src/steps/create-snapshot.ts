@@ -1,10 +1,10 @@
 // Step snapshot: create the _VCB-BACKUP_ snapshot, quiesced when VMware Tools run; its release is journaled before the create.
 
 import { VcbError } from '../errors.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 import { settleTime, snapshotDescription } from '../resources/index.js';
 import { TransportError } from '../transport/index.js';
-import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 /** True when a host command ended without the host's answer (timeout, dropped connection, interrupt): the host may still finish it. */
 function unanswered(e: unknown): boolean {

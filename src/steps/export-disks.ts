@@ -2,10 +2,10 @@
 
 import { VcbError } from '../errors.js';
 import { partialDirFor } from '../export/index.js';
-import type { JobContext, JobStep } from '../jobs/job.js';
+import type { JobContext, JobStep } from './step.js';
 import { TOOL_VERSION } from '../version.js';
 import { writeVmExport } from '../workflow/export-plan.js';
-import { BACKUP_SNAPSHOT_NAME } from '../workflow/options.js';
+import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 /**
  * Every disk byte is read: the VM stops running on a delta now, before the extents are fsynced and the

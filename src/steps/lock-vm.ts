@@ -1,7 +1,7 @@
 // Step lock: take this proxy's lock on the VM (one backup of a VM at a time); the journal opens with it.
 
 import { acquireVmLock } from '../engine/index.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 
 export const lock: JobStep = {
   name: 'lock',

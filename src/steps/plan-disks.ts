@@ -1,7 +1,7 @@
 // Step disks: read the .vmx and each disk's descriptor chain; independent disks and physical RDMs are skipped with a warning.
 
 import { VcbError } from '../errors.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 import { planDisks } from '../workflow/disk-plan.js';
 
 export const disks: JobStep = {

@@ -5,7 +5,7 @@ import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { asideDirFor, commitPartialDirectory } from '../export/index.js';
 import { fsyncPath } from '../export/fsync-path.js';
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 
 export const publish: JobStep = {
   name: 'publish',

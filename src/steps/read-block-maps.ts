@@ -1,6 +1,6 @@
 // Step blockmap: ask the host where each frozen base disk's blocks lie (vmkfstools -t0); a virtual RDM is read whole.
 
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 
 export const readBlockMaps: JobStep = {
   name: 'blockmap',

@@ -2,8 +2,8 @@
 
 import { listOpenRuns } from '../engine/index.js';
 import { VcbError } from '../errors.js';
-import type { JobStep } from '../jobs/job.js';
-import { hostFlags } from '../jobs/host-flags.js';
+import type { JobStep } from './step.js';
+import { hostFlags } from '../workflow/host-flags.js';
 import { recoverRun } from '../workflow/recover.js';
 
 export const recover: JobStep = {

@@ -1,6 +1,6 @@
 // Step resolve: find the VM the -a selector names among the host's VMs.
 
-import type { JobStep } from '../jobs/job.js';
+import type { JobStep } from './step.js';
 import { parseSelector, resolveVm } from '../workflow/identify.js';
 
 export const resolve: JobStep = {

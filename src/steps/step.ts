@@ -1,12 +1,11 @@
-// What a job is made of: an ordered list of steps, each one file, with the context and state they share.
+// The step contract: what a step declares (name, resources, host commands) and the context and state a job's steps share.
 
 import type { RunContext, UndoHandle } from '../engine/index.js';
 import type { ErrorCode } from '../errors.js';
-import type { SnapshotInfo } from '../esx/index.js';
+import type { HostSession, SnapshotInfo } from '../esx/index.js';
 import type { Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
 import type { ResourceKind } from '../resources/index.js';
-import type { HostSession } from '../workflow/connect.js';
 import type { ExportDiskPlan, SkippedPlan } from '../workflow/disk-plan.js';
 import type { ResolvedVm } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';

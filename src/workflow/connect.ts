@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VcbError } from '../errors.js';
-import { connectEsxHost, type CommandSet, type EsxHost } from '../esx/index.js';
+import { connectEsxHost, type CommandSet, type HostSession } from '../esx/index.js';
 import { connectSsh, TransportError, type HostKeyPolicy, type SshTransport } from '../transport/index.js';
 import { knownHostsName, readKnownHosts, recordedKeyTypes } from '../transport/known-hosts.js';
 import type { Logger } from '../log.js';
@@ -23,12 +23,7 @@ export interface ConnectOptions {
   commandTimeoutMs?: number;
 }
 
-export interface HostSession {
-  transport: SshTransport;
-  esx: EsxHost;
-  /** host:port, for messages, locks and journals. */
-  label: string;
-}
+export type { HostSession } from '../esx/index.js';
 
 export function hostKeyPolicy(o: ConnectOptions): HostKeyPolicy {
   if (o.hostKey) return { kind: 'fingerprint', fingerprint: o.hostKey };

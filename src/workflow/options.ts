@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import '../util/zod-messages.js';
 
-export const BACKUP_SNAPSHOT_NAME = '_VCB-BACKUP_';
+export { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 export const backupOptionsSchema = z.object({
   host: z.string().check(z.minLength(1)),

@@ -122,6 +122,8 @@ test('a second Ctrl-C while cleanup hangs forces exit 130 and leaves the run in 
   expect(r.timedOut).toBe(false);
   expect(r.exitCode).toBe(130);
   expect(bench.sim.esx.vm('vm1').snapshots.filter((s) => s.name === SNAP)).toHaveLength(1);
+  // The forced exit says what it leaves and what releases it.
+  expect(message(r.stderr)).toMatch(/forced exit during cleanup; left behind: .*_VCB-BACKUP_ snapshot of vm1.*vcbmounter cleanup -h 127\.0\.0\.1 --port \d+/);
 
   const list = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
   expect(list.stdout).toContain(`${SNAP} snapshot of vm1`);

@@ -1,7 +1,7 @@
 // Failures while taking the backup snapshot: a failed create, a failing freeze script, a hang, a full datastore.
 
 import { afterEach, expect, test, vi } from 'vitest';
-import { backupArgs, cli, expectNothingLeft, footprint, scriptsRun, startBench, vmSpec, type Bench } from './helpers.js';
+import { backupArgs, cli, expectNothingLeft, footprint, message, scriptsRun, SNAP, startBench, vmSpec, waitUntil, type Bench } from './helpers.js';
 
 // Each test runs the CLI as a process several times on a machine shared with other test runs.
 vi.setConfig({ testTimeout: 150_000 });
@@ -46,9 +46,10 @@ test('a failing freeze script exits 6: scripts get freezeFail in reverse, post-t
   expectNothingLeft(bench, 'vm1', before);
 });
 
-test('a snapshot.create that never answers is cut off by --snapshot-timeout: exit 8 because the host may still finish it, and cleanup settles it later', async () => {
+test('a snapshot.create that never answers is cut off by --snapshot-timeout: exit 8, and cleanup waits until the create could have finished before closing the run', async () => {
   bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'hang' }]);
   const before = footprint(bench.sim, 'vm1');
+  const started = Date.now();
   const r = await cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '2', '--cleanup-timeout', '10']));
   expect(r.timedOut).toBe(false);
   expect(r.exitCode).toBe(8);
@@ -62,10 +63,37 @@ test('a snapshot.create that never answers is cut off by --snapshot-timeout: exi
   expect(listed.exitCode).toBe(0);
   expect(listed.stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
   bench.sim.faults.clear();
+  // Within two snapshot timeouts of the create, "not there" is not believed.
+  if (Date.now() - started < 3_500) {
+    const early = await cli(['cleanup', ...bench.connect]);
+    expect(early.exitCode).toBe(8);
+    expect(early.stderr).toContain('still waiting');
+    expect((await cli(['cleanup', '--list', '--state-dir', bench.stateDir])).stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 4_500 - Date.now())));
   const c = await cli(['cleanup', ...bench.connect]);
-  expect(c.exitCode).toBe(0);
+  expect(c.exitCode, c.stderr).toBe(0);
   const again = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
   expect(again.stdout).toContain('no interrupted runs');
+  expectNothingLeft(bench, 'vm1', before);
+});
+
+test('a create that completes on the host after a kill -9: cleanup run at once keeps waiting, and removes the snapshot once it appears', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'late', delayMs: 2_500 }]);
+  const before = footprint(bench.sim, 'vm1');
+  const child = cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '3']));
+  await waitUntil(() => bench!.sim.faults.fired.some((f) => f.action === 'late'), 'the create to start', 30_000);
+  child.kill('SIGKILL');
+  await child;
+  const early = await cli(['cleanup', ...bench.connect]);
+  expect(early.exitCode).toBe(8);
+  expect(early.stderr).toContain('still waiting');
+  // The host finishes the create after the client is gone.
+  await waitUntil(() => bench!.sim.esx.vm('vm1').snapshots.some((s) => s.name === SNAP), 'the late snapshot to appear', 20_000);
+  const c = await cli(['cleanup', ...bench.connect]);
+  expect(c.exitCode, c.stderr).toBe(0);
+  expect(c.stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
+  expect((await cli(['cleanup', '--list', '--state-dir', bench.stateDir])).stdout).toContain('no interrupted runs');
   expectNothingLeft(bench, 'vm1', before);
 });
 
@@ -77,6 +105,9 @@ test('a datastore that fills up during snapshot.create exits 6 mentioning space;
   expect(r.stderr).toContain('VM "vm1"');
   expect(r.stderr).toContain('step snapshot');
   expect(r.stderr).toMatch(/space/i);
+  // The cause is the datastore, not the guest: no advice about freeze scripts or --no-quiesce.
+  expect(message(r.stderr)).toMatch(/^vcbmounter: .*datastore holding the VM has no room/);
+  expect(r.stderr).not.toMatch(/--no-quiesce|freeze script/);
   expectNothingLeft(bench, 'vm1', before);
 });
 

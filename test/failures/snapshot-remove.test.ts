@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { afterEach, expect, test, vi } from 'vitest';
-import { backupArgs, cli, expectNothingLeft, footprint, message, outDir, SNAP, startBench, vmSpec, type Bench } from './helpers.js';
+import { backupArgs, cli, expectNothingLeft, footprint, message, outDir, SNAP, startBench, vmSpec, waitUntil, type Bench } from './helpers.js';
 
 // Each test runs the CLI as a process several times on a machine shared with other test runs.
 vi.setConfig({ testTimeout: 150_000 });
@@ -64,4 +64,40 @@ test('snapshot.remove failing every time: exit 8 saying the backup is complete a
   const again = await cli(['cleanup', ...bench.connect]);
   expect(again.exitCode).toBe(0);
   expect(again.stdout).toContain('no interrupted runs');
+});
+
+test('a snapshot remove slower than --cleanup-timeout: the run records what it abandoned and exits 8 instead of hanging', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: REMOVE, action: 'slow', delayMs: 6_000 }]);
+  const before = footprint(bench.sim, 'vm1');
+  const started = Date.now();
+  const r = await cli(backupArgs(bench, 'vm1', ['--cleanup-timeout', '2']));
+  // Bounded by the cleanup timeout and the bin's last-resort exit, not by the host's 6 s.
+  expect(r.timedOut).toBe(false);
+  expect(r.exitCode).toBe(8);
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(message(r.stderr)).toContain(`left behind: ${SNAP} snapshot of vm1`);
+  const list = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);
+  expect(list.stdout).toContain(`${SNAP} snapshot of vm1`);
+  // The abandoned remove may still finish on the host; cleanup then finds nothing of ours, or removes it.
+  bench.sim.faults.clear();
+  await new Promise((resolve) => setTimeout(resolve, 6_500));
+  const c = await cli(['cleanup', ...bench.connect]);
+  expect(c.exitCode, c.stderr).toBe(0);
+  expectNothingLeft(bench, 'vm1', before, { dir: false });
+});
+
+test('a snapshot that something else removes while the disks are read: the backup is not consistent, exit 6, no export', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: '^dd ', action: 'slow', bytesPerSecond: 2 * 1024 * 1024 }]);
+  const before = footprint(bench.sim, 'vm1');
+  const child = cli(backupArgs(bench, 'vm1'));
+  const vm = bench.sim.esx.vm('vm1');
+  await waitUntil(() => bench!.sim.faults.fired.some((f) => f.argv[0] === 'dd'), 'the export to start', 40_000);
+  // Another tool (or a run with --preexisting-snapshot delete) removes our snapshot mid-read.
+  const ours = vm.snapshots.find((s) => s.name === SNAP)!;
+  vm.removeSnapshot(ours.uid);
+  const r = await child;
+  expect(r.exitCode).toBe(6);
+  expect(message(r.stderr)).toMatch(/step export: .*removed by something else while its disks were read/);
+  expect(existsSync(outDir(bench, 'vm1'))).toBe(false);
+  expectNothingLeft(bench, 'vm1', before);
 });
