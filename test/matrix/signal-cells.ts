@@ -27,7 +27,8 @@ export function signalCells(type: JobType, faults: readonly SignalFault[]): void
             const { child, started } = backupUntilStep(cell, type, step.name);
             await started;
             const signal = fault.startsWith('SIGKILL') ? 'SIGKILL' : (fault as keyof typeof EXIT_OF);
-            child.kill(signal);
+            // Straight to the process: execa's own kill() would follow up with SIGKILL after 2 s of cleanup.
+            process.kill(child.pid!, signal);
             const r = await child;
             cell.bench.sim.faults.clear();
             const text = message(r.stderr);
