@@ -138,6 +138,9 @@ export const TARGETS: readonly Target[] = [
  *   finish it, the journal keeps it for `vcbmounter cleanup`.
  * - A removal or its listing that fails, hangs or answers late once is retried during cleanup: 0.
  *   One that fails or hangs every time: 8 (the backup is complete, the snapshot is left for cleanup).
+ * - A command that hangs is cut off by --command-timeout (--snapshot-timeout for the snapshot commands and the
+ *   listing that follows the create) and fails its step as a failed command would; an `ls` that times out may
+ *   fail the export (7) where a failed one is only a warning.
  * - A full datastore before the snapshot exists fails the snapshot: 6.
  */
 export function expectedExits(action: FaultAction, target: string, always: boolean): number[] | undefined {
@@ -150,7 +153,10 @@ export function expectedExits(action: FaultAction, target: string, always: boole
       resolve: [1, 3], vmx: [1, 3], descriptor: [1, 3], list: [1, 3], create: [8], 'list-after-create': [1, 3, 6], blocklist: [1, 3],
       version: [1, 3, 7], ls: [3, 7], dd: [3, 7], dd2: [3, 7], delta: [3, 7], 'vm-file': [3, 7], 'list-before-remove': [0], remove: [0],
     },
-    hang: { create: [8], remove: always ? [8] : [0], 'list-before-remove': [0] },
+    hang: {
+      resolve: [1], vmx: [1], descriptor: [1], list: [1], create: [8], 'list-after-create': [1, 6], blocklist: [1], version: [1, 7], ls: [0, 7],
+      dd: [7], dd2: [7], delta: [7], 'vm-file': [7], 'list-before-remove': [0], remove: always ? [8] : [0],
+    },
     late: { create: [8], remove: [0], 'list-before-remove': [0] },
     fill: { resolve: [6], vmx: [6], list: [6], create: [6] },
   };
@@ -198,8 +204,15 @@ export interface CyclePlan {
   flags: string[];
 }
 
-/** Timeouts for cycles whose fault makes a snapshot command wait: short, so a cycle stays a few seconds long. */
-export const SHORT_TIMEOUTS = { snapshotSeconds: 2, cleanupSeconds: 4 };
+/** Timeouts for cycles whose fault makes a host command wait: short, so a cycle stays a few seconds long. */
+export const SHORT_TIMEOUTS = { snapshotSeconds: 2, commandSeconds: 2, cleanupSeconds: 4 };
+
+/**
+ * --snapshot-timeout of every other cycle. A create cut off by a signal or a dropped connection may still finish on
+ * the host until twice this long after it started, and cleanup waits that long before it believes "not there":
+ * with the default 900 s a soak would wait half an hour after such a cycle.
+ */
+export const SNAPSHOT_TIMEOUT_SECONDS = 5;
 
 const ACTIONS: ReadonlyArray<[FaultAction, number]> = [
   ['fail', 0.35],
@@ -235,7 +248,7 @@ export function planCycles(seed: number, cycles: number, vms: readonly SoakVm[] 
     const vm = prng.pick(vms);
     const replace = prng.chance(0.3);
     const roll = prng.next();
-    const base = { cycle, seed: cycleSeed, vm, replace, flags: [...vm.flags] };
+    const base = { cycle, seed: cycleSeed, vm, replace, flags: [...vm.flags, '--snapshot-timeout', String(SNAPSHOT_TIMEOUT_SECONDS)] };
     if (awaitingRecovery.delete(vm.name)) {
       plans.push({ ...base, kind: 'recover', expected: [0] });
       continue;
@@ -247,12 +260,22 @@ export function planCycles(seed: number, cycles: number, vms: readonly SoakVm[] 
       const target = prng.pick(targetsFor(action, vm));
       const always = (action === 'fail' || action === 'hang') && target.id === 'remove' && prng.chance(0.4);
       const fault: FaultPlan = { action, target, always };
-      const flags = [...base.flags];
+      let flags = [...base.flags];
       if (action === 'hang' || action === 'late') {
-        flags.push('--snapshot-timeout', String(SHORT_TIMEOUTS.snapshotSeconds), '--cleanup-timeout', String(SHORT_TIMEOUTS.cleanupSeconds));
+        flags = [
+          ...vm.flags,
+          '--snapshot-timeout', String(SHORT_TIMEOUTS.snapshotSeconds),
+          '--command-timeout', String(SHORT_TIMEOUTS.commandSeconds),
+          '--cleanup-timeout', String(SHORT_TIMEOUTS.cleanupSeconds),
+        ];
       }
       // Late answers come after the client's longest wait for that command (the cleanup timeout bounds a removal).
-      if (action === 'late') fault.delayMs = (target.id === 'create' ? SHORT_TIMEOUTS.snapshotSeconds : SHORT_TIMEOUTS.cleanupSeconds) * 1000 + prng.int(500, 2500);
+      // A create is promised to be caught only if it completes within a second --snapshot-timeout (settleTime in
+      // src/resources/snapshot.ts): later than that the host is beyond what vcbmounter waits for.
+      if (action === 'late') {
+        const wait = (target.id === 'create' ? SHORT_TIMEOUTS.snapshotSeconds : SHORT_TIMEOUTS.cleanupSeconds) * 1000;
+        fault.delayMs = wait + (target.id === 'create' ? prng.int(300, wait - 700) : prng.int(500, 2500));
+      }
       plans.push({ ...base, flags, kind: 'fault', fault, expected: expectedExits(action, target.id, always)! });
     } else {
       const name = weighted<SignalName>(prng, [

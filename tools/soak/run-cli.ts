@@ -30,7 +30,22 @@ export interface CliRunOptions {
   onSpawn?: (pid: number) => void;
 }
 
+/**
+ * Runs the CLI once. If the bin could not even load its bundle (dist/app/ missing: an `npm run build` running
+ * beside the soak on a shared work tree deletes it for a moment), the run never started, so it is started
+ * again, a few times, after a pause.
+ */
 export async function runCli(args: string[], opts: CliRunOptions): Promise<CliOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await runOnce(args, opts);
+    const notLoaded = r.exitCode === 1 && r.stderr.includes('ERR_MODULE_NOT_FOUND') && r.stderr.includes('dist/app/');
+    if (!notLoaded || attempt === 4) return r;
+    process.stderr.write(`soak: the CLI could not load dist/app (being rebuilt?); starting it again in 15 s\n`);
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+  }
+}
+
+async function runOnce(args: string[], opts: CliRunOptions): Promise<CliOutcome> {
   const { command, args: argv } = binCommand(args);
   const t0 = Date.now();
   const child = execa(command, argv, {
