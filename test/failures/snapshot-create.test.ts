@@ -1,6 +1,7 @@
 // Failures while taking the backup snapshot: a failed create, a failing freeze script, a hang, a full datastore.
 
 import { afterEach, expect, test, vi } from 'vitest';
+import { listOpenRuns } from '../../src/engine/index.js';
 import { backupArgs, cli, expectNothingLeft, footprint, message, scriptsRun, SNAP, startBench, vmSpec, waitUntil, type Bench } from './helpers.js';
 
 // Each test runs the CLI as a process several times on a machine shared with other test runs.
@@ -49,7 +50,6 @@ test('a failing freeze script exits 6: scripts get freezeFail in reverse, post-t
 test('a snapshot.create that never answers is cut off by --snapshot-timeout: exit 8, and cleanup waits until the create could have finished before closing the run', async () => {
   bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'hang' }]);
   const before = footprint(bench.sim, 'vm1');
-  const started = Date.now();
   const r = await cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '2', '--cleanup-timeout', '10']));
   expect(r.timedOut).toBe(false);
   expect(r.exitCode).toBe(8);
@@ -63,14 +63,16 @@ test('a snapshot.create that never answers is cut off by --snapshot-timeout: exi
   expect(listed.exitCode).toBe(0);
   expect(listed.stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
   bench.sim.faults.clear();
-  // Within two snapshot timeouts of the create, "not there" is not believed.
-  if (Date.now() - started < 3_500) {
-    const early = await cli(['cleanup', ...bench.connect]);
+  // Within two snapshot timeouts of the create (settleBy, journaled before it), "not there" is not believed.
+  const settleBy = Number(listOpenRuns(bench.stateDir)[0]!.outstanding.find((o) => o.kind === 'snapshot')!.resource.settleBy);
+  const early = await cli(['cleanup', ...bench.connect]);
+  if (early.exitCode === 0) expect(Date.now()).toBeGreaterThanOrEqual(settleBy);
+  else {
     expect(early.exitCode).toBe(8);
     expect(early.stderr).toContain('still waiting');
     expect((await cli(['cleanup', '--list', '--state-dir', bench.stateDir])).stdout).toContain('_VCB-BACKUP_ snapshot of vm1');
   }
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 4_500 - Date.now())));
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, settleBy + 500 - Date.now())));
   const c = await cli(['cleanup', ...bench.connect]);
   expect(c.exitCode, c.stderr).toBe(0);
   const again = await cli(['cleanup', '--list', '--state-dir', bench.stateDir]);

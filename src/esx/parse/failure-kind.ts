@@ -21,8 +21,9 @@ export function hostFailureKind(result: ExecResult): HostFailureKind | undefined
   const combined = `${result.stdout}\n${result.stderr}`;
   const fault = findVimFault(combined);
   if (fault) {
-    if (QUIESCE_FAULTS.has(fault.name)) return 'quiesce';
+    // Space first: a host may wrap the failed save of a quiesced snapshot in a quiesce fault.
     if (SPACE_FAULTS.has(fault.name) || SPACE_TEXT.test(fault.message)) return 'datastore-full';
+    if (QUIESCE_FAULTS.has(fault.name)) return 'quiesce';
     return undefined;
   }
   const vmControl = findVmControlError(combined);

@@ -76,10 +76,12 @@ async function quiescedSnapshot(vm: SnapshotTarget, opts: { name: string; descri
     }
     return failed;
   };
-  const freezeFailed = async (why: string): Promise<never> => {
+  const freezeFailed = async (why: string, fault?: unknown): Promise<never> => {
     vm.guest.thaw();
     await release('freezeFail');
     vm.guest.marker('quiesce.failed', { reason: why });
+    // The guest was quiesced, but what failed was saving the snapshot (a full datastore): hostd reports that fault.
+    if (fault instanceof HostFault) throw fault;
     throw new HostFault('vim.fault.ApplicationQuiesceFault', `An error occurred while quiescing the virtual machine. ${why}`, -8);
   };
   if (q.preFreeze) {
@@ -101,7 +103,7 @@ async function quiescedSnapshot(vm: SnapshotTarget, opts: { name: string; descri
     if (q.freezeMs > 0) await sleep(q.freezeMs);
     snap = takeSnapshot(vm, { ...opts, quiesce: true });
   } catch (e) {
-    return freezeFailed((e as Error).message);
+    return freezeFailed((e as Error).message, e);
   }
   vm.guest.thaw();
   const failed = await release('thaw');
