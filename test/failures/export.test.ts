@@ -71,3 +71,19 @@ test('export fails and the snapshot removal fails too: exit 8, the message has b
   expect(c.exitCode).toBe(0);
   expectNothingLeft(bench, 'vm1', before);
 });
+
+test('the VM\'s datastore fills up mid-export: the backup completes, the snapshot cannot be consolidated yet (exit 8 naming the full datastore); cleanup removes it once there is room', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: '^dd ', action: 'fill', nth: 2 }]);
+  const before = footprint(bench.sim, 'vm1');
+  const r = await cli(backupArgs(bench, 'vm1'));
+  expect(r.exitCode).toBe(8);
+  const text = message(r.stderr);
+  expect(text).toContain(`the backup in ${outDir(bench, 'vm1')} is complete`);
+  expect(text).toMatch(/left behind: _VCB-BACKUP_ snapshot of vm1 \(.*(Insufficient disk space|outofspace)/);
+  expect(text).not.toMatch(/\.vmx/);
+  for (const d of bench.sim.esx.vfs.datastores()) bench.sim.esx.vfs.setFull(d.name, false);
+  bench.sim.faults.clear();
+  const c = await cli(['cleanup', ...bench.connect]);
+  expect(c.exitCode, c.stderr).toBe(0);
+  expectNothingLeft(bench, 'vm1', before, { dir: false });
+});
