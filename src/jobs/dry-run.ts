@@ -7,5 +7,7 @@ import type { JobType } from '../steps/step.js';
 
 export function dryRunPlan(type: JobType, o: BackupOptions): string[] {
   const dir = resolve(o.dir);
-  return describePlan(type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir) })));
+  return describePlan(
+    type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir) + (s.acquires.length ? ` [acquires: ${s.acquires.join(', ')}]` : '') })),
+  );
 }
