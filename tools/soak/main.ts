@@ -53,14 +53,14 @@ function mib(bytes: number): string {
 }
 
 /** RSS of this process (which hosts the simulator), after a full collection when node runs with --expose-gc. */
-function memory(): { rss: number; heap: number; gc: boolean } {
+function memory(): { rss: number; heap: number; external: number; gc: boolean } {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
     gc();
     gc();
   }
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed, gc: gc !== undefined };
+  return { rss: m.rss, heap: m.heapUsed, external: m.external, gc: gc !== undefined };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -148,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`soak: seed ${args.seed}, ${seconds.toFixed(0)} s, qemu-img check ${qemuImgAvailable() === false ? 'not installed' : qemuImgAvailable() ? 'used' : 'not needed'}`);
   out(
-    `soak: memory (rss of the process hosting the simulator${memStart.gc ? ', after gc' : ', no --expose-gc'}): start ${mib(memStart.rss)}, end ${mib(memEnd.rss)}; heap used ${mib(memStart.heap)} -> ${mib(memEnd.heap)}`,
+    `soak: memory (rss of the process hosting the simulator${memStart.gc ? ', after gc' : ', no --expose-gc'}): start ${mib(memStart.rss)}, end ${mib(memEnd.rss)}; heap used ${mib(memStart.heap)} -> ${mib(memEnd.heap)}, external ${mib(memStart.external)} -> ${mib(memEnd.external)}`,
   );
   if (counts.unexpected) out(`soak: ${counts.unexpected} unexpected outcome(s), listed on stderr`);
   out(`soak: ${counts.run} cycles, ${counts.completed} completed, ${counts.failedAsInjected} failed as injected, ${leaked} leaked`);
