@@ -1,69 +1,16 @@
-// Append-only record of what a run acquires and releases, so a later run can clean up after kill -9.
+// Writing a run's journal: every acquire and release recorded before it happens, so a later run can clean up after kill -9.
 
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from './cleanup-errors.js';
-import { isProcessAlive } from './process-alive.js';
 import { ensurePrivateDir, journalDir } from './state-dir.js';
 import type { UndoRecorder } from './undo.js';
+import { assertSafeRunId, DONE_SUFFIX, OPEN_SUFFIX, readRecords, readRun, type JournalEvent, type JournalRecord, type RunStatus } from './journal-records.js';
 
-export type JournalEvent = 'begin' | 'acquire' | 'update' | 'release' | 'keep' | 'end' | 'recovered';
-export type ReleasePhase = 'start' | 'done' | 'failed';
-export type RunStatus = 'ok' | 'failed' | 'interrupted';
+export { listOpenRuns, markRecovered, readRecords, type JournalEvent, type JournalRecord, type OpenRun, type OutstandingResource, type ReleasePhase, type RunStatus } from './journal-records.js';
 
-/** One line of a journal file. */
-export interface JournalRecord {
-  t: string;
-  run: string;
-  event: JournalEvent;
-  host: string;
-  vm: string;
-  pid: number;
-  /** On 'begin': the proxy's hostname. */
-  hostname?: string;
-  /** acquire/release/keep: which acquire this is about. */
-  id?: string;
-  kind?: string;
-  description?: string;
-  resource?: Record<string, unknown>;
-  phase?: ReleasePhase;
-  error?: string;
-  /** On 'end'. */
-  status?: RunStatus;
-}
-
-export interface OutstandingResource {
-  id: string;
-  kind: string;
-  description: string;
-  resource: Record<string, unknown>;
-  acquiredAt: string;
-  /** A release was started but neither finished nor failed: the process died during it. */
-  releaseInterrupted: boolean;
-  /** Message of the last failed release, if any. */
-  lastError?: string;
-}
-
-export interface OpenRun {
-  runId: string;
-  file: string;
-  host: string;
-  vm: string;
-  pid: number;
-  hostname: string;
-  startedAt: string;
-  /** The run's end record, if it got that far (it ended but could not release everything). */
-  ended?: { status: RunStatus; at: string };
-  /** Whether the run's process still lives; null when it ran on another machine (unknown). */
-  pidAlive: boolean | null;
-  /** Acquired and neither released nor kept, in acquire order. */
-  outstanding: OutstandingResource[];
-}
-
-const OPEN_SUFFIX = '.jsonl';
-const DONE_SUFFIX = '.jsonl.done';
 
 /** A sortable, file-name-safe run id: UTC time, pid and randomness. */
 export function newRunId(now = new Date()): string {
@@ -192,128 +139,6 @@ export class Journal implements UndoRecorder {
     writeSync(this.fd, JSON.stringify(record) + '\n');
     if (durable) fsyncSync(this.fd);
   }
-}
-
-/**
- * Runs with outstanding resources (acquired, neither released nor kept), oldest first, optionally
- * only for one host/VM. A run with no `ended` and pidAlive true (or null: another machine) may
- * still be working: leave its resources alone. One that ended, or whose pid is dead, is abandoned:
- * release its outstanding resources (newest first), recording into Journal.reopen(), then
- * markRecovered().
- */
-export function listOpenRuns(stateDir: string, filter: { host?: string; vm?: string } = {}): OpenRun[] {
-  let names: string[];
-  try {
-    names = readdirSync(journalDir(stateDir));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const runs: OpenRun[] = [];
-  for (const name of names.filter((n) => n.endsWith(OPEN_SUFFIX)).sort()) {
-    const run = readRun(join(journalDir(stateDir), name), name.slice(0, -OPEN_SUFFIX.length));
-    if (!run || run.outstanding.length === 0) continue;
-    if (filter.host !== undefined && run.host !== filter.host) continue;
-    if (filter.vm !== undefined && run.vm !== filter.vm) continue;
-    runs.push(run);
-  }
-  return runs;
-}
-
-/**
- * Marks a run as dealt with after `cleanup` released (or an admin resolved) what it left:
- * appends a 'recovered' record and renames the file to `.jsonl.done`.
- */
-export function markRecovered(stateDir: string, runId: string): void {
-  assertSafeRunId(runId);
-  const file = join(journalDir(stateDir), runId + OPEN_SUFFIX);
-  const records = readRecords(file);
-  const begin = records.find((r) => r.event === 'begin');
-  const record: JournalRecord = {
-    t: new Date().toISOString(),
-    run: runId,
-    event: 'recovered',
-    host: begin?.host ?? '',
-    vm: begin?.vm ?? '',
-    pid: process.pid,
-  };
-  const fd = openSync(file, 'a');
-  try {
-    writeSync(fd, JSON.stringify(record) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(file, file.replace(/\.jsonl$/, DONE_SUFFIX));
-}
-
-/** Reads a journal; a line that does not parse (a write torn by kill -9) is skipped. */
-export function readRecords(file: string): JournalRecord[] {
-  const records: JournalRecord[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      records.push(JSON.parse(line) as JournalRecord);
-    } catch {
-      continue;
-    }
-  }
-  return records;
-}
-
-function readRun(file: string, runId: string): OpenRun | undefined {
-  const records = readRecords(file);
-  const begin = records.find((r) => r.event === 'begin');
-  if (!begin) return undefined;
-  const outstanding = new Map<string, OutstandingResource>();
-  let ended: OpenRun['ended'];
-  for (const r of records) {
-    if (r.event === 'acquire' && r.id) {
-      outstanding.set(r.id, {
-        id: r.id,
-        kind: r.kind ?? '',
-        description: r.description ?? r.kind ?? '',
-        resource: r.resource ?? {},
-        acquiredAt: r.t,
-        releaseInterrupted: false,
-      });
-    } else if (r.event === 'update' && r.id) {
-      const o = outstanding.get(r.id);
-      if (o) o.resource = { ...o.resource, ...(r.resource ?? {}) };
-    } else if (r.event === 'release' && r.id) {
-      const o = outstanding.get(r.id);
-      if (!o) continue;
-      if (r.phase === 'done' || r.phase === undefined) outstanding.delete(r.id);
-      else if (r.phase === 'start') o.releaseInterrupted = true;
-      else if (r.phase === 'failed') {
-        o.releaseInterrupted = false;
-        o.lastError = r.error;
-      }
-    } else if (r.event === 'keep' && r.id) {
-      outstanding.delete(r.id);
-    } else if (r.event === 'end' && r.status) {
-      ended = { status: r.status, at: r.t };
-    } else if (r.event === 'recovered') {
-      outstanding.clear();
-    }
-  }
-  const hostname = begin.hostname ?? '';
-  return {
-    runId,
-    file,
-    host: begin.host,
-    vm: begin.vm,
-    pid: begin.pid,
-    hostname,
-    startedAt: begin.t,
-    ended,
-    pidAlive: hostname === osHostname() ? isProcessAlive(begin.pid, Date.parse(begin.t)) : null,
-    outstanding: [...outstanding.values()],
-  };
-}
-
-function assertSafeRunId(runId: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(runId)) throw new Error(`unsafe run id: ${JSON.stringify(runId)}`);
 }
 
 function syncDir(dir: string): void {

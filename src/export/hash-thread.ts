@@ -1,10 +1,10 @@
 // sha256 on a worker thread, so hashing runs beside SSH decryption and file writes.
 //
 // Nothing is copied: the ArrayBuffer is transferred to the worker and back with the answer (detached here
-// meanwhile). Blocks used to live in a SharedArrayBuffer, read in place by the worker, but V8 copies into
-// shared memory with relaxed atomic stores, several times slower than the plain memmove into an
-// ArrayBuffer, and the export copies every byte into its block. The worker answers in the order it was
-// asked. It is referenced only while answers are pending, so it never keeps the process alive.
+// meanwhile). A SharedArrayBuffer read in place would avoid the transfer, but the export copies every byte
+// into its block and copies into shared memory measured slower (see docs/benchmarks.md). The worker
+// answers in the order it was asked. It is referenced only while answers are pending, so it never keeps
+// the process alive.
 
 import { Worker } from 'node:worker_threads';
 
