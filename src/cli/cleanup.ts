@@ -53,7 +53,8 @@ export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log:
     for (const run of runs) {
       try {
         const r = await recoverRun(run, { stateDir, log, host, hostFlags: port === 22 ? String(flags.host) : `${String(flags.host)} --port ${port}`, cleanupTimeoutMs });
-        io.stdout.write(`cleaned up run ${run.runId} (${JSON.stringify(run.vm)}): ${r.released.join(', ') || 'nothing was held'}\n`);
+        const gone = r.gone.length ? `${r.released.length ? '; ' : ''}already gone: ${r.gone.join(', ')}` : '';
+        io.stdout.write(`cleaned up run ${run.runId} (${JSON.stringify(run.vm)}): ${r.released.length ? `released ${r.released.join(', ')}` : ''}${gone || (r.released.length ? '' : 'nothing was held')}\n`);
       } catch (e) {
         failed++;
         io.stderr.write(`vcbmounter: cleanup of run ${run.runId} failed: ${(e as Error).message}\n`);

@@ -2,7 +2,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { VcbError } from '../errors.js';
-import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, type HandledSignal } from '../engine/index.js';
+import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, stateDirPath, type HandledSignal } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
@@ -102,7 +102,8 @@ function toVcbError(e: unknown): VcbError {
 
 /** -U DIR, with the host's flags when given: a snapshot the run could not remove is then removed too. */
 async function unmountWithOptionalHost(dir: string, flags: Record<string, unknown>, log: Logger, cleanupTimeoutMs: number) {
-  if (!flags.host) return unmountDir(dir, { log, cleanupTimeoutMs });
+  const stateDir = stateDirPath(flags.stateDir as string | undefined);
+  if (!flags.host) return unmountDir(dir, { log, stateDir, cleanupTimeoutMs });
   const o = { host: String(flags.host), port: Number(flags.port ?? 22) };
   let session: HostSession | undefined;
   const host = async (): Promise<HostSession> => {
@@ -115,7 +116,7 @@ async function unmountWithOptionalHost(dir: string, flags: Record<string, unknow
     return session;
   };
   try {
-    return await unmountDir(dir, { log, host, hostFlags: hostFlags(o), cleanupTimeoutMs });
+    return await unmountDir(dir, { log, stateDir, host, hostFlags: hostFlags(o), cleanupTimeoutMs });
   } finally {
     await session?.transport.close().catch(() => {});
   }

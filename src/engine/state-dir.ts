@@ -3,15 +3,16 @@
 import { accessSync, chmodSync, closeSync, constants, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
 
 /**
- * The state directory's path: `override` if given, else `$XDG_STATE_HOME/vcbmounter` (when that is an
+ * The state directory's path: `override` if given (made absolute: journals record paths inside it, and a
+ * later cleanup may run from another directory), else `$XDG_STATE_HOME/vcbmounter` (when that is an
  * absolute path), else `~/.local/state/vcbmounter`. Touches nothing.
  */
 export function stateDirPath(override?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (override) return override;
+  if (override) return resolve(override);
   const xdg = env.XDG_STATE_HOME;
   if (xdg && isAbsolute(xdg)) return join(xdg, 'vcbmounter');
   return join(homedir(), '.local', 'state', 'vcbmounter');

@@ -63,7 +63,10 @@ export interface UndoHandle {
 }
 
 export interface UnwindResult {
+  /** Given back, in release order (including the ones that turned out to be gone already). */
   released: UndoEntry[];
+  /** Of those, the ones there was nothing to give back for. */
+  absent: UndoEntry[];
   failed: Array<CleanupFailure & { entry: UndoEntry }>;
 }
 
@@ -146,19 +149,19 @@ export class UndoStack {
   async unwind(opts: { timeoutMs: number }): Promise<UnwindResult> {
     const overallDeadline = Date.now() + opts.timeoutMs;
     const order = [...this.slots].reverse();
-    const result: UnwindResult = { released: [], failed: [] };
+    const result: UnwindResult = { released: [], absent: [], failed: [] };
     for (let i = 0; i < order.length; i++) {
       const slot = order[i]!;
       if (slot.state === 'done') continue;
       const left = order.length - i;
       const share = Math.max(0, overallDeadline - Date.now()) / left;
       try {
-        if (slot.state === 'releasing' && slot.inFlight) {
-          await withDeadline(slot.inFlight, Date.now() + share, slot.entry, new AbortController());
-        } else {
-          await this.releaseSlot(slot, Date.now() + share);
-        }
+        const outcome =
+          slot.state === 'releasing' && slot.inFlight
+            ? await withDeadline(slot.inFlight, Date.now() + share, slot.entry, new AbortController())
+            : await this.releaseSlot(slot, Date.now() + share);
         result.released.push(slot.entry);
+        if (outcome === 'absent') result.absent.push(slot.entry);
       } catch (error) {
         slot.entry.lastError = errorMessage(error);
         result.failed.push({ entry: slot.entry, error });

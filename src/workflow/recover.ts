@@ -13,7 +13,10 @@ export interface RecoveryEnv extends Omit<ReleaseEnv, 'signal' | 'deadline'> {
 
 export interface RecoveryReport {
   runId: string;
+  /** What was there and is given back. */
   released: string[];
+  /** What was recorded as held but was gone already. */
+  gone: string[];
 }
 
 /**
@@ -42,5 +45,6 @@ export async function recoverRun(run: OpenRun, env: RecoveryEnv): Promise<Recove
     throw new VcbError(waiting ? 'SETTLING' : 'CLEANUP', `could not release everything run ${run.runId} left behind: ${describeCleanupFailures(result.failed)}`, { vm: run.vm });
   }
   markRecovered(env.stateDir, run.runId);
-  return { runId: run.runId, released: result.released.map((e) => e.description) };
+  const gone = new Set(result.absent);
+  return { runId: run.runId, released: result.released.filter((e) => !gone.has(e)).map((e) => e.description), gone: result.absent.map((e) => e.description) };
 }

@@ -2,11 +2,12 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { listOpenRuns, type OpenRun } from '../engine/index.js';
 import { VcbError } from '../errors.js';
-import { completeExport, STATE_FILE } from '../export/index.js';
+import { completeExport, discardPartialDirectory, STATE_FILE } from '../export/index.js';
 import type { Logger } from '../log.js';
 import { needsHost, releaseResource, type ReleaseEnv } from '../resources/index.js';
-import { discardPartialDirectory } from '../export/index.js';
+import { recoverRun } from './recover.js';
 
 export interface UnmountReport {
   dir: string;
@@ -16,14 +17,28 @@ export interface UnmountReport {
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** Unfinished export directories of runs that targeted dir: `<dir>.partial-<runid>`. */
-export function partialSiblings(dir: string): string[] {
+/** Directories runs made beside dir: `<dir>.partial-<runid>` (unfinished exports) or `<dir>.old-<runid>` (an earlier backup being replaced). */
+function siblings(dir: string, kind: 'partial' | 'old'): Array<{ path: string; runId: string }> {
   const parent = dirname(dir);
   if (!existsSync(parent)) return [];
-  const prefix = `${basename(dir)}.partial-`;
+  const prefix = `${basename(dir)}.${kind}-`;
   return readdirSync(parent)
     .filter((n) => n.startsWith(prefix) && RUN_ID.test(n.slice(prefix.length)))
-    .map((n) => join(parent, n));
+    .map((n) => ({ path: join(parent, n), runId: n.slice(prefix.length) }));
+}
+
+/** Unfinished export directories of runs that targeted dir: `<dir>.partial-<runid>`. */
+export function partialSiblings(dir: string): string[] {
+  return siblings(dir, 'partial').map((s) => s.path);
+}
+
+/** A replacement of dir that a run began and did not finish (recovery finishes or undoes it, never -U). */
+function refuseInterruptedReplacement(dir: string, open: OpenRun[]): void {
+  const asides = siblings(dir, 'old').map((s) => s.path);
+  const journaled = open.filter((r) => r.outstanding.some((o) => o.kind === 'replaced-dir' && o.resource.destination === dir));
+  if (asides.length === 0 && journaled.length === 0) return;
+  const what = [...asides, ...journaled.map((r) => `run ${r.runId}`)].join(', ');
+  throw new VcbError('CLEANUP', `-U ${dir}: a replacement of this backup by a newer one was interrupted (${what}); run \`vcbmounter cleanup -h HOST ...\` first: it keeps the newer backup if it is complete, else puts the earlier one back`);
 }
 
 interface HeldEntry {
@@ -41,6 +56,8 @@ function heldResources(dir: string, runId: string): HeldEntry[] {
 
 export interface UnmountEnv {
   log: Logger;
+  /** The state directory's path (not created): whose runs are still open, to leave theirs alone and record releases. */
+  stateDir: string;
   /** Reaches the host, when -U was given -h: a snapshot the run still holds is then removed too. */
   host?: ReleaseEnv['host'];
   hostFlags?: string;
@@ -50,12 +67,22 @@ export interface UnmountEnv {
 export async function unmountDir(target: string, env: UnmountEnv): Promise<UnmountReport> {
   const dir = resolve(target);
   const removed: string[] = [];
+  const open = listOpenRuns(env.stateDir);
+  refuseInterruptedReplacement(dir, open);
+  const releaseEnv = (): ReleaseEnv => ({
+    log: env.log,
+    signal: AbortSignal.timeout(env.cleanupTimeoutMs),
+    deadline: Date.now() + env.cleanupTimeoutMs,
+    ...(env.host ? { host: env.host } : {}),
+    ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}),
+  });
   if (existsSync(dir)) {
     const catalog = completeExport(dir);
     if (!catalog) {
       throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no catalog and ${STATE_FILE} of one run in it); refusing to remove it`);
     }
-    const held = heldResources(dir, catalog.runId);
+    // The directory may have been moved since the backup: it is released where -U finds it.
+    const held = heldResources(dir, catalog.runId).map((h) => (h.kind === 'export-dir' ? { ...h, resource: { ...h.resource, dir } } : h));
     const onHost = held.filter((h) => needsHost(h.kind));
     if (onHost.length && !env.host) {
       throw new VcbError(
@@ -63,19 +90,29 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
         `-U ${dir}: run ${catalog.runId} still holds ${onHost.map((h) => h.description).join(', ')} on the host; give -U the host's flags (-h ${catalog.host.name} -u USER ...) or run "vcbmounter cleanup" with them, then -U again`,
       );
     }
-    const deadline = Date.now() + env.cleanupTimeoutMs;
+    // The run's own journal, if it is still open here, records the releases and is closed by them.
+    const run = open.find((r) => r.runId === catalog.runId && r.pidAlive !== true);
+    if (run && env.host) {
+      const report = await recoverRun(run, { stateDir: env.stateDir, log: env.log, host: env.host, ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}), cleanupTimeoutMs: env.cleanupTimeoutMs });
+      removed.push(...report.released);
+    }
     for (const h of [...held].reverse()) {
-      const outcome = await releaseResource(h.kind, h.resource, { log: env.log, signal: AbortSignal.timeout(env.cleanupTimeoutMs), deadline, ...(env.host ? { host: env.host } : {}), ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}) });
+      const outcome = await releaseResource(h.kind, h.resource, releaseEnv());
       if (outcome === 'released') {
         removed.push(h.kind === 'export-dir' ? dir : h.description);
         env.log.info({ released: h.description }, 'released');
       }
     }
   }
-  for (const p of partialSiblings(dir)) {
-    await discardPartialDirectory(p);
-    removed.push(p);
-    env.log.info({ dir: p }, 'removed an unfinished export directory');
+  for (const p of siblings(dir, 'partial')) {
+    const owner = open.find((r) => r.runId === p.runId);
+    if (owner && owner.pidAlive !== false) {
+      env.log.warn({ dir: p.path, run: p.runId, pid: owner.pid }, 'left an unfinished export alone: its backup may still be running');
+      continue;
+    }
+    await discardPartialDirectory(p.path);
+    removed.push(p.path);
+    env.log.info({ dir: p.path }, 'removed an unfinished export directory');
   }
   return { dir, removed, nothingToDo: removed.length === 0 };
 }

@@ -1,9 +1,11 @@
 // vcbmounter -U DIR: releases what the run at DIR recorded as held (its state file), and refuses directories it did not make.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test, vi } from 'vitest';
-import { backupArgs, cli, expectNothingLeft, footprint, message, outDir, SNAP, startBench, vmSpec, type Bench } from './helpers.js';
+import { execa } from 'execa';
+import { binCommand } from '../../tools/test-support/bin-command.js';
+import { backupArgs, cli, expectNothingLeft, footprint, message, outDir, SNAP, startBench, vmSpec, waitUntil, type Bench } from './helpers.js';
 
 // Each test runs the CLI as a process several times on a machine shared with other test runs.
 vi.setConfig({ testTimeout: 150_000 });
@@ -91,6 +93,8 @@ test('a backup whose snapshot could not be removed: -U without host flags refuse
   const removes = bench.sim.commandLog.filter((c) => c.argv.join(' ').startsWith(REMOVE)).slice(removesBefore);
   expect(removes.map((c) => c.exitCode)).toEqual([0]);
   expectNothingLeft(bench, 'vm1', before);
+  // The release is recorded in the run's journal: nothing is left for cleanup.
+  expect((await cli(['cleanup', '--list', '--state-dir', bench.stateDir])).stdout).toContain('no interrupted runs');
 
   const again = await cli(['-U', dir, ...bench.connect]);
   expect(again.exitCode).toBe(0);
@@ -176,4 +180,57 @@ test('-U on an export the user added a file to removes the backup\'s own files, 
   expect(msg).toContain(`kept the directory`);
   expect(readdirSync(dir)).toEqual(['notes.txt']);
   expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('restore-tested on Monday\n');
+});
+
+test('-U finds a backup where it was moved to, and removes it there', async () => {
+  bench = await startBench([vmSpec('vm1')]);
+  const dir = outDir(bench, 'vm1');
+  expect((await cli(backupArgs(bench, 'vm1'))).exitCode).toBe(0);
+  const moved = join(bench.tmp, 'archive');
+  renameSync(dir, moved);
+  const r = await cli(['-U', moved, '--state-dir', bench.stateDir]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect(r.stdout).toContain(`removed ${moved}`);
+  expect(existsSync(moved)).toBe(false);
+});
+
+test('-U leaves alone the unfinished export of a backup that is still running; that backup completes', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: '^dd ', action: 'slow', bytesPerSecond: 2 * 1024 * 1024 }]);
+  const dir = outDir(bench, 'vm1');
+  const child = cli(backupArgs(bench, 'vm1'));
+  await waitUntil(() => bench!.sim.faults.fired.some((f) => f.argv[0] === 'dd'), 'the export to start', 40_000);
+  const partial = readdirSync(bench.tmp).find((n) => n.startsWith('out-vm1.partial-'));
+  expect(partial).toBeDefined();
+  const u = await cli(['-U', dir, '--state-dir', bench.stateDir]);
+  expect(u.exitCode, u.stderr).toBe(0);
+  expect(u.stdout).toContain(`nothing to remove at ${dir}`);
+  expect(existsSync(join(bench.tmp, partial!))).toBe(true);
+  const r = await child;
+  expect(r.exitCode, message(r.stderr)).toBe(0);
+  expectCompleteExport(dir);
+});
+
+test('-U refuses while a replacement of the backup by a newer one was interrupted (a DIR.old-* sibling), and removes nothing', async () => {
+  bench = await startBench([vmSpec('vm1')]);
+  const dir = outDir(bench, 'vm1');
+  expect((await cli(backupArgs(bench, 'vm1'))).exitCode).toBe(0);
+  const aside = `${dir}.old-20261130T000000Z-1-abcdef`;
+  mkdirSync(aside);
+  const exported = contents(dir);
+  const r = await cli(['-U', dir, '--state-dir', bench.stateDir]);
+  expect(r.exitCode).toBe(8);
+  expect(message(r.stderr)).toContain('replacement of this backup by a newer one was interrupted');
+  expect(message(r.stderr)).toContain('vcbmounter cleanup');
+  expect(contents(dir)).toEqual(exported);
+  expect(existsSync(aside)).toBe(true);
+});
+
+test('a relative --state-dir is recorded as an absolute path, so cleanup from another directory finds the lock it names', async () => {
+  bench = await startBench([vmSpec('vm1')]);
+  const run = binCommand([...backupArgs(bench, 'vm1').filter((a, i, all) => a !== '--state-dir' && all[i - 1] !== '--state-dir'), '--state-dir', 'rel-state']);
+  const r = await execa(run.command, run.args, { cwd: bench.tmp, reject: false });
+  expect(r.exitCode, r.stderr).toBe(0);
+  const journals = readdirSync(join(bench.tmp, 'rel-state', 'journal'));
+  const lines = readFileSync(join(bench.tmp, 'rel-state', 'journal', journals[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; resource?: { stateDir?: string } });
+  expect(lines.find((l) => l.kind === 'vm-lock')!.resource!.stateDir).toBe(join(bench.tmp, 'rel-state'));
 });
