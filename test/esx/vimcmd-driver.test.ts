@@ -76,7 +76,7 @@ describe('VimCmdHost', () => {
     transport.expectAllUsed();
   });
 
-  it('fails with SNAPSHOT and the fault message when the create prints a fault', async () => {
+  it('fails with QUIESCE and the fault message when the create prints a quiesce fault (classified where the output is parsed)', async () => {
     const create = ['vim-cmd', 'vmsvc/snapshot.create', '12', 'b', 'd', '0', '1'];
     const transport = new ReplayTransport([
       { argv: GET, stdout: 'Get Snapshot:\n' },
@@ -89,7 +89,7 @@ describe('VimCmdHost', () => {
     const err = await catchVcbErrorAsync(() =>
       new VimCmdHost(transport).createSnapshot(VM, { name: 'b', description: 'd', quiesce: true, memory: false }),
     );
-    expect(err.code).toBe('SNAPSHOT');
+    expect(err.code).toBe('QUIESCE');
     expect(err.context.command).toEqual(create);
     expect(err.message).toContain('ApplicationQuiesceFault: An error occurred while quiescing');
     transport.expectAllUsed();
