@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
+import { errnoInWords } from '../util/errno-words.js';
 
 /**
  * The state directory's path: `override` if given (made absolute: journals record paths inside it, and a
@@ -73,26 +74,12 @@ function why(e: unknown, dir: string): { text: string; cause: unknown } {
     try {
       if (parent) accessSync(parent, constants.W_OK);
     } catch (denied) {
-      return { text: `cannot create it in ${parent}: ${inWords(denied)}`, cause: denied };
+      return { text: `cannot create it in ${parent}: ${errnoInWords(denied)}`, cause: denied };
     }
   }
-  return { text: inWords(e), cause: e };
+  return { text: errnoInWords(e), cause: e };
 }
 
-function inWords(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    EROFS: 'read-only file system',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOSPC: 'no space left on device',
-    EDQUOT: 'disk quota exceeded',
-    ELOOP: 'too many symbolic links',
-    ENAMETOOLONG: 'the name is too long',
-  };
-  if (code && words[code]) return `${words[code]} (${code})`;
-  return code ? `${(e as Error).message.replace(/^\w+: /, '')} (${code})` : (e as Error).message;
-}
 
 /** The nearest of dir and its ancestors that exists. */
 function nearestExisting(dir: string): string | undefined {

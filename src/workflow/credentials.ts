@@ -2,6 +2,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { VcbError } from '../errors.js';
+import { errnoInWords } from '../util/errno-words.js';
 
 export const PASSWORD_ENV = 'VCBMOUNTER_PASSWORD';
 
@@ -35,19 +36,6 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
   return undefined;
 }
 
-/** Why a path cannot be read, in words, with the errno code for searching. */
-function unreadable(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    ENOENT: 'does not exist',
-    ENOTDIR: 'a component of the path is not a directory',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory, not a file',
-    ELOOP: 'too many symbolic links',
-    ENAMETOOLONG: 'the name is too long',
-  };
-  return code && words[code] ? `${words[code]} (${code})` : `cannot read it (${code ?? (e as Error).message})`;
-}
 
 /** The password in --password-file (one trailing newline dropped); a path that cannot serve is a usage error saying why. */
 function readPasswordFile(path: string): string {
@@ -56,7 +44,7 @@ function readPasswordFile(path: string): string {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new VcbError('USAGE', `${flag}: ${unreadable(e)}`, {}, { cause: e });
+    throw new VcbError('USAGE', `${flag}: ${errnoInWords(e, (code) => `cannot read it (${code ?? (e as Error).message})`)}`, {}, { cause: e });
   }
   if (st.isDirectory()) throw new VcbError('USAGE', `${flag}: is a directory, not a file holding the password`);
   if (st.mode & 0o044) {
@@ -65,7 +53,7 @@ function readPasswordFile(path: string): string {
   try {
     return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (e) {
-    throw new VcbError('USAGE', `${flag}: ${unreadable(e)}`, {}, { cause: e });
+    throw new VcbError('USAGE', `${flag}: ${errnoInWords(e, (code) => `cannot read it (${code ?? (e as Error).message})`)}`, {}, { cause: e });
   }
 }
 

@@ -10,15 +10,18 @@ import ts from 'typescript';
 const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
 
 /**
- * Transpiles src/errors.ts and src/engine/*.ts from the working tree into a fresh temp dir (as
- * `<dir>/errors.js`, `<dir>/engine/*.js`, with a type:module package.json) so child processes run
+ * Transpiles src/errors.ts, src/engine/*.ts and src/util/*.ts (the engine's only imports) from the working
+ * tree into a fresh temp dir (as `<dir>/errors.js`, `<dir>/engine/*.js`, `<dir>/util/*.js`, with a
+ * type:module package.json) so child processes run
  * the code under test even when dist/ is stale or other modules do not typecheck. Returns the dir.
  */
 export function compileEngine(): string {
   const out = mkdtempSync(join(tmpdir(), 'vcb-engine-'));
   mkdirSync(join(out, 'engine'));
+  mkdirSync(join(out, 'util'));
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
-  const sources = ['errors.ts', ...readdirSync(join(srcDir, 'engine')).filter((f) => f.endsWith('.ts')).map((f) => `engine/${f}`)];
+  const inFolder = (folder: string) => readdirSync(join(srcDir, folder)).filter((f) => f.endsWith('.ts')).map((f) => `${folder}/${f}`);
+  const sources = ['errors.ts', ...inFolder('engine'), ...inFolder('util')];
   for (const rel of sources) {
     const { outputText } = ts.transpileModule(readFileSync(join(srcDir, rel), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
