@@ -179,15 +179,21 @@ export class SshTransport implements Transport {
       let channel: ClientChannel | undefined;
       let timer: NodeJS.Timeout | undefined;
       let idleTimer: NodeJS.Timeout | undefined;
+      let heardAt = Date.now();
       const idleMs = opts.timeoutMs === undefined ? this.opts.idleTimeoutMs : undefined;
-      // A paused channel is the reader's doing (a slow disk), not the host's silence: only silence counts.
-      const armIdle = () => {
+      // Data only stamps the time (a stream delivers thousands of packets); the timer reads the stamp when it
+      // fires. A paused channel is the reader's doing (a slow disk), not the host's silence: it counts as heard.
+      const heard = () => {
+        heardAt = Date.now();
+      };
+      const armIdle = (delay: number) => {
         if (idleMs === undefined || settled) return;
-        clearTimeout(idleTimer);
         idleTimer = setTimeout(() => {
-          if (channel?.isPaused()) return armIdle();
+          if (channel?.isPaused()) heard();
+          const quietFor = Date.now() - heardAt;
+          if (quietFor < idleMs) return armIdle(idleMs - quietFor);
           fail(new TransportError('TIMEOUT', `no answer from the host for ${idleMs / 1000} s (--command-timeout)`));
-        }, idleMs);
+        }, delay);
       };
       let cancelSlot: () => void = () => {};
       const startedAt = Date.now();
@@ -240,9 +246,9 @@ export class SshTransport implements Transport {
           const stderrChunks: Buffer[] = [];
           opened.stderr.on('data', (chunk: Buffer) => {
             stderrChunks.push(chunk);
-            armIdle();
+            heard();
           });
-          opened.on('data', armIdle);
+          opened.on('data', heard);
           let openStreams = 2;
           const onStreamClosed = () => {
             if (--openStreams > 0) return;
@@ -264,7 +270,8 @@ export class SshTransport implements Transport {
         if (opts.timeoutMs !== undefined) {
           timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
         }
-        armIdle();
+        heard();
+        if (idleMs !== undefined) armIdle(idleMs);
         if (!this.connected) {
           return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
         }

@@ -146,3 +146,47 @@ describe('SshTransport failures', () => {
     expect(calls).toBe(1);
   });
 });
+
+describe('SshTransport idle bound (--command-timeout)', () => {
+  let fixture: SshFixture;
+  let transport: SshTransport;
+
+  beforeAll(async () => {
+    fixture = await startSshFixture({ password: PASSWORD });
+    transport = await connectSsh({ host: '127.0.0.1', port: fixture.port, username: 'backup', password: PASSWORD, hostKey: { kind: 'accept-any' }, idleTimeoutMs: 300 });
+  });
+  afterAll(async () => {
+    fixture.releaseHolds();
+    await transport?.close();
+    await fixture?.close();
+  });
+
+  it('fails a command the host stops answering with TIMEOUT naming the bound', async () => {
+    const started = Date.now();
+    const error = await failureOf(transport.exec(['hang']));
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.message).toContain('no answer from the host for 0.3 s');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('leaves a command with a timeout of its own (a snapshot create) to that timeout', async () => {
+    const started = Date.now();
+    const error = await failureOf(transport.exec(['hang'], { timeoutMs: 900 }));
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.message).toContain('timed out after 900 ms');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(890);
+  });
+
+  it('does not count the time a slow reader holds a stream back', async () => {
+    const { stdout, done } = transport.stream('big 32');
+    let bytes = 0;
+    for await (const chunk of stdout) {
+      bytes += (chunk as Buffer).length;
+      // Every 8 MiB, a reader that stalls for longer than the bound (a slow destination).
+      if (bytes % (8 * 1024 * 1024) < (chunk as Buffer).length) await new Promise((resolve) => setTimeout(resolve, 700));
+    }
+    await done;
+    expect(bytes).toBe(32 * 1024 * 1024);
+    expect(fixture.big.sha256).toBeDefined();
+  });
+});
