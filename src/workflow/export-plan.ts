@@ -2,7 +2,7 @@
 
 import { posix } from 'node:path';
 import { vmfsToBracketPath } from '../esx/index.js';
-import { exportVm, type ExportDiskInput, type Catalog } from '../export/index.js';
+import { exportVm, type ExportDiskInput, type ExportResult } from '../export/index.js';
 import type { Logger } from '../log.js';
 import { allOrFirstError } from '../util/settle.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
@@ -11,11 +11,6 @@ import type { ResolvedVm } from './identify.js';
 import type { BackupOptions } from './options.js';
 import type { ExportDiskPlan, SkippedPlan } from './disk-plan.js';
 
-export interface ExportResult {
-  /** The complete export, in its partial directory until published. */
-  partial: string;
-  catalog: Catalog;
-}
 
 export interface ExportParams {
   session: HostSession;
@@ -92,7 +87,7 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
   const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
   p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
-  const result = await exportVm({
+  return exportVm({
     destination: p.dir,
     runId: p.runId,
     preexisting: o.preexistingMountpoint,
@@ -112,5 +107,4 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
     ...(p.onDisksRead ? { onDisksRead: p.onDisksRead } : {}),
     signal: p.signal,
   });
-  return { partial: result.partial, catalog: result.catalog };
 }
