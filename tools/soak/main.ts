@@ -191,7 +191,8 @@ async function runCycle(s: Soak, plan: CyclePlan): Promise<Verdict> {
     verdict = 'unexpected';
     problems.push(`the run did not end within its bound and was killed (hung)`);
   } else if (r.exitCode === undefined) {
-    // Ended by a signal: SIGKILL always; SIGINT/SIGTERM only before the CLI installed its handlers (node's start-up).
+    // Ended by a signal: SIGKILL always; SIGINT/SIGTERM only outside the CLI's handlers (node's start-up, or exiting
+    // after the run); the leftover checks below still apply.
     const expectedSignal = sig && r.signal === sig.name;
     verdict = expectedSignal ? 'failed as injected' : 'unexpected';
     if (!expectedSignal) problems.push(`ended by ${r.signal}, which was not sent`);
