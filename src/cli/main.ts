@@ -6,7 +6,7 @@ import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, stateDirPath,
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
-import { dryRunPlan, JOB_TYPES, runJob, type JobResult } from '../jobs/index.js';
+import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
@@ -209,9 +209,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
       }
       const o: BackupOptions = parsed.data;
-      const jobType = JOB_TYPES[o.type];
+      const jobType = jobTypeFor(o.type);
       if (o.dryRun) {
-        if (!jobType) throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
         io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
         return;
       }

@@ -25,18 +25,16 @@ export interface JobResult {
 }
 
 
-/** Flags this run cannot carry out (a job type not built yet, a transport, a malformed -a), refused before anything is touched. */
-function refuseUnavailable(type: JobType | undefined, o: BackupOptions): JobType {
-  if (!type) throw new VcbError('USAGE', `-t ${o.type} is not available yet: this version does image-level backups only (-t fullvm)`);
+/** Flags this run cannot carry out (a transport, a malformed -a), refused before anything is touched. */
+function refuseUnavailable(o: BackupOptions): void {
   if (o.mode === 'hotadd') {
     throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
   }
   parseSelector(o.selector);
-  return type;
 }
 
-export async function runJob(jobType: JobType | undefined, o: BackupOptions, deps: JobDeps): Promise<JobResult> {
-  const type = refuseUnavailable(jobType, o);
+export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Promise<JobResult> {
+  refuseUnavailable(o);
   const { log } = deps;
   const runId = newRunId();
   const startedAt = new Date().toISOString();

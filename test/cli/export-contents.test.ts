@@ -197,6 +197,17 @@ test('-m hotadd is refused with an explanation, before contacting the host', asy
   expect(bench.sim.commandLog.length).toBe(before);
 });
 
+test('-t file is refused as not available yet (exit 2), with and without --dry-run, before contacting the host', async () => {
+  const before = bench.sim.commandLog.length;
+  for (const extra of [[], ['--dry-run']]) {
+    const r = await bench.cli(['-a', 'name:split', '-r', join(bench.work, 'file'), '-t', 'file', ...extra]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('-t file is not available yet');
+    expect(r.stdout).toBe('');
+  }
+  expect(bench.sim.commandLog.length).toBe(before);
+});
+
 test('an independent disk is skipped with a warning and listed in the catalog', async () => {
   const out = join(bench.work, 'indep');
   const r = await bench.cli(['-a', 'name:indep', '-r', out]);
