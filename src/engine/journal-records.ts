@@ -1,6 +1,6 @@
 // Reading journals: their record format, which runs are still open and what they hold, and marking a run recovered.
 
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { isProcessAlive } from './process-alive.js';
@@ -113,6 +113,12 @@ export function markRecovered(stateDir: string, runId: string): void {
     closeSync(fd);
   }
   renameSync(file, file.replace(/\.jsonl$/, DONE_SUFFIX));
+}
+
+/** Whether a run's journal is closed here: everything it acquired was released or kept (by it, cleanup or a later run). */
+export function isRunClosed(stateDir: string, runId: string): boolean {
+  assertSafeRunId(runId);
+  return existsSync(join(journalDir(stateDir), runId + DONE_SUFFIX)) && !existsSync(join(journalDir(stateDir), runId + OPEN_SUFFIX));
 }
 
 /** Reads a journal; a line that does not parse (a write torn by kill -9) is skipped. */

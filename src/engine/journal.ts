@@ -9,7 +9,7 @@ import { ensurePrivateDir, journalDir } from './state-dir.js';
 import type { UndoRecorder } from './undo.js';
 import { assertSafeRunId, DONE_SUFFIX, OPEN_SUFFIX, readRecords, readRun, type JournalEvent, type JournalRecord, type RunStatus } from './journal-records.js';
 
-export { listOpenRuns, markRecovered, readRecords, type JournalEvent, type JournalRecord, type OpenRun, type OutstandingResource, type ReleasePhase, type RunStatus } from './journal-records.js';
+export { isRunClosed, listOpenRuns, markRecovered, readRecords, type JournalEvent, type JournalRecord, type OpenRun, type OutstandingResource, type ReleasePhase, type RunStatus } from './journal-records.js';
 
 
 /** A sortable, file-name-safe run id: UTC time, pid and randomness. */

@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { listOpenRuns, type OpenRun } from '../engine/index.js';
+import { isRunClosed, listOpenRuns, type OpenRun } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { completeExport, discardPartialDirectory, STATE_FILE } from '../export/index.js';
 import type { Logger } from '../log.js';
@@ -81,13 +81,17 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
     if (!catalog) {
       throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no catalog and ${STATE_FILE} of one run in it); refusing to remove it`);
     }
-    // The directory may have been moved since the backup: it is released where -U finds it.
-    const held = heldResources(dir, catalog.runId).map((h) => (h.kind === 'export-dir' ? { ...h, resource: { ...h.resource, dir } } : h));
+    // The directory may have been moved since the backup: it is released where -U finds it. What the run
+    // held on the host and its journal here says is released since (by cleanup, or a later run) is done.
+    const released = isRunClosed(env.stateDir, catalog.runId);
+    const held = heldResources(dir, catalog.runId)
+      .filter((h) => !(released && needsHost(h.kind)))
+      .map((h) => (h.kind === 'export-dir' ? { ...h, resource: { ...h.resource, dir } } : h));
     const onHost = held.filter((h) => needsHost(h.kind));
     if (onHost.length && !env.host) {
       throw new VcbError(
         'CLEANUP',
-        `-U ${dir}: run ${catalog.runId} still holds ${onHost.map((h) => h.description).join(', ')} on the host; give -U the host's flags (-h ${catalog.host.name} -u USER ...) or run "vcbmounter cleanup" with them, then -U again`,
+        `-U ${dir}: run ${catalog.runId} still holds ${onHost.map((h) => h.description).join(', ')} on the host; give -U the host's flags (-h ${catalog.host.name} -u USER ...) or run "vcbmounter cleanup" with them, then -U again (same --state-dir)`,
       );
     }
     // The run's own journal, if it is still open here, records the releases and is closed by them.

@@ -234,3 +234,16 @@ test('a relative --state-dir is recorded as an absolute path, so cleanup from an
   const lines = readFileSync(join(bench.tmp, 'rel-state', 'journal', journals[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; resource?: { stateDir?: string } });
   expect(lines.find((l) => l.kind === 'vm-lock')!.resource!.stateDir).toBe(join(bench.tmp, 'rel-state'));
 });
+
+test('after cleanup removed the snapshot a backup could not, -U needs no host flags (the run\'s journal says it is released)', async () => {
+  bench = await startBench([vmSpec('vm1')], [{ match: REMOVE, action: 'fail', exitCode: 1, stderr: 'vim.fault.GenericVmConfigFault: injected remove failure' }]);
+  const before = footprint(bench.sim, 'vm1');
+  const dir = outDir(bench, 'vm1');
+  expect((await cli(backupArgs(bench, 'vm1'))).exitCode).toBe(8);
+  bench.sim.faults.clear();
+  expect((await cli(['cleanup', ...bench.connect])).exitCode).toBe(0);
+  const u = await cli(['-U', dir, '--state-dir', bench.stateDir]);
+  expect(u.exitCode, u.stderr).toBe(0);
+  expect(u.stdout).toContain(`removed ${dir}`);
+  expectNothingLeft(bench, 'vm1', before);
+});
