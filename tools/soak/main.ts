@@ -251,7 +251,8 @@ async function runCycle(s: Soak, plan: CyclePlan): Promise<Verdict> {
 async function unmount(s: Soak, dest: string): Promise<string[]> {
   const problems: string[] = [];
   const spawn = { env: s.env, onSpawn: (pid: number) => s.pids.push(pid) };
-  const u = await runCli(['-U', dest, '-L', '2'], spawn);
+  // As a post-command would: the backup's state directory, no host flags.
+  const u = await runCli(['-U', dest, '--state-dir', s.host.stateDir, '-L', '2'], spawn);
   if (u.exitCode === 0 && !existsSync(dest)) return [];
   problems.push(`vcbmounter -U ${dest} exited ${u.exitCode ?? u.signal}${existsSync(dest) ? ' and left it' : ''}: ${cliMessage(u.stderr)}`);
   const again = await runCli(['-U', dest, ...s.host.connect, '-L', '2'], spawn);
