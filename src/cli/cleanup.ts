@@ -3,11 +3,10 @@
 import { listOpenRuns, markRecovered, resolveStateDir, type OpenRun } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { resolvePassword } from '../workflow/credentials.js';
-import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { recoverRun } from '../workflow/recover.js';
 import { EXIT } from './exit-codes.js';
 import type { CliIO } from './io.js';
+import { lazyHostFromFlags } from './lazy-host.js';
 
 function listLine(r: OpenRun): string {
   const holds = r.outstanding.map((o) => (o.lastError ? `${o.description} (last attempt: ${o.lastError})` : o.description)).join(', ');
@@ -40,19 +39,12 @@ export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log:
     io.stdout.write(`no interrupted runs for ${label}\n`);
     return EXIT.OK;
   }
-  const password = await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
-  let session: HostSession | undefined;
-  // Connected only when a release needs the host: leftover directories are removed even when it is down.
-  const host = async (): Promise<HostSession> =>
-    (session ??= await openHostSession(
-      { host: String(flags.host), port, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
-      log,
-    ));
+  const lazy = lazyHostFromFlags(flags, log);
   let failed = 0;
   try {
     for (const run of runs) {
       try {
-        const r = await recoverRun(run, { stateDir, log, host, hostFlags: port === 22 ? String(flags.host) : `${String(flags.host)} --port ${port}`, cleanupTimeoutMs });
+        const r = await recoverRun(run, { stateDir, log, host: lazy.host, hostFlags: lazy.flags, cleanupTimeoutMs });
         const gone = r.gone.length ? `${r.released.length ? '; ' : ''}already gone: ${r.gone.join(', ')}` : '';
         io.stdout.write(`cleaned up run ${run.runId} (${JSON.stringify(run.vm)}): ${r.released.length ? `released ${r.released.join(', ')}` : ''}${gone || (r.released.length ? '' : 'nothing was held')}\n`);
       } catch (e) {
@@ -61,7 +53,7 @@ export async function runCleanup(flags: Record<string, unknown>, io: CliIO, log:
       }
     }
   } finally {
-    await session?.transport.close().catch(() => {});
+    await lazy.close();
   }
   return failed ? EXIT.CLEANUP : EXIT.OK;
 }

@@ -9,11 +9,11 @@ import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js'
 import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
-import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { unmountDir } from '../workflow/unmount.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { progressRenderer } from './progress.js';
 import { runCleanup } from './cleanup.js';
+import { lazyHostFromFlags } from './lazy-host.js';
 import { isSimHost } from './sim-host.js';
 
 import type { CliIO } from './io.js';
@@ -104,21 +104,11 @@ function toVcbError(e: unknown): VcbError {
 async function unmountWithOptionalHost(dir: string, flags: Record<string, unknown>, log: Logger, cleanupTimeoutMs: number) {
   const stateDir = stateDirPath(flags.stateDir as string | undefined);
   if (!flags.host) return unmountDir(dir, { log, stateDir, cleanupTimeoutMs });
-  const o = { host: String(flags.host), port: Number(flags.port ?? 22) };
-  let session: HostSession | undefined;
-  const host = async (): Promise<HostSession> => {
-    if (session) return session;
-    const password = await resolvePassword({ password: flags.password as string | undefined, passwordFile: flags.passwordFile as string | undefined });
-    session = await openHostSession(
-      { ...o, user: String(flags.user ?? 'root'), password, identityFile: flags.identity as string | undefined, hostKey: flags.hostKey as string | undefined, knownHosts: flags.knownHosts as string | undefined, acceptNewHostKey: false, commandSet: 'auto' },
-      log,
-    );
-    return session;
-  };
+  const lazy = lazyHostFromFlags(flags, log);
   try {
-    return await unmountDir(dir, { log, stateDir, host, hostFlags: hostFlags(o), cleanupTimeoutMs });
+    return await unmountDir(dir, { log, stateDir, host: lazy.host, hostFlags: lazy.flags, cleanupTimeoutMs });
   } finally {
-    await session?.transport.close().catch(() => {});
+    await lazy.close();
   }
 }
 
