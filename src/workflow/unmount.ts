@@ -104,7 +104,7 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
       const outcome = await releaseResource(h.kind, h.resource, releaseEnv());
       if (outcome === 'released') {
         removed.push(h.kind === 'export-dir' ? dir : h.description);
-        env.log.info({ released: h.description }, 'released');
+        env.log.debug({ released: h.description }, 'released');
       }
     }
   }
