@@ -24,14 +24,32 @@ test('an existing -r exits 7, leaves the directory as it was, and takes no snaps
   const from = bench.sim.commandLog.length;
   const r = await bench.cli(['-a', 'name:vm1', '-r', out]);
   expect(r.exitCode).toBe(7);
-  expect(r.stderr).toContain(out);
-  expect(r.stderr).toMatch(/--preexisting-mountpoint delete/);
+  // The CLI's own message (not the JSON log lines): advice that works for a directory vcbmounter did not make.
+  const text = r.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n');
+  expect(text).toContain(`destination ${out} already exists and was not made by vcbmounter`);
+  expect(text).toContain('choose another -r');
+  expect(text).not.toMatch(/-U |--preexisting-mountpoint delete/);
   expect(readdirSync(out)).toEqual(['keep.txt']);
   expect(readFileSync(join(out, 'keep.txt'), 'utf8')).toBe('mine');
   expect(programsRun(from)).not.toContain('vim-cmd vmsvc/snapshot.create');
   const listed = await bench.sim.exec('vim-cmd vmsvc/snapshot.get 71');
   expect(listed.exitCode).toBe(0);
   expect(listed.stdout.toString()).not.toContain(SNAPSHOT_NAME);
+});
+
+test('an earlier backup at -r exits 7 with advice that works: -U removes it, --preexisting-mountpoint delete replaces it', async () => {
+  const out = join(bench.work, 'earlier');
+  expect((await bench.cli(['-a', 'name:vm1', '-r', out])).exitCode).toBe(0);
+  const r = await bench.cli(['-a', 'name:vm1', '-r', out]);
+  expect(r.exitCode).toBe(7);
+  const text = r.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n');
+  expect(text).toContain(`destination ${out} already holds a backup`);
+  expect(text).toContain(`vcbmounter -U ${out}`);
+  expect(text).toContain('--preexisting-mountpoint delete');
+  expect((await bench.cli(['-a', 'name:vm1', '-r', out, '--preexisting-mountpoint', 'delete'])).exitCode).toBe(0);
+  const u = await bench.cli(['-U', out]);
+  expect(u.exitCode, u.stderr).toBe(0);
+  expect(existsSync(out)).toBe(false);
 });
 
 test('a -r that cannot be created (a file on its path) exits 7 before any snapshot is taken', async () => {
