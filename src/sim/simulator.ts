@@ -15,7 +15,7 @@ import { posixCommands } from './posix/index.js';
 import { runCommandLine } from './shell/interp.js';
 import type { CommandRecord, CommandTable } from './shell/types.js';
 import { loadOrCreateHostKey } from './host-key.js';
-import { startSshServer } from './ssh-server.js';
+import { startSshServer, type SshServerHandle } from './ssh-server.js';
 import { openVfs } from './vmfs/index.js';
 
 export interface SimulatorOptions {
@@ -33,6 +33,12 @@ export interface SimulatorOptions {
   authorizedKeys?: string[];
   /** Directory of guest image fixtures (default: the package's fixtures/guests). */
   fixturesDir?: string;
+  /**
+   * Aborts the start: checked between its steps (building the datastores and VMs is one step), after
+   * yielding to the event loop so that signal handlers run. An aborted or failed start stops what it
+   * started, removes the state dir if it created it (never a given stateDir), and rejects.
+   */
+  signal?: AbortSignal;
 }
 
 /** What `vcbmounter sim` prints once ready, and what a client needs to connect. */
@@ -85,9 +91,35 @@ export function commandTable(host: SimHost): CommandTable {
   return table;
 }
 
+/** Lets pending events (a signal's handler) run, then throws if the start was aborted. */
+async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  signal.throwIfAborted();
+}
+
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const ownDir = opts.stateDir === undefined;
+  opts.signal?.throwIfAborted();
   const stateDir = resolve(opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vcbmounter-sim-')));
+  const started: Started = {};
+  try {
+    return await startIn(stateDir, ownDir, opts, started);
+  } catch (e) {
+    await started.server?.close().catch(() => {});
+    started.esx?.stop();
+    if (ownDir) rmSync(stateDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** What a start has brought up so far, for the cleanup of a start that fails or is aborted. */
+interface Started {
+  esx?: SimHost;
+  server?: SshServerHandle;
+}
+
+async function startIn(stateDir: string, ownDir: boolean, opts: SimulatorOptions, started: Started): Promise<Simulator> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const inventory = typeof opts.inventory === 'object' ? opts.inventory : loadInventory(opts.inventory ?? 'demo');
   const vfs = openVfs({
@@ -95,7 +127,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     seed: inventory.seed,
     datastores: inventory.datastores.map((d) => ({ name: d.name, capacity: d.capacity, blockSize: d.blockSize, uuid: d.uuid })),
   });
+  await checkpoint(opts.signal);
   const esx = await SimHost.open({ stateDir, inventory, vfs, fixturesDir: opts.fixturesDir ?? join(packageRoot(), 'fixtures', 'guests') });
+  started.esx = esx;
+  await checkpoint(opts.signal);
   const faults = new FaultEngine(typeof opts.faults === 'string' ? loadFaultFile(opts.faults) : (opts.faults ?? []));
   const commands = commandTable(esx);
   const commandLog: CommandRecord[] = [];
@@ -132,6 +167,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         host,
       }),
   });
+  started.server = server;
+  await checkpoint(opts.signal);
 
   const endpoint = (): SimulatorEndpoint => ({ host: '127.0.0.1', port: server.port, username: 'root', password, fingerprint: key.fingerprint });
   let stopped = false;
