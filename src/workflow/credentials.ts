@@ -21,13 +21,20 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Resolves the password without ever echoing or logging it; undefined when none was given. */
+/**
+ * Resolves the password without ever echoing or logging it; undefined when none was given.
+ * A source that was named but holds nothing (-p '', -p - with empty stdin, an empty --password-file) is a usage
+ * error: logging in with an empty password would count as a failed login toward the host's lockout.
+ * An empty $VCBMOUNTER_PASSWORD counts as unset (the usual shell convention), as it always has.
+ */
 export async function resolvePassword(src: PasswordSources): Promise<string | undefined> {
   const env = src.env ?? process.env;
   if (src.password === '-') {
-    const text = await (src.readStdin ?? readAllStdin)();
-    return text.replace(/\r?\n$/, '');
+    const text = (await (src.readStdin ?? readAllStdin)()).replace(/\r?\n$/, '');
+    if (text === '') throw new VcbError('USAGE', `-p -: stdin was empty (expected the password on stdin, e.g. -p - < FILE); nothing was sent to the host`);
+    return text;
   }
+  if (src.password === '') throw new VcbError('USAGE', `-p: the password is empty; nothing was sent to the host`);
   if (src.password !== undefined) return src.password;
   if (src.passwordFile !== undefined) return readPasswordFile(src.passwordFile);
   const fromEnv = env[PASSWORD_ENV];
@@ -50,11 +57,14 @@ function readPasswordFile(path: string): string {
   if (st.mode & 0o044) {
     throw new VcbError('USAGE', `${flag} can be read by other users (mode ${(st.mode & 0o777).toString(8)}); restrict it with: chmod 600 ${path}`);
   }
+  let text: string;
   try {
-    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (e) {
     throw new VcbError('USAGE', `${flag}: ${errnoInWords(e, (code) => `cannot read it (${code ?? (e as Error).message})`)}`, {}, { cause: e });
   }
+  if (text === '') throw new VcbError('USAGE', `${flag}: the file is empty (expected the password in it); nothing was sent to the host`);
+  return text;
 }
 
 /** Asks for the password on the terminal without echoing it (vcbMounter prompted when -p was absent). */

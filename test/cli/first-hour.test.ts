@@ -1,0 +1,82 @@
+// What a new user meets in the first hour: empty password sources, -h without a host, the --help text,
+// and the message of a refused connection. Runs the built CLI as a process.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { binCommand } from '../../tools/test-support/bin-command.js';
+
+/** Any well-formed fingerprint: these runs must stop before a host key is ever checked. */
+const FP = `SHA256:${'A'.repeat(43)}`;
+
+let work: string;
+/** A TCP listener that counts connections and drops each at once: a run that reaches it would fail fast, not hang. */
+let listener: Server;
+let port = 0;
+let accepted = 0;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'vcb-first-hour-'));
+  listener = createServer((s: Socket) => {
+    accepted++;
+    s.destroy();
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  port = (listener.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => listener?.close(() => resolve()));
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}) {
+  const run = binCommand(args);
+  const r = await execa(run.command, run.args, {
+    reject: false,
+    input: opts.input ?? '',
+    env: { VCBMOUNTER_PASSWORD: '', ...opts.env },
+    extendEnv: true,
+    timeout: 30_000,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** A backup run against the counting listener, with the given password flags. */
+function backupArgs(...password: string[]): string[] {
+  return ['-h', '127.0.0.1', '--port', String(port), '-u', 'root', '--host-key', FP, '--state-dir', join(work, 'state'), ...password, '-a', 'name:vm1', '-r', join(work, 'never-created')];
+}
+
+test('-p - with empty stdin, or only a newline, is a usage error naming -p - before any connection', async () => {
+  for (const input of ['', '\n', '\r\n']) {
+    const before = accepted;
+    const r = await cli(backupArgs('-p', '-'), { input });
+    expect(r.exitCode, `${JSON.stringify(input)}: ${r.stderr}`).toBe(2);
+    expect(r.stderr).toContain('-p -');
+    expect(r.stderr).toMatch(/stdin was empty/);
+    expect(accepted - before, 'connections made').toBe(0);
+  }
+});
+
+test('an empty --password-file (or one holding only a newline) is a usage error naming the file, before any connection', async () => {
+  for (const [name, text] of [['empty', ''], ['newline', '\n']] as const) {
+    const file = join(work, `pw-${name}`);
+    writeFileSync(file, text, { mode: 0o600 });
+    const before = accepted;
+    const r = await cli(backupArgs('--password-file', file));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`--password-file ${file}`);
+    expect(r.stderr).toMatch(/empty/);
+    expect(accepted - before, 'connections made').toBe(0);
+  }
+});
+
+test('an empty VCBMOUNTER_PASSWORD counts as unset: no credentials, exit 2, no connection', async () => {
+  const before = accepted;
+  const r = await cli(backupArgs(), { env: { VCBMOUNTER_PASSWORD: '' } });
+  expect(r.exitCode, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(/no credentials/);
+  expect(accepted - before, 'connections made').toBe(0);
+});
