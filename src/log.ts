@@ -1,10 +1,12 @@
 // Structured logging: pino with vcbMounter's -L 0..6 mapped onto levels, human output on a terminal, secrets redacted.
 // pino-pretty is loaded only when a terminal needs it (cron runs never pay for it).
 
-import { openSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { VcbError } from './errors.js';
 import { pino, type Logger } from 'pino';
 import { createRequire } from 'node:module';
+import { releaseTerminalLine } from './util/terminal-line.js';
 
 export type { Logger } from 'pino';
 
@@ -36,11 +38,20 @@ export function createLogger(opts: LogOptions): Logger {
     } catch (e) {
       throw new VcbError('USAGE', `--log-file ${opts.file}: cannot open it for writing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    return pino(base, pino.destination({ dest: fd, sync: true }));
+    // A file is read by people: ISO times, not epoch milliseconds (stderr's JSON lines stay pino's own, for machines).
+    return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: fd, sync: true }));
   }
   if (!opts.json && process.stderr.isTTY) {
     const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-    return pino(base, pinoPretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+    // Each line clears a progress line first, so that a log line is never glued to it.
+    const terminal = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        releaseTerminalLine();
+        writeSync(2, chunk);
+        done();
+      },
+    });
+    return pino(base, pinoPretty({ destination: terminal, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

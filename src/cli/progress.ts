@@ -1,5 +1,7 @@
 // Progress of a long export on a terminal: bytes, percent, rate, ETA, redrawn in place; silent elsewhere.
 
+import { holdTerminalLine } from '../util/terminal-line.js';
+
 export interface ProgressRenderer {
   update: (done: number, total: number) => void;
   done: () => void;
@@ -20,6 +22,10 @@ export function progressRenderer(stream: NodeJS.WritableStream & { isTTY?: boole
   const started = Date.now();
   let last = 0;
   let shown = false;
+  const clear = () => {
+    if (shown) stream.write('\r\x1b[K');
+    shown = false;
+  };
   return {
     update(done, total) {
       const now = Date.now();
@@ -31,10 +37,11 @@ export function progressRenderer(stream: NodeJS.WritableStream & { isTTY?: boole
       const pct = total > 0 ? Math.floor((done * 100) / total) : 100;
       stream.write(`\r\x1b[K${size(done)} / ${size(total)}  ${pct}%  ${size(rate)}/s  ETA ${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`);
       shown = true;
+      holdTerminalLine(clear);
     },
     done() {
-      if (shown) stream.write('\r\x1b[K');
-      shown = false;
+      clear();
+      holdTerminalLine(undefined);
     },
   };
 }
