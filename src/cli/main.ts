@@ -72,6 +72,14 @@ function withConnectionOptions(cmd: Command, hostHelp: string): Command {
     .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)');
 }
 
+/** -h alone is the reflex for help, but -h is the host (as in vcbMounter): say so instead of commander's "argument missing". */
+const HOST_MISSING = /^error: option '-h, --host <host>' argument missing/;
+
+function usageErrorText(commanderText: string): string {
+  if (HOST_MISSING.test(commanderText)) return 'vcbmounter: -h needs a HOST (it is the host, as in vcbMounter); for help use --help\n';
+  return commanderText;
+}
+
 function summaryText(r: JobResult): string {
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const lines = [
@@ -120,7 +128,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   program
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: (s, write) => write(usageErrorText(s)) })
     .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
     .version(TOOL_VERSION, '--version')
     .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')

@@ -80,3 +80,15 @@ test('an empty VCBMOUNTER_PASSWORD counts as unset: no credentials, exit 2, no c
   expect(r.stderr).toMatch(/no credentials/);
   expect(accepted - before, 'connections made').toBe(0);
 });
+
+test('-h alone (the reflex for help) is a short usage error pointing to --help, for the backup and for cleanup', async () => {
+  for (const args of [['-h'], ['cleanup', '-h']]) {
+    const r = await cli(args);
+    expect(r.exitCode, args.join(' ')).toBe(2);
+    expect(r.stderr).toContain('-h needs a HOST');
+    expect(r.stderr).toContain('--help');
+    expect(r.stderr).not.toContain('argument missing');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+  }
+});
