@@ -92,3 +92,34 @@ test('-h alone (the reflex for help) is a short usage error pointing to --help, 
     expect(r.stdout).toBe('');
   }
 });
+
+/** The Options section of a --help text, one entry per flag with its wrapped lines joined: flags -> description. */
+function helpEntries(help: string): Map<string, string> {
+  const section = help.split('\nOptions:\n')[1]!.split('\n\n')[0]!;
+  const entries = new Map<string, string>();
+  let current = '';
+  for (const line of section.split('\n')) {
+    const start = /^ {2}(-\S.*?) {2,}(.*)$/.exec(line);
+    if (start) {
+      current = start[1]!.trim();
+      entries.set(current, start[2]!.trim());
+    } else if (current) {
+      entries.set(current, `${entries.get(current)} ${line.trim()}`);
+    }
+  }
+  return entries;
+}
+
+test('--help says which listed choices are refused, and no flag shows two defaults', async () => {
+  const main = await cli(['--help']);
+  expect(main.exitCode).toBe(0);
+  const entries = helpEntries(main.stdout);
+  expect(entries.get('-t, --type <type>')).toContain('(file: not available yet)');
+  expect(entries.get('-m, --mode <mode>')).toContain('(hotadd: refused: this proxy reaches the host over SSH)');
+  const cleanup = await cli(['cleanup', '--help']);
+  expect(cleanup.exitCode).toBe(0);
+  for (const [name, all] of [['vcbmounter', entries], ['cleanup', helpEntries(cleanup.stdout)]] as const) {
+    expect(all.size, name).toBeGreaterThan(10);
+    for (const [flags, text] of all) expect(text.match(/default/gi)?.length ?? 0, `${name} ${flags}: ${text}`).toBeLessThanOrEqual(1);
+  }
+});
