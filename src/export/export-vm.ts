@@ -13,7 +13,7 @@ import { FlatDiskWriter, type DiskLayout } from './flat-disk-writer.js';
 import { fsyncPath } from './fsync-path.js';
 import { allOrFirstError } from '../util/settle.js';
 import { writeStateFile } from './state-file.js';
-import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames } from './vm-files.js';
+import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
 
 export interface ExportDiskInput {
   /** Controller slot as in the .vmx, e.g. `scsi0:0`. */
@@ -264,7 +264,7 @@ async function copyVmx(
   await writeFile(join(partial, vmxFile), rewriteVmxDiskFileNames(text, fileNameBySlot), { flag: 'wx' });
 }
 
-/** Copies the .nvram, .vmsd and logs, side by side (the transport queues what its channel limit holds back); not fsynced. */
+/** Copies the .nvram, .vmsd (without its snapshots) and logs, side by side (the transport queues what its channel limit holds back); not fsynced. */
 async function copySmallFiles(options: ExportVmOptions, partial: string): Promise<string[]> {
   const wanted = new Map<string, string>();
   for (const hostPath of options.vmFiles ?? []) {
@@ -273,8 +273,27 @@ async function copySmallFiles(options: ExportVmOptions, partial: string): Promis
   }
   throwIfAborted(options.signal);
   const signal = options.signal ? { signal: options.signal } : {};
-  await allOrFirstError([...wanted].map(([name, hostPath]) => fetchFileByCat(options.transport, hostPath, join(partial, name), signal)));
+  await allOrFirstError(
+    [...wanted].map(([name, hostPath]) => {
+      const copy = /\.vmsd$/i.test(name) ? copyVmsd : fetchFileByCat;
+      return copy(options.transport, hostPath, join(partial, name), signal);
+    }),
+  );
   return [...wanted.keys()];
+}
+
+/** The .vmsd with its snapshots left out (see vmsdWithoutSnapshots): none of them is in the export. */
+async function copyVmsd(
+  transport: ExportVmOptions['transport'],
+  hostPath: string,
+  target: string,
+  signal: { signal?: AbortSignal },
+): Promise<void> {
+  const fetched = `${target}.orig`;
+  await fetchFileByCat(transport, hostPath, fetched, signal);
+  const text = await readFile(fetched, 'utf8');
+  await rm(fetched);
+  await writeFile(target, vmsdWithoutSnapshots(text), { flag: 'wx' });
 }
 
 /**

@@ -1,4 +1,4 @@
-// The VM's small files in an export: which to copy, export names for disks, and the .vmx rewritten to them.
+// The VM's small files in an export: which to copy, export names for disks, the .vmx rewritten to them, the .vmsd emptied.
 
 import { posix } from 'node:path';
 
@@ -51,4 +51,23 @@ export function rewriteVmxDiskFileNames(vmxText: string, fileNameBySlot: Readonl
     text = text.replace(line, (_m, head: string) => `${head}"${encodeVmxValue(fileName)}"`);
   }
   return text;
+}
+
+/**
+ * The .vmsd (snapshot database) of an export: the source's with no snapshot in it. The export is the
+ * flattened image as of our snapshot, so none of the source's snapshots (their .vmsn files, deltas and
+ * parent disks) is in it; an empty database is what ESX keeps for a VM without snapshots, and a VM
+ * restored with it registers with no snapshot that names a missing file. Every line that is not about
+ * snapshots (`.encoding`) is kept byte for byte, and `snapshot.lastUID` too (ESX keeps it when the last
+ * snapshot is deleted, so that uids are not reused); `snapshot.numSnapshots = "0"` is added. A .vmsd with
+ * no snapshot entry comes back unchanged.
+ */
+export function vmsdWithoutSnapshots(vmsdText: string): string {
+  const eol = vmsdText.includes('\r\n') ? '\r\n' : '\n';
+  const lines = vmsdText.split(/\r?\n/);
+  const key = (line: string): string => /^[ \t]*([^=\s]*)/.exec(line)![1]!.toLowerCase();
+  const isSnapshotEntry = (line: string): boolean => /^snapshot/.test(key(line)) && key(line) !== 'snapshot.lastuid';
+  if (!lines.some(isSnapshotEntry)) return vmsdText;
+  const kept = lines.filter((line) => !isSnapshotEntry(line) && line.trim() !== '');
+  return [...kept, 'snapshot.numSnapshots = "0"'].join(eol) + eol;
 }
