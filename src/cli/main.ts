@@ -97,7 +97,10 @@ function errorText(e: VcbError): string {
   let cause = e.cause as Error | undefined;
   for (let depth = 0; cause && depth < 3; depth++) {
     // An AggregateError only groups errors the message already lists (the original and cleanup's).
-    if (!(cause instanceof AggregateError) && !e.message.includes(cause.message)) msg += `\n  cause: ${cause.message}`;
+    // A system error whose code the message already gives ("connection refused (ECONNREFUSED)") adds only a repeat.
+    const errno = (cause as NodeJS.ErrnoException).code;
+    const said = e.message.includes(cause.message) || (typeof errno === 'string' && /^E[A-Z_]+$/.test(errno) && e.message.includes(errno));
+    if (!(cause instanceof AggregateError) && !said) msg += `\n  cause: ${cause.message}`;
     cause = cause.cause as Error | undefined;
   }
   return msg + '\n';

@@ -57,6 +57,23 @@ interface Ssh2Error extends Error {
   code?: string;
 }
 
+const SOCKET_ERROR_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by the host',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+};
+
+/** "connection refused (ECONNREFUSED)": the socket error in words, its code kept for searching. */
+function socketErrorInWords(error: Ssh2Error): string {
+  const words = error.code && SOCKET_ERROR_WORDS[error.code];
+  if (words) return `${words} (${error.code})`;
+  return error.code ?? error.message;
+}
+
 function connectError(error: Ssh2Error, opts: SshConnectOptions, timeoutMs: number): TransportError {
   const endpoint = endpointOf(opts);
   switch (error.level) {
@@ -68,7 +85,7 @@ function connectError(error: Ssh2Error, opts: SshConnectOptions, timeoutMs: numb
     case 'client-timeout':
       return new TransportError('CONNECT', `timed out after ${timeoutMs} ms connecting to ${endpoint}`, { cause: error });
     case 'client-socket':
-      return new TransportError('CONNECT', `cannot connect to ${endpoint}: ${error.code ?? error.message}`, { cause: error });
+      return new TransportError('CONNECT', `cannot connect to ${endpoint}: ${socketErrorInWords(error)}`, { cause: error });
     default:
       return new TransportError('CONNECT', `SSH handshake with ${endpoint} failed: ${error.message}`, { cause: error });
   }

@@ -42,7 +42,10 @@ async function unknownHostHint(e: TransportError, o: ConnectOptions): Promise<st
 async function transportFailure(e: TransportError, o: ConnectOptions, label: string): Promise<VcbError> {
   const code = e.code === 'HOST_KEY' ? 'HOST_KEY' : 'CONNECT';
   const hint = await unknownHostHint(e, o);
-  return new VcbError(code, `cannot connect to ${label}: ${e.message}${hint}`, { step: 'connect' }, { cause: e });
+  // The transport's connect messages name host:port already ("cannot connect to esx01:22: connection refused ...");
+  // prefixing them again would say the endpoint twice.
+  const text = e.message.includes(`${o.host}:${o.port}`) ? e.message : `cannot connect to ${label}: ${e.message}`;
+  return new VcbError(code, `${text}${hint}`, { step: 'connect' }, { cause: e });
 }
 
 export async function openHostSession(o: ConnectOptions, log: Logger): Promise<HostSession> {

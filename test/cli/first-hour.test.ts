@@ -123,3 +123,17 @@ test('--help says which listed choices are refused, and no flag shows two defaul
     for (const [flags, text] of all) expect(text.match(/default/gi)?.length ?? 0, `${name} ${flags}: ${text}`).toBeLessThanOrEqual(1);
   }
 });
+
+test('a refused connection says the endpoint once and says connection refused', async () => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as { port: number }).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const endpoint = `127.0.0.1:${closedPort}`;
+  const args = ['-h', '127.0.0.1', '--port', String(closedPort), '-u', 'root', '--host-key', FP, '--state-dir', join(work, 'state'), '-p', '-', '-a', 'name:vm1', '-r', join(work, 'never-created'), '-L', '1'];
+  const r = await cli(args, { input: 'some-password\n' });
+  expect(r.exitCode, r.stderr).toBe(3);
+  expect(r.stderr).toMatch(/connection refused/);
+  expect(r.stderr.split(endpoint).length - 1, r.stderr).toBe(1);
+  expect(r.stderr.match(/ECONNREFUSED/g)?.length ?? 0, r.stderr).toBeLessThanOrEqual(1);
+});
