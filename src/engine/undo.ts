@@ -50,6 +50,8 @@ export interface UndoRecorder {
 
 export interface UndoHandle {
   readonly entry: UndoEntry;
+  /** Still held: neither released nor kept. */
+  readonly held: boolean;
   /**
    * Runs this release now (bounded by timeoutMs, default 60 s) and drops it from the stack once it
    * succeeds. On failure it rethrows and the entry stays on the stack, so the final unwind tries
@@ -116,6 +118,9 @@ export class UndoStack {
     this.slots.push(slot);
     return {
       entry,
+      get held() {
+        return slot.state !== 'done';
+      },
       releaseNow: async (opts) => {
         if (slot.state === 'done') return slot.outcome ?? 'released';
         if (slot.state === 'releasing' && slot.inFlight) return slot.inFlight;

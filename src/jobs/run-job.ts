@@ -94,7 +94,7 @@ async function recordHeldInExport(ctx: JobContext): Promise<void> {
   const { job } = ctx;
   const snapshot = job.snapshotHandle;
   if (!job.published || !snapshot || !job.stateFile) return;
-  const stillHeld = ctx.undo.pending.some((e) => e.id === snapshot.entry.id);
+  const stillHeld = snapshot.held;
   if (stillHeld === job.stateFile.listsSnapshot) return;
   try {
     await writeStateFile(ctx.dir, job.stateFile.content(stillHeld));

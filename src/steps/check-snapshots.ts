@@ -11,6 +11,7 @@ const OWNER = /^vcbmounter backup run (\S+)$/;
 
 /** Refuses when a leftover belongs to a run whose journal is open and whose process is (or may be) alive. */
 function refuseIfOwnedByLiveRun(ctx: JobContext, leftovers: SnapshotInfo[]): void {
+  if (leftovers.length === 0) return;
   const open = listOpenRuns(ctx.stateDir);
   for (const s of leftovers) {
     const owner = OWNER.exec(s.description ?? '')?.[1];

@@ -42,8 +42,7 @@ function stateContent(ctx: JobContext, withSnapshot: boolean): unknown {
 }
 
 function stateFile(ctx: JobContext): unknown {
-  const snapshot = ctx.job.snapshotHandle;
-  const listsSnapshot = snapshot !== undefined && ctx.undo.pending.some((e) => e.id === snapshot.entry.id);
+  const listsSnapshot = ctx.job.snapshotHandle?.held ?? false;
   ctx.job.stateFile = { listsSnapshot, content: (withSnapshot) => stateContent(ctx, withSnapshot) };
   return stateContent(ctx, listsSnapshot);
 }
