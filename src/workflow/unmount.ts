@@ -69,13 +69,14 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
   const removed: string[] = [];
   const open = listOpenRuns(env.stateDir);
   refuseInterruptedReplacement(dir, open);
-  const releaseEnv = (): ReleaseEnv => ({
+  // One --cleanup-timeout for all of -U's own releases, as for a run's unwind.
+  const releaseEnv: ReleaseEnv = {
     log: env.log,
     signal: AbortSignal.timeout(env.cleanupTimeoutMs),
     deadline: Date.now() + env.cleanupTimeoutMs,
     ...(env.host ? { host: env.host } : {}),
     ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}),
-  });
+  };
   if (existsSync(dir)) {
     const catalog = completeExport(dir);
     if (!catalog) {
@@ -101,7 +102,7 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
       removed.push(...report.released);
     }
     for (const h of [...held].reverse()) {
-      const outcome = await releaseResource(h.kind, h.resource, releaseEnv());
+      const outcome = await releaseResource(h.kind, h.resource, releaseEnv);
       if (outcome === 'released') {
         removed.push(h.kind === 'export-dir' ? dir : h.description);
         env.log.debug({ released: h.description }, 'released');
