@@ -1,5 +1,6 @@
 // The stack of "how to give it back" for everything a run has acquired, unwound in reverse.
 
+import pTimeout from 'p-timeout';
 import { VcbError } from '../errors.js';
 import { errorMessage, type CleanupFailure } from './cleanup-errors.js';
 
@@ -221,23 +222,15 @@ export class UndoStack {
 /** Settles with `work`, or rejects with a CLEANUP timeout at `deadline` (aborting `controller`). */
 function withDeadline<T>(work: Promise<T>, deadline: number, entry: UndoEntry, controller: AbortController): Promise<T> {
   const ms = Math.max(0, deadline - Date.now());
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned after ${Math.round(ms)} ms`, {
-        step: 'cleanup',
-      });
+  const normalized = work.catch((error: unknown) => {
+    throw error instanceof Error ? error : new Error(errorMessage(error));
+  });
+  return pTimeout(normalized, {
+    milliseconds: ms,
+    fallback: () => {
+      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned after ${Math.round(ms)} ms`, { step: 'cleanup' });
       controller.abort(error);
-      reject(error);
-    }, ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(errorMessage(error)));
-      },
-    );
+      throw error;
+    },
   });
 }

@@ -1,6 +1,7 @@
 // Where the host password comes from: -p, -p - (stdin), --password-file, VCBMOUNTER_PASSWORD, or a prompt on a terminal.
 
 import { readFileSync, statSync } from 'node:fs';
+import { read } from 'read';
 import { VcbError } from '../errors.js';
 import { errnoInWords } from '../util/errno-words.js';
 
@@ -67,36 +68,20 @@ function readPasswordFile(path: string): string {
   return text;
 }
 
-/** Asks for the password on the terminal without echoing it (vcbMounter prompted when -p was absent). */
-export function promptPassword(label: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string | undefined> {
-  if (!input.isTTY || !output.isTTY) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
-    // Echo goes off before the prompt shows, so nothing typed in answer to it can be echoed.
-    input.setRawMode(true);
-    output.write(`Password for ${label}: `);
-    let typed = '';
-    input.resume();
-    const onData = (chunk: Buffer) => {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-          finish(typed);
-          return;
-        }
-        if (ch === '\u0003') {
-          finish(undefined);
-          return;
-        }
-        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
-        else typed += ch;
-      }
-    };
-    const finish = (value: string | undefined) => {
-      input.removeListener('data', onData);
-      input.setRawMode(false);
-      input.pause();
-      output.write('\n');
-      resolve(value);
-    };
-    input.on('data', onData);
-  });
+/**
+ * Asks for the password on the terminal without echoing it (vcbMounter prompted when -p was absent); undefined when
+ * stdin or stderr is not a terminal. An empty answer is a usage error and Ctrl-C an interrupt: neither reaches the host.
+ */
+export async function promptPassword(label: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string | undefined> {
+  if (!input.isTTY || !output.isTTY) return undefined;
+  let typed: string;
+  try {
+    typed = await read({ prompt: `Password for ${label}:`, silent: true, replace: '', input, output, terminal: true });
+  } catch (error) {
+    throw new VcbError('INTERRUPTED', `password prompt: ${(error as Error).message}; nothing was sent to the host`, {}, { cause: error });
+  } finally {
+    input.pause();
+  }
+  if (typed === '') throw new VcbError('USAGE', `password prompt: the password is empty; nothing was sent to the host`);
+  return typed;
 }

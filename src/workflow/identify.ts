@@ -2,6 +2,7 @@
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { distance } from 'fastest-levenshtein';
 import { VcbError } from '../errors.js';
 import type { EsxHost, VmInfo, VmRef } from '../esx/index.js';
 
@@ -32,22 +33,11 @@ export function normalizeUuid(u: string): string {
   return u.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
 }
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
 /** Up to three VM names closest to `wanted`, for "did you mean" hints. */
 export function closestNames(wanted: string, names: string[]): string[] {
   const w = wanted.toLowerCase();
   return names
-    .map((n) => ({ n, d: n.toLowerCase().includes(w) || w.includes(n.toLowerCase()) ? 0 : editDistance(w, n.toLowerCase()) }))
+    .map((n) => ({ n, d: n.toLowerCase().includes(w) || w.includes(n.toLowerCase()) ? 0 : distance(w, n.toLowerCase()) }))
     .filter((x) => x.d <= Math.max(3, Math.floor(w.length / 2)))
     .sort((a, b) => a.d - b.d)
     .slice(0, 3)

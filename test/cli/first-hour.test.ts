@@ -137,3 +137,40 @@ test('a refused connection says the endpoint once and says connection refused', 
   expect(r.stderr.split(endpoint).length - 1, r.stderr).toBe(1);
   expect(r.stderr.match(/ECONNREFUSED/g)?.length ?? 0, r.stderr).toBeLessThanOrEqual(1);
 });
+
+/** Runs a backup on a pseudo-terminal (script(1)) with no password source, answering the prompt with `answer`. */
+async function atPrompt(answer: string) {
+  const run = binCommand(backupArgs());
+  const cmd = [run.command, ...run.args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = execa('script', ['-qec', cmd, '/dev/null'], { reject: false, env: { VCBMOUNTER_PASSWORD: '' }, extendEnv: true, timeout: 30_000 });
+  let seen = '';
+  let prompted = false;
+  child.stdout!.on('data', (c: Buffer) => {
+    seen += c.toString('utf8');
+    if (!prompted && seen.includes('Password for root@127.0.0.1')) {
+      prompted = true;
+      child.stdin!.write(answer);
+    }
+  });
+  const r = await child;
+  return { exitCode: r.exitCode ?? -1, seen, prompted };
+}
+
+test('an empty answer at the password prompt is a usage error, before any connection', async () => {
+  const before = accepted;
+  const r = await atPrompt('\r');
+  expect(r.prompted).toBe(true);
+  expect(r.exitCode, r.seen).toBe(2);
+  expect(r.seen).toMatch(/password prompt: the password is empty; nothing was sent to the host/);
+  expect(accepted - before, 'connections made').toBe(0);
+});
+
+test('Ctrl-C at the password prompt exits 130 without connecting', async () => {
+  const before = accepted;
+  const r = await atPrompt('secr\u0003');
+  expect(r.prompted).toBe(true);
+  expect(r.exitCode, r.seen).toBe(130);
+  expect(r.seen).toMatch(/password prompt: canceled; nothing was sent to the host/);
+  expect(r.seen).not.toContain('secr');
+  expect(accepted - before, 'connections made').toBe(0);
+});
