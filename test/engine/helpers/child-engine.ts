@@ -1,6 +1,6 @@
 // Compiles the engine into a temp dir (TypeScript transpile only, no dist/ needed) and runs child scripts against it.
 
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
 /**
  * Transpiles src/errors.ts, src/engine/*.ts and src/util/*.ts (the engine's only imports) from the working
  * tree into a fresh temp dir (as `<dir>/errors.js`, `<dir>/engine/*.js`, `<dir>/util/*.js`, with a
- * type:module package.json) so child processes run
+ * type:module package.json and a link to the project's node_modules) so child processes run
  * the code under test even when dist/ is stale or other modules do not typecheck. Returns the dir.
  */
 export function compileEngine(): string {
@@ -20,6 +20,8 @@ export function compileEngine(): string {
   mkdirSync(join(out, 'engine'));
   mkdirSync(join(out, 'util'));
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+  // The engine's npm dependencies (p-timeout) resolve from the project's node_modules.
+  symlinkSync(join(srcDir, '..', 'node_modules'), join(out, 'node_modules'), 'dir');
   const inFolder = (folder: string) => readdirSync(join(srcDir, folder)).filter((f) => f.endsWith('.ts')).map((f) => `${folder}/${f}`);
   const sources = ['errors.ts', ...inFolder('engine'), ...inFolder('util')];
   for (const rel of sources) {
