@@ -1,5 +1,6 @@
-// Progress of a long export on a terminal: bytes, percent, rate, ETA, redrawn in place; silent elsewhere.
+// Progress of a long export on a terminal (bytes, percent, rate, ETA), drawn by cli-progress; silent elsewhere.
 
+import cliProgress from 'cli-progress';
 import { holdTerminalLine } from '../util/terminal-line.js';
 
 export interface ProgressRenderer {
@@ -17,30 +18,54 @@ function size(n: number): string {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/**
+ * The bar is stopped (its line cleared, the cursor back at its start) whenever a log line is about to be written,
+ * and started again on the next update below it; rate and ETA count from the first update, not from each restart.
+ */
 export function progressRenderer(stream: NodeJS.WritableStream & { isTTY?: boolean }, enabled: boolean): ProgressRenderer {
   if (!enabled || !stream.isTTY) return { update: () => {}, done: () => {} };
-  const started = Date.now();
-  let last = 0;
+  let started: number | undefined;
+  const format = (_options: unknown, params: { value: number; total: number }): string => {
+    const secs = Math.max(0.001, (Date.now() - (started ?? Date.now())) / 1000);
+    const rate = params.value / secs;
+    const pct = params.total > 0 ? Math.floor((params.value * 100) / params.total) : 100;
+    const eta = rate > 0 ? (params.total - params.value) / rate : 0;
+    return `${size(params.value)} / ${size(params.total)}  ${pct}%  ${size(rate)}/s  ETA ${clock(eta)}`;
+  };
+  const bar = new cliProgress.SingleBar({
+    stream,
+    format,
+    // Line wrapping stays on: a run force-exited mid-export must not leave the terminal without it.
+    linewrap: true,
+    hideCursor: false,
+    clearOnComplete: true,
+    fps: 5,
+  });
   let shown = false;
-  const clear = () => {
-    if (shown) stream.write('\r\x1b[K');
+  const stop = () => {
+    if (!shown) return;
     shown = false;
+    bar.stop();
   };
   return {
     update(done, total) {
-      const now = Date.now();
-      if (now - last < 200 && done < total) return;
-      last = now;
-      const secs = Math.max(0.001, (now - started) / 1000);
-      const rate = done / secs;
-      const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
-      const pct = total > 0 ? Math.floor((done * 100) / total) : 100;
-      stream.write(`\r\x1b[K${size(done)} / ${size(total)}  ${pct}%  ${size(rate)}/s  ETA ${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, '0')}`);
-      shown = true;
-      holdTerminalLine(clear);
+      started ??= Date.now();
+      if (!shown) {
+        bar.start(total, done);
+        shown = true;
+        holdTerminalLine(stop);
+      } else {
+        bar.setTotal(total);
+        bar.update(done);
+      }
     },
     done() {
-      clear();
+      stop();
       holdTerminalLine(undefined);
     },
   };

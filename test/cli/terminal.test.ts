@@ -29,8 +29,11 @@ test('a log line written while the progress line is shown starts on a cleared li
   expect(r.exitCode, r.stdout).toBe(0);
   expect(r.stdout).toMatch(/ETA \d+:\d\d/);
   expect(r.stdout).toContain('backup snapshot removed');
-  // Glued: the progress text, then a log line's time stamp on the same terminal line without a carriage return between.
-  expect(r.stdout).not.toMatch(/ETA \d+:\d\d[^\r\n]*\[\d\d:\d\d:\d\d\]/);
+  // Between a drawn progress line and the next log line's time stamp, the terminal is sent back to column 1
+  // (carriage return, cursor restore or CSI 1 G) and the line erased (CSI K / CSI 2 K), or a new line is begun.
+  const gaps = [...r.stdout.matchAll(/ETA \d+:\d\d((?:(?!ETA )[\s\S])*?)\[\d\d:\d\d:\d\d\]/g)].map((m) => m[1]!);
+  expect(gaps.length, 'a log line followed a progress line').toBeGreaterThan(0);
+  for (const gap of gaps) expect(gap, JSON.stringify(gap)).toMatch(/\n|(\r|\x1b8|\x1b\[1G)\x1b\[[02]?K/);
 });
 
 test('--log-file writes ISO times a person can read, and no colour codes', async () => {
