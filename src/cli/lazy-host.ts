@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { resolvePassword } from '../workflow/credentials.js';
 import { hostFlags } from '../workflow/host-flags.js';
+import { connectRetriesFlag } from './numeric-flags.js';
 
 export interface LazyHost {
   /** Opens the session on first call (reads the password then), the same one afterwards. */
@@ -33,6 +34,7 @@ export function lazyHostFromFlags(flags: Record<string, unknown>, log: Logger): 
         knownHosts: flags.knownHosts as string | undefined,
         acceptNewHostKey: false,
         commandSet: 'auto',
+        connectRetries: connectRetriesFlag(flags.connectRetries),
       },
       log,
     );

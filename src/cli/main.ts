@@ -14,6 +14,7 @@ import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { progressRenderer } from './progress.js';
 import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
+import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { isSimHost } from './sim-host.js';
 
 import type { CliIO } from './io.js';
@@ -53,11 +54,6 @@ function flagOf(option: string): string {
   return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-function seconds(value: unknown, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new VcbError('USAGE', `${flag} ${String(value)}: expected a number of seconds greater than 0`);
-  return Math.round(n * 1000);
-}
 
 /** The flags that say how to reach and log in to a host, shared by the backup and `cleanup`. */
 function withConnectionOptions(cmd: Command, hostHelp: string): Command {
@@ -69,8 +65,10 @@ function withConnectionOptions(cmd: Command, hostHelp: string): Command {
     .option('--password-file <file>', 'read the password from a file that only its owner can read')
     .option('-i, --identity <keyfile>', 'SSH private key for public-key authentication')
     .option('--host-key <fingerprint>', 'pin the host key: SHA256:... as ssh-keygen -lf prints it')
-    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)');
+    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)')
+    .addOption(new Option('--connect-retries <n>', 'connect again this many times, waiting 3 s, 6 s, ..., when the network or sshd failed the connection (never after a refused login)').default('2'));
 }
+
 
 /** -h alone is the reflex for help, but -h is the host (as in vcbMounter): say so instead of commander's "argument missing". */
 const HOST_MISSING = /^error: option '-h, --host <host>' argument missing/;
@@ -203,6 +201,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         snapshotTimeoutMs: seconds(flags.snapshotTimeout, '--snapshot-timeout'),
         cleanupTimeoutMs,
         commandTimeoutMs: seconds(flags.commandTimeout, '--command-timeout'),
+        connectRetries: connectRetriesFlag(flags.connectRetries),
         dryRun: flags.dryRun,
       });
       if (!parsed.success) {

@@ -14,7 +14,7 @@ export const connect: JobStep = {
   async run(ctx) {
     // The hashing thread starts while the host is reached, not when the first block is complete.
     sharedHashThread().warm();
-    const open = ctx.deps.openSession ?? ((o) => openHostSession(o, ctx.log));
+    const open = ctx.deps.openSession ?? ((o) => openHostSession(o, ctx.log, ctx.signal));
     ctx.job.session = await open(ctx.o);
   },
 };

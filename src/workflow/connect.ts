@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { VcbError } from '../errors.js';
 import { connectEsxHost, type CommandSet, type HostSession } from '../esx/index.js';
+import pRetry from 'p-retry';
 import { connectSsh, TransportError, type HostKeyPolicy, type SshTransport } from '../transport/index.js';
 import { knownHostsName, readKnownHosts, recordedKeyTypes } from '../transport/known-hosts.js';
 import type { Logger } from '../log.js';
@@ -21,6 +22,27 @@ export interface ConnectOptions {
   commandSet: 'auto' | CommandSet;
   /** See SshConnectOptions.idleTimeoutMs. */
   commandTimeoutMs?: number;
+  /** Further tries after a connection failure the network may clear by itself (default 2); never after a refused login or host key. */
+  connectRetries?: number;
+}
+
+const DEFAULT_CONNECT_RETRIES = 2;
+/** First wait before a retry; each further wait doubles (3 s, 6 s, 12 s, ... up to 60 s). */
+const FIRST_RETRY_WAIT_MS = 3_000;
+const MAX_RETRY_WAIT_MS = 60_000;
+
+/** Socket errors a host being rebooted, a network blip or a busy sshd (MaxStartups) give; worth another try. */
+const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EPIPE', 'EAI_AGAIN']);
+
+/**
+ * Whether a failed connect may succeed if tried again. A refused login is never retried (each try counts toward
+ * the host's lockout), nor a host key failure, nor a name that does not resolve (a typo does not heal).
+ */
+export function isTransientConnectFailure(error: unknown): boolean {
+  if (!(error instanceof TransportError) || error.code !== 'CONNECT') return false;
+  if (/timed out after|closed during the SSH handshake/.test(error.message)) return true;
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && TRANSIENT_SOCKET_CODES.has(code);
 }
 
 export type { HostSession } from '../esx/index.js';
@@ -48,7 +70,8 @@ async function transportFailure(e: TransportError, o: ConnectOptions, label: str
   return new VcbError(code, `${text}${hint}`, { step: 'connect' }, { cause: e });
 }
 
-export async function openHostSession(o: ConnectOptions, log: Logger): Promise<HostSession> {
+/** Logs in and detects the host's command set; `signal` stops waiting between connection retries. */
+export async function openHostSession(o: ConnectOptions, log: Logger, signal?: AbortSignal): Promise<HostSession> {
   const label = o.port === 22 ? o.host : `${o.host}:${o.port}`;
   if (o.password === undefined && o.identityFile === undefined) {
     throw new VcbError('USAGE', `no credentials for ${o.user}@${label}: give -p PASS, -p - (read stdin), --password-file FILE, VCBMOUNTER_PASSWORD, or -i KEY`);
@@ -64,16 +87,33 @@ export async function openHostSession(o: ConnectOptions, log: Logger): Promise<H
   const sshLog = log.child({ layer: 'ssh' });
   let transport: SshTransport;
   try {
-    transport = await connectSsh({
-      host: o.host,
-      port: o.port,
-      username: o.user,
-      password: o.password,
-      privateKey,
-      hostKey: hostKeyPolicy(o),
-      ...(o.commandTimeoutMs !== undefined ? { idleTimeoutMs: o.commandTimeoutMs } : {}),
-      logger: { debug: (obj, msg) => sshLog.trace(obj, msg) },
-    });
+    const retries = o.connectRetries ?? DEFAULT_CONNECT_RETRIES;
+    transport = await pRetry(
+      () =>
+        connectSsh({
+          host: o.host,
+          port: o.port,
+          username: o.user,
+          password: o.password,
+          privateKey,
+          hostKey: hostKeyPolicy(o),
+          ...(o.commandTimeoutMs !== undefined ? { idleTimeoutMs: o.commandTimeoutMs } : {}),
+          logger: { debug: (obj, msg) => sshLog.trace(obj, msg) },
+        }),
+      {
+        retries,
+        factor: 2,
+        minTimeout: FIRST_RETRY_WAIT_MS,
+        maxTimeout: MAX_RETRY_WAIT_MS,
+        ...(signal ? { signal } : {}),
+        shouldRetry: ({ error }) => isTransientConnectFailure(error),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          if (retriesLeft > 0 && isTransientConnectFailure(error)) {
+            log.warn({ host: label, attempt: attemptNumber, of: retries + 1 }, `${error.message}; trying again (--connect-retries ${retries})`);
+          }
+        },
+      },
+    );
   } catch (e) {
     if (e instanceof TransportError) throw await transportFailure(e, o, label);
     throw e;

@@ -35,6 +35,8 @@ export const backupOptionsSchema = z.object({
   cleanupTimeoutMs: z._default(z.int().check(z.positive()), 5 * 60_000),
   /** A host command (other than a snapshot create/remove) that sends nothing for this long fails. */
   commandTimeoutMs: z._default(z.int().check(z.positive()), 5 * 60_000),
+  /** Further connection attempts after a failure the network may clear (see workflow/connect.ts). */
+  connectRetries: z._default(z.int().check(z.nonnegative()), 2),
   dryRun: z._default(z.boolean(), false),
 });
 
