@@ -135,7 +135,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
     .addHelpText('after', EXAMPLES);
   withConnectionOptions(program, 'ESX/ESXi host (or "sim" for the embedded simulated host)')
-    .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)', false)
+    .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)')
     .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
     .option('-r, --dir <dir>', 'export directory to create (must not exist)')
     .addOption(new Option('-t, --type <type>', 'backup type (file: not available yet)').choices(['fullvm', 'file']).default('fullvm'))
@@ -146,16 +146,16 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy (repeatable)')
     .addOption(new Option('--preexisting-mountpoint <policy>', 'if -r exists').choices(['fail', 'delete']).default('fail'))
     .addOption(new Option('--preexisting-snapshot <policy>', 'if the VM already has a _VCB-BACKUP_ snapshot').choices(['fail', 'delete']).default('fail'))
-    .option('--require-quiesce', 'fail instead of taking a crash-consistent snapshot when the guest cannot be quiesced', false)
+    .option('--require-quiesce', 'fail instead of taking a crash-consistent snapshot when the guest cannot be quiesced')
     .option('--no-quiesce', 'take a crash-consistent snapshot without asking VMware Tools to quiesce')
     .addOption(new Option('--command-set <set>', 'host commands to use (auto: detect them)').choices(['auto', 'vim-cmd', 'vmware-cmd']).default('auto'))
-    .option('--state-dir <dir>', 'locks and journals (default ~/.local/state/vcbmounter)')
+    .option('--state-dir <dir>', 'locks and journals (default $XDG_STATE_HOME/vcbmounter, else ~/.local/state/vcbmounter)')
     .addOption(new Option('--snapshot-timeout <seconds>', 'give up on a snapshot create/remove after this long (a quiesce can hang)').default('900', '900 s'))
     .addOption(new Option('--cleanup-timeout <seconds>', 'bound on releasing everything after a failure or interrupt').default('300', '300 s'))
     .addOption(new Option('--command-timeout <seconds>', 'give up on any other host command that sends nothing for this long').default('300', '300 s'))
-    .option('--json', 'print a JSON summary on stdout (and JSON logs)', false)
+    .option('--json', 'print a JSON summary on stdout (and JSON logs)')
     .option('--log-file <file>', 'write logs to this file instead of stderr')
-    .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing', false)
+    .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
     .action(async (flags: Record<string, unknown>) => {
       const level = Number(flags.logLevel);
       if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
@@ -259,8 +259,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .command('cleanup')
     .description('release what interrupted runs left behind (backup snapshots, unfinished exports), found in the journal');
   withConnectionOptions(cleanup, 'host whose runs to clean up')
-    .option('--state-dir <dir>', 'locks and journals')
-    .option('--list', 'only list interrupted runs; contact nothing', false)
+    .option('--state-dir <dir>', 'locks and journals of the backups to release (default as for a backup)')
+    .option('--list', 'only list interrupted runs; contact nothing')
     .option('--forget <runid>', 'stop tracking an interrupted run whose leftovers you removed by hand (after checking the host)')
     .addOption(new Option('--cleanup-timeout <seconds>', 'bound on releasing what one run left').default('300', '300 s'))
     .option('-L, --log-level <0-6>', 'log verbosity', '3')

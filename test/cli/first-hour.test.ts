@@ -110,7 +110,7 @@ function helpEntries(help: string): Map<string, string> {
   return entries;
 }
 
-test('--help says which listed choices are refused, and no flag shows two defaults', async () => {
+test('--help says which listed choices are refused, no flag shows two defaults or a false one, --state-dir names $XDG_STATE_HOME', async () => {
   const main = await cli(['--help']);
   expect(main.exitCode).toBe(0);
   const entries = helpEntries(main.stdout);
@@ -120,8 +120,13 @@ test('--help says which listed choices are refused, and no flag shows two defaul
   expect(cleanup.exitCode).toBe(0);
   for (const [name, all] of [['vcbmounter', entries], ['cleanup', helpEntries(cleanup.stdout)]] as const) {
     expect(all.size, name).toBeGreaterThan(10);
-    for (const [flags, text] of all) expect(text.match(/default/gi)?.length ?? 0, `${name} ${flags}: ${text}`).toBeLessThanOrEqual(1);
+    for (const [flags, text] of all) {
+      expect(text.match(/default/gi)?.length ?? 0, `${name} ${flags}: ${text}`).toBeLessThanOrEqual(1);
+      // A switch is off unless given; "(default: false)" says nothing an admin needs.
+      expect(text, `${name} ${flags}`).not.toContain('default: false');
+    }
   }
+  expect(entries.get('--state-dir <dir>')).toContain('$XDG_STATE_HOME/vcbmounter');
 });
 
 test('a refused connection says the endpoint once and says connection refused', async () => {
