@@ -97,8 +97,17 @@ export const inventorySchema = z.object({
       kind: z.enum(['esxi', 'esx3']).default('esxi'),
       version: z.string().optional(),
       hostname: z.string().default('esx-sim.local'),
+      /** The host's sshd_config where it differs from its kind's (see sshdPolicyFor). */
+      ssh: z
+        .object({
+          authMethods: z.array(z.enum(['publickey', 'password', 'keyboard-interactive'])).min(1).optional(),
+          maxSessions: z.number().int().positive().optional(),
+          /** Seconds; 0 never closes an unused connection. */
+          unusedConnectionTimeout: z.number().nonnegative().optional(),
+        })
+        .default({}),
     })
-    .default({ kind: 'esxi', hostname: 'esx-sim.local' }),
+    .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {} }),
   datastores: z
     .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
     .min(1),

@@ -15,7 +15,8 @@ import { posixCommands } from './posix/index.js';
 import { runCommandLine } from './shell/interp.js';
 import type { CommandRecord, CommandTable } from './shell/types.js';
 import { loadOrCreateHostKey } from './host-key.js';
-import { startSshServer, type SshServerHandle } from './ssh-server.js';
+import { startSshServer, type AuthAttempt, type SshServerHandle } from './ssh-server.js';
+import { sshdPolicyFor } from './sshd-policy.js';
 import { openVfs } from './vmfs/index.js';
 
 export interface SimulatorOptions {
@@ -56,6 +57,8 @@ export interface Simulator extends SimulatorEndpoint {
   readonly faults: FaultEngine;
   /** Every simple command run over SSH, in order. */
   readonly commandLog: CommandRecord[];
+  /** Every login attempt (user, method, outcome), in order: what counts toward a real host's lockout. */
+  readonly authAttempts: AuthAttempt[];
   /** Runs a command line as an SSH exec would (for tests and the in-process demo). */
   exec(line: string, stdin?: string | Buffer): Promise<{ stdout: Buffer; stderr: string; exitCode: number }>;
   endpoint(): SimulatorEndpoint;
@@ -147,8 +150,11 @@ async function startIn(stateDir: string, ownDir: boolean, opts: SimulatorOptions
     },
   };
 
+  const authAttempts: AuthAttempt[] = [];
   const server = await startSshServer({
     port: opts.port ?? 0,
+    policy: sshdPolicyFor(inventory.host),
+    onAuth: (attempt) => authAttempts.push(attempt),
     hostKey: key.privateKey,
     users: { username: 'root', password, authorizedKeys: opts.authorizedKeys ?? [] },
     exec: (line, io) =>
@@ -178,6 +184,7 @@ async function startIn(stateDir: string, ownDir: boolean, opts: SimulatorOptions
     esx,
     faults,
     commandLog,
+    authAttempts,
     endpoint,
     async exec(line, stdin) {
       const { PassThrough, Readable } = await import('node:stream');

@@ -1,4 +1,4 @@
-// The simulated host's SSH server (ssh2): password and public-key login, exec requests run through a shell, no sftp.
+// The simulated host's SSH server (ssh2): login methods, session limit and idle close as the host's sshd has them; exec requests run through a shell, no sftp.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -34,12 +34,40 @@ export interface ExecIO {
 
 export type ExecHandler = (line: string, io: ExecIO) => Promise<number>;
 
+export type SshAuthMethod = 'publickey' | 'password' | 'keyboard-interactive';
+
+/** What the host's sshd_config allows; see docs/simulator.md for the values of each host kind. */
+export interface SshdPolicy {
+  /** Login methods offered (PasswordAuthentication / KbdInteractiveAuthentication / PubkeyAuthentication). */
+  authMethods: SshAuthMethod[];
+  /** Sessions open at once on one connection (OpenSSH's MaxSessions); one more is refused. */
+  maxSessions: number;
+  /** A connection with no session open for this long is closed (OpenSSH's UnusedConnectionTimeout); 0: never. */
+  unusedConnectionTimeoutMs: number;
+}
+
+export const OPENSSH_DEFAULT_POLICY: SshdPolicy = {
+  authMethods: ['publickey', 'password', 'keyboard-interactive'],
+  maxSessions: 10,
+  unusedConnectionTimeoutMs: 0,
+};
+
 export interface SshServerOptions {
   /** 0 or absent: a free port. The server listens on 127.0.0.1 only. */
   port?: number;
   hostKey: Buffer | string;
   users: SshUser | SshUser[];
   exec: ExecHandler;
+  /** Default: OpenSSH's defaults (all methods, 10 sessions, no idle close). */
+  policy?: SshdPolicy;
+  /** Told of every login attempt and its outcome (never the password). */
+  onAuth?: (attempt: AuthAttempt) => void;
+}
+
+export interface AuthAttempt {
+  username: string;
+  method: string;
+  accepted: boolean;
 }
 
 export interface SshServerHandle {
@@ -69,20 +97,36 @@ function prepareUsers(users: SshUser | SshUser[]): PreparedUser[] {
   }));
 }
 
-function authenticate(ctx: AuthContext, users: PreparedUser[]): 'accept' | 'reject' {
+function passwordMatches(user: PreparedUser | undefined, given: string): boolean {
+  const expected = user?.passwordDigest ?? digest('\0no password\0');
+  return timingSafeEqual(digest(given), expected) && user?.passwordDigest !== undefined;
+}
+
+/** Settles one login attempt; keyboard-interactive asks for the password as ESXi's PAM does. */
+function authenticate(ctx: AuthContext, users: PreparedUser[], methods: readonly SshAuthMethod[], told: (accepted: boolean) => void): void {
   const user = users.find((u) => u.username === ctx.username);
-  if (ctx.method === 'password') {
-    const given = digest(ctx.password);
-    const expected = user?.passwordDigest ?? digest('\0no password\0');
-    return timingSafeEqual(given, expected) && user?.passwordDigest ? 'accept' : 'reject';
+  const accept = () => {
+    told(true);
+    ctx.accept();
+  };
+  const reject = () => {
+    told(false);
+    ctx.reject([...methods]);
+  };
+  if (!(methods as readonly string[]).includes(ctx.method)) return reject();
+  if (ctx.method === 'password') return passwordMatches(user, ctx.password) ? accept() : reject();
+  if (ctx.method === 'keyboard-interactive') {
+    ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => (passwordMatches(user, answers[0] ?? '') ? accept() : reject()));
+    return;
   }
   if (ctx.method === 'publickey' && user) {
     const key = user.keys.find((k) => k.getPublicSSH().equals(ctx.key.data));
-    if (!key) return 'reject';
-    if (!ctx.signature || !ctx.blob) return 'accept';
-    return key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true ? 'accept' : 'reject';
+    if (!key) return reject();
+    // Without a signature the client only asks whether the key would do: not a login attempt yet.
+    if (!ctx.signature || !ctx.blob) return ctx.accept();
+    return key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true ? accept() : reject();
   }
-  return 'reject';
+  reject();
 }
 
 export async function startSshServer(opts: SshServerOptions): Promise<SshServerHandle> {
@@ -91,17 +135,27 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServerH
   const clients = new Set<Connection>();
   let nextSession = 1;
 
+  const policy = opts.policy ?? OPENSSH_DEFAULT_POLICY;
+
   const sshServer = new Server({ hostKeys: [opts.hostKey] }, (client) => {
     clients.add(client);
     client.on('close', () => clients.delete(client));
     client.on('error', () => {});
-    client.on('authentication', (ctx) => {
-      if (authenticate(ctx, users) === 'accept') ctx.accept();
-      else ctx.reject(['publickey', 'password']);
-    });
+    client.on('authentication', (ctx) =>
+      authenticate(ctx, users, policy.authMethods, (accepted) => opts.onAuth?.({ username: ctx.username, method: ctx.method, accepted })),
+    );
     client.on('ready', () => {
-      client.on('session', (acceptSession) => {
+      const unused = unusedConnectionTimer(client, policy.unusedConnectionTimeoutMs);
+      let open = 0;
+      client.on('session', (acceptSession, rejectSession) => {
+        if (open >= policy.maxSessions) return rejectSession();
+        open++;
+        unused.busy();
         const session = acceptSession();
+        session.once('close', () => {
+          open--;
+          if (open === 0) unused.idle();
+        });
         handleSession(session, client, opts.exec, () => nextSession++);
       });
     });
@@ -133,6 +187,21 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServerH
       await closed;
     },
   };
+}
+
+/** Closes the connection once it has had no session for `ms` (armed at login and whenever the last session ends). */
+function unusedConnectionTimer(client: Connection, ms: number): { busy(): void; idle(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = () => {
+    if (ms <= 0) return;
+    clearTimeout(timer);
+    // sshd exits without a word (cleanup_exit): a channel request already on its way gets no answer at all.
+    timer = setTimeout(() => dropConnection(client), ms);
+    timer.unref();
+  };
+  client.once('close', () => clearTimeout(timer));
+  idle();
+  return { busy: () => clearTimeout(timer), idle };
 }
 
 function dropConnection(client: Connection): void {

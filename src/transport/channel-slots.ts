@@ -5,9 +5,20 @@ type Grant = (release: () => void) => void;
 export class ChannelSlots {
   private inUse = 0;
   private readonly waiting: Grant[] = [];
+  private limit: number;
 
-  constructor(readonly max: number) {
+  constructor(max: number) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`channel limit must be a positive integer, got ${max}`);
+    this.limit = max;
+  }
+
+  get max(): number {
+    return this.limit;
+  }
+
+  /** Lowers the limit (never below 1) once a host has refused a channel; slots in use above it are not taken back. */
+  lowerTo(max: number): void {
+    this.limit = Math.max(1, Math.min(this.limit, max));
   }
 
   get active(): number {
@@ -30,7 +41,7 @@ export class ChannelSlots {
       if (cancelled) releaseSlot();
       else onGranted(releaseSlot);
     };
-    if (this.inUse < this.max) {
+    if (this.inUse < this.limit) {
       this.inUse++;
       grant(this.releaser());
     } else {
@@ -49,9 +60,12 @@ export class ChannelSlots {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
-      if (next) next(this.releaser());
-      else this.inUse--;
+      this.inUse--;
+      // Hand freed slots on in FIFO order, as long as the (possibly lowered) limit allows.
+      while (this.inUse < this.limit && this.waiting.length > 0) {
+        this.inUse++;
+        this.waiting.shift()!(this.releaser());
+      }
     };
   }
 }

@@ -2,11 +2,14 @@
 
 import { Client, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { TransportError } from './types.js';
+import { authOrder } from './auth-order.js';
 import { fingerprintSha256 } from './fingerprint.js';
 import { prepareHostKeyCheck, type HostKeyPolicy } from './host-key-policy.js';
 
 export interface TransportLogger {
   debug(obj: object, msg: string): void;
+  /** What an admin should know about the host (e.g. it allows fewer channels); absent: such notes go to debug. */
+  warn?(obj: object, msg: string): void;
 }
 
 export interface SshConnectOptions {
@@ -74,13 +77,13 @@ function socketErrorInWords(error: Ssh2Error): string {
   return error.code ?? error.message;
 }
 
-function connectError(error: Ssh2Error, opts: SshConnectOptions, timeoutMs: number): TransportError {
+function connectError(error: Ssh2Error, opts: SshConnectOptions, timeoutMs: number, tried: string[]): TransportError {
   const endpoint = endpointOf(opts);
   switch (error.level) {
     case 'client-authentication': {
-      const methods = [opts.privateKey !== undefined && 'publickey', opts.password !== undefined && 'password/keyboard-interactive'];
-      const tried = methods.filter(Boolean).join(', ') || 'none';
-      return new TransportError('AUTH', `authentication failed for ${opts.username}@${endpoint} (tried: ${tried})`, { cause: error });
+      const given = [opts.privateKey !== undefined && 'a key', opts.password !== undefined && 'a password'].filter(Boolean).join(' and ') || 'no credentials';
+      const how = tried.length ? `tried: ${tried.join(', ')}` : `the host offers no login method for ${given}`;
+      return new TransportError('AUTH', `authentication failed for ${opts.username}@${endpoint} (${how})`, { cause: error });
     }
     case 'client-timeout':
       return new TransportError('CONNECT', `timed out after ${timeoutMs} ms connecting to ${endpoint}`, { cause: error });
@@ -96,6 +99,7 @@ export async function openConnection(opts: SshConnectOptions): Promise<OpenConne
   const timeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const check = await prepareHostKeyCheck(opts.hostKey, opts.host, port);
   const client = new Client();
+  const order = authOrder({ key: opts.privateKey !== undefined, password: opts.password !== undefined });
   let hostKeyFailure: TransportError | undefined;
   let fingerprint = '';
 
@@ -107,6 +111,7 @@ export async function openConnection(opts: SshConnectOptions): Promise<OpenConne
     privateKey: opts.privateKey,
     passphrase: opts.passphrase,
     tryKeyboard: opts.password !== undefined,
+    authHandler: order.handler,
     readyTimeout: timeoutMs,
     keepaliveInterval: opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
     keepaliveCountMax: opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT,
@@ -144,7 +149,7 @@ export async function openConnection(opts: SshConnectOptions): Promise<OpenConne
     };
     const onReady = () => settle();
     client.once('ready', onReady);
-    client.on('error', (error: Ssh2Error) => settle(hostKeyFailure ?? connectError(error, opts, timeoutMs)));
+    client.on('error', (error: Ssh2Error) => settle(hostKeyFailure ?? connectError(error, opts, timeoutMs, order.tried())));
     client.once('close', () =>
       settle(hostKeyFailure ?? new TransportError('CONNECT', `connection to ${endpointOf(opts)} closed during the SSH handshake`)),
     );

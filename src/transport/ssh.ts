@@ -12,6 +12,8 @@ export type { SshConnectOptions, TransportLogger } from './ssh-connect.js';
 export type { HostKeyPolicy } from './host-key-policy.js';
 
 const DEFAULT_MAX_CHANNELS = 4;
+/** ssh2's error to a channel request still unanswered when the connection ended: the channel never opened. */
+const CONNECTION_ENDED_BEFORE_CHANNEL_OPENED = 'No response from server';
 
 interface CommandOutcome {
   exitCode: number;
@@ -20,6 +22,13 @@ interface CommandOutcome {
 
 interface InFlightCall {
   fail(error: TransportError): void;
+  /** Set while the call waits for a new connection after its channel never opened: the old connection's end is not its failure. */
+  movingToNewConnection?: boolean;
+  /**
+   * Set while its channel request is unanswered. ssh2 answers such a request itself when the connection ends (just
+   * after the client's 'close'), saying whether the channel ever opened; that answer decides, not the 'close'.
+   */
+  opening?: boolean;
 }
 
 export class SshTransport implements Transport {
@@ -32,6 +41,8 @@ export class SshTransport implements Transport {
   private hostFingerprint: string;
   private pendingReconnect: Promise<void> | undefined;
   private lastConnectionError: Error | undefined;
+  /** The last connection ended with no channel of ours open (a host's idle limit): no command can have been cut. */
+  private closedWhileIdle = false;
 
   constructor(
     private readonly opts: SshConnectOptions,
@@ -137,6 +148,7 @@ export class SshTransport implements Transport {
     this.connected = true;
     this.closing = false;
     this.lastConnectionError = undefined;
+    this.closedWhileIdle = false;
     this.watch(client);
     this.opts.logger?.debug({ endpoint: this.endpoint, fingerprint }, 'ssh reconnected');
   }
@@ -150,6 +162,7 @@ export class SshTransport implements Transport {
     client.once('close', () => {
       if (client !== this.client) return;
       this.connected = false;
+      this.closedWhileIdle = !this.closing && this.slots.active === 0;
       const why = this.closing ? 'the transport was closed' : `the connection to ${this.endpoint} was lost`;
       if (!this.closing) this.opts.logger?.debug({ endpoint: this.endpoint }, 'ssh connection lost');
       this.failAll(why);
@@ -158,6 +171,7 @@ export class SshTransport implements Transport {
 
   private failAll(why: string): void {
     for (const call of [...this.inFlight]) {
+      if (call.movingToNewConnection || call.opening) continue;
       call.fail(new TransportError('SOCKET', why, { cause: this.lastConnectionError }));
     }
   }
@@ -196,6 +210,8 @@ export class SshTransport implements Transport {
         }, delay);
       };
       let cancelSlot: () => void = () => {};
+      let requeue: () => void = () => {};
+      let movedOnce = false;
       const startedAt = Date.now();
 
       const finish = () => {
@@ -231,8 +247,29 @@ export class SshTransport implements Transport {
 
       const start = (client: Client) => {
         logger?.debug({ cmd: commandLine }, 'ssh command');
+        call.opening = true;
         client.exec(commandLine, (error, opened) => {
+          call.opening = false;
           if (error) {
+            if (!settled && this.fitChannelLimit(error)) return requeue();
+            if (!settled && error.message === CONNECTION_ENDED_BEFORE_CHANNEL_OPENED && !movedOnce && !this.closedForGood) {
+              // The connection ended before the host confirmed the channel (a host closing an unused connection just
+              // as this command asked for one): the command never reached the host, so it goes on a new connection.
+              movedOnce = true;
+              call.movingToNewConnection = true;
+              logger?.debug({ endpoint: this.endpoint, cmd: commandLine }, 'ssh connection ended before the channel opened; reconnecting');
+              this.reconnect().then(
+                () => {
+                  call.movingToNewConnection = false;
+                  startHere();
+                },
+                (reconnectError: unknown) => {
+                  call.movingToNewConnection = false;
+                  fail(new TransportError('SOCKET', `the connection ended before the command was sent and a new login failed: ${(reconnectError as Error).message}`, { cause: reconnectError }));
+                },
+              );
+              return;
+            }
             return fail(new TransportError('SOCKET', `cannot open an SSH channel on ${this.endpoint}: ${error.message}`, { cause: error }));
           }
           if (settled) return void opened.close();
@@ -265,23 +302,55 @@ export class SshTransport implements Transport {
         });
       };
 
-      cancelSlot = this.slots.request(() => {
+      const startHere = () => {
+        if (settled) return;
+        try {
+          start(this.client);
+        } catch (error) {
+          fail(new TransportError('SOCKET', `cannot run on ${this.endpoint}: ${(error as Error).message}`, { cause: error }));
+        }
+      };
+      const granted = () => {
         if (settled) return;
         if (opts.timeoutMs !== undefined) {
           timer = setTimeout(() => fail(new TransportError('TIMEOUT', `timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
         }
         heard();
         if (idleMs !== undefined) armIdle(idleMs);
-        if (!this.connected) {
-          return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
+        if (this.connected) return startHere();
+        if (this.closedWhileIdle && !this.closedForGood) {
+          // The host closed a connection nothing was running on (sshd's idle limits, a firewall's): this command
+          // was never sent, so logging in again and sending it is safe.
+          logger?.debug({ endpoint: this.endpoint, cmd: commandLine }, 'ssh connection closed while unused; reconnecting');
+          this.reconnect().then(startHere, (error: unknown) =>
+            fail(new TransportError('SOCKET', `the host closed the unused connection and a new login failed: ${(error as Error).message}`, { cause: error })),
+          );
+          return;
         }
-        try {
-          start(this.client);
-        } catch (error) {
-          fail(new TransportError('SOCKET', `cannot run on ${this.endpoint}: ${(error as Error).message}`, { cause: error }));
-        }
-      });
+        return fail(new TransportError('SOCKET', `not connected to ${this.endpoint} (reconnect first)`, { cause: this.lastConnectionError }));
+      };
+      requeue = () => {
+        clearTimeout(timer);
+        clearTimeout(idleTimer);
+        cancelSlot();
+        cancelSlot = this.slots.request(granted);
+      };
+      cancelSlot = this.slots.request(granted);
     });
+  }
+
+  /**
+   * A host that refuses a channel while others of ours are open allows fewer sessions per connection than we
+   * use (sshd's MaxSessions): lower our limit to what it took, once, and say so. Returns false when no other
+   * channel is open (then the refusal is a real failure).
+   */
+  private fitChannelLimit(error: Error): boolean {
+    if (!error.message.startsWith('(SSH) Channel open failure') || this.slots.active <= 1) return false;
+    const fits = this.slots.active - 1;
+    this.slots.lowerTo(fits);
+    const logger = this.opts.logger;
+    (logger?.warn ?? logger?.debug)?.call(logger, { endpoint: this.endpoint, channels: fits }, `the host refused an SSH channel beyond ${fits} open at once (its sshd MaxSessions); using at most ${fits}`);
+    return true;
   }
 }
 

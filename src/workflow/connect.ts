@@ -98,7 +98,7 @@ export async function openHostSession(o: ConnectOptions, log: Logger, signal?: A
           privateKey,
           hostKey: hostKeyPolicy(o),
           ...(o.commandTimeoutMs !== undefined ? { idleTimeoutMs: o.commandTimeoutMs } : {}),
-          logger: { debug: (obj, msg) => sshLog.trace(obj, msg) },
+          logger: { debug: (obj, msg) => sshLog.trace(obj, msg), warn: (obj, msg) => sshLog.warn(obj, msg) },
         }),
       {
         retries,
