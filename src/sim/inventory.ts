@@ -97,8 +97,13 @@ export const inventorySchema = z.object({
       kind: z.enum(['esxi', 'esx3']).default('esxi'),
       version: z.string().optional(),
       hostname: z.string().default('esx-sim.local'),
+      /**
+       * What `vmkfstools -t0` does with the descriptor of a snapshot link (a sparse delta): 'file' maps the
+       * delta file; 'refuse' fails, as hosts that will not map a snapshot delta do.
+       */
+      snapshotDeltaMaps: z.enum(['file', 'refuse']).default('file'),
     })
-    .default({ kind: 'esxi', hostname: 'esx-sim.local' }),
+    .default({ kind: 'esxi', hostname: 'esx-sim.local', snapshotDeltaMaps: 'file' }),
   datastores: z
     .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
     .min(1),
