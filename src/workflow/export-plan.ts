@@ -66,7 +66,7 @@ function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p:
  * `vmkfstools -t0` for the map of the link's descriptor (never of the delta file, which vmkfstools refuses),
  * and where the host gives none the export reads that delta through the host, with a warning.
  */
-async function deltaInput(esx: EsxHost, o: BackupOptions, link: SnapshotLink): Promise<DeltaInput> {
+export async function deltaInput(esx: EsxHost, o: Pick<BackupOptions, 'mode'>, link: SnapshotLink): Promise<DeltaInput> {
   if (o.mode !== 'san') return { dataPath: link.data };
   const answer = await esx.snapshotDeltaMap(link.descriptor);
   return 'map' in answer ? { dataPath: link.data, blockMap: answer.map } : { dataPath: link.data, unmapped: answer.refused };
