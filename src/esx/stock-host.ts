@@ -5,7 +5,8 @@ import type { ExecResult, Transport } from '../transport/types.js';
 import { stockCmd } from './commands/stock.js';
 import { parseBlockMap } from './parse/block-map.js';
 import { parseVmwareVersion } from './parse/version.js';
-import { checkHostResult, runOnHost, timeout } from './run.js';
+import { checkHostResult, execOnHost, hostMessage, runOnHost, timeout } from './run.js';
+import { VcbError } from '../errors.js';
 import { findSnapshot } from './snapshot-match.js';
 import { assertRemoved, pickCreated } from './snapshot-steps.js';
 import type { BlockMap, CreateSnapshotOptions, HostVersion, RemoveSnapshotOptions, SnapshotInfo, VmRef } from './types.js';
@@ -47,6 +48,18 @@ export abstract class StockCommandsHost {
   async blockMap(diskPath: string): Promise<BlockMap> {
     const command = stockCmd.blockMap(diskPath);
     return parseBlockMap(await this.run(command), command);
+  }
+
+  async snapshotDeltaMap(descriptorPath: string): Promise<{ map: BlockMap } | { refused: string }> {
+    const command = stockCmd.blockMap(descriptorPath);
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode !== 0) return { refused: hostMessage(result) };
+    try {
+      return { map: parseBlockMap(result.stdout, command) };
+    } catch (error) {
+      if (error instanceof VcbError && error.code === 'HOST_COMMAND') return { refused: error.message };
+      throw error;
+    }
   }
 
   abstract listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;

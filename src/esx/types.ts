@@ -102,6 +102,13 @@ export interface EsxHost {
   /** A small text file (a .vmx, .vmsd, disk descriptor) by absolute host path. Read-only; safe to retry. */
   readFile(path: string): Promise<string>;
 
-  /** `vmkfstools -t0`: where each extent of a disk lies on the LUN. Read-only; safe to retry. */
+  /** `vmkfstools -t0` of a disk descriptor: where each extent of the disk lies on the LUN. Read-only; safe to retry. */
   blockMap(diskPath: string): Promise<BlockMap>;
+
+  /**
+   * `vmkfstools -t0` of a snapshot link's descriptor: the delta file's block map, or the host's reason when it
+   * gives none that parses (some hosts refuse to map a snapshot delta). A dropped connection, a timeout or an
+   * interrupt still throws. Read-only; safe to retry.
+   */
+  snapshotDeltaMap(descriptorPath: string): Promise<{ map: BlockMap } | { refused: string }>;
 }

@@ -5,8 +5,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { VcbError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import { applyCowdOverlay, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
-import { allocatedBytes, throwIfAborted, type ByteRange, type DiskReader, type DiskSource } from '../vlun/types.js';
+import { applyCowdOverlay, cowdDeltaProblem, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
+import { allocatedBytes, throwIfAborted, type BlockMap, type ByteRange, type DiskReader, type DiskSource, type ReadOptions } from '../vlun/types.js';
 import { startPartialDirectory, type Preexisting } from './atomic-dir.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
 import { FlatDiskWriter, type DiskLayout } from './flat-disk-writer.js';
@@ -14,6 +14,16 @@ import { fsyncPath } from './fsync-path.js';
 import { allOrFirstError } from '../util/settle.js';
 import { writeStateFile } from './state-file.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
+
+/** A user's snapshot delta under ours (frozen), as the export reads it. */
+export interface DeltaInput {
+  /** Host path of the delta file itself (the `-delta.vmdk`, not its descriptor). */
+  dataPath: string;
+  /** Its block map, where the host gave one (`vmkfstools -t0` of the link's descriptor): san reads the delta through it. */
+  blockMap?: BlockMap;
+  /** Why there is no map when the host was asked for one and gave none it could use (said in the san fallback's warning). */
+  unmapped?: string;
+}
 
 export interface ExportDiskInput {
   /** Controller slot as in the .vmx, e.g. `scsi0:0`. */
@@ -27,8 +37,8 @@ export interface ExportDiskInput {
   base: DiskSource;
   /** Reads the base instead of options.reader (a san export reads an RDM, whose data is not on the datastore LUN, through the host). */
   baseReader?: DiskReader;
-  /** Users' snapshot deltas older than ours (frozen), oldest first, each with its own block map. */
-  deltas?: DiskSource[];
+  /** Users' snapshot deltas older than ours (frozen), oldest first. */
+  deltas?: DeltaInput[];
   /** The source disk is a raw device mapping in virtual compatibility mode; recorded in the catalog. */
   rdm?: 'virtual';
 }
@@ -53,6 +63,8 @@ export interface ExportVmOptions {
   /** Host paths of the VM's other files; only .nvram, .vmsd and vmware*.log are copied. */
   vmFiles?: string[];
   warnings?: string[];
+  /** Told of each warning the export itself finds (a delta read through the host in san mode); records it where the catalog's warnings come from. */
+  onWarning?: (message: string) => void;
   /** When given, called once the catalog is written; its value is written as `.vcbmounter-state.json`. */
   state?: () => unknown;
   onProgress?: (done: number, total: number) => void;
@@ -76,7 +88,7 @@ export function exportTotalBytes(disks: readonly ExportDiskInput[]): number {
   let total = 0;
   for (const disk of disks) {
     total += allocatedBytes(disk.base.blockMap);
-    for (const delta of disk.deltas ?? []) total += allocatedBytes(delta.blockMap);
+    for (const delta of disk.deltas ?? []) if (delta.blockMap) total += allocatedBytes(delta.blockMap);
   }
   return total;
 }
@@ -203,14 +215,7 @@ async function readDisk(
       await mkdir(scratch, { recursive: true });
       for (const [i, delta] of deltas.entries()) {
         const local = join(scratch, `${i}.cowd`);
-        if (options.reader.mode === 'san') {
-          await fetchFileWithReader(options.reader, delta, local, readOptions(progress.track()));
-        } else {
-          await fetchFileByCat(options.transport, delta.dataPath, local, {
-            ...readOptions(progress.track()),
-            expectedSize: delta.blockMap.size,
-          });
-        }
+        await fetchDelta(options, disk, delta, local, readOptions, progress);
         overlaid.push(
           ...(await applyCowdOverlay(local, disk.capacity, (offset, chunk) => writer.writeAt(offset, chunk),
             options.signal ? { signal: options.signal } : {})),
@@ -224,6 +229,44 @@ async function readDisk(
     await writer.abandon();
     throw error;
   }
+}
+
+/**
+ * Copies a user's snapshot delta to `local`, whole and checked. san reads it from the LUN through its block
+ * map; where the host gave none, or the map does not rebuild a whole delta of this disk, the delta is read
+ * through the host (`cat`, as nbd does) and a warning names the disk and why. A delta read through the host
+ * that is still not whole fails the export.
+ */
+async function fetchDelta(
+  options: ExportVmOptions,
+  disk: ExportDiskInput,
+  delta: DeltaInput,
+  local: string,
+  readOptions: (onProgress: (bytes: number) => void) => ReadOptions,
+  progress: ReturnType<typeof progressCounter>,
+): Promise<void> {
+  let counted = false;
+  if (options.reader.mode === 'san') {
+    let why = delta.unmapped ?? 'the host gave no block map';
+    if (delta.blockMap) {
+      await fetchFileWithReader(options.reader, { dataPath: delta.dataPath, blockMap: delta.blockMap }, local, readOptions(progress.track()));
+      const problem = cowdDeltaProblem(local, disk.capacity);
+      if (problem === undefined) return;
+      why = `its block map does not rebuild the delta: ${problem}`;
+      counted = true;
+    }
+    options.onWarning?.(
+      `${disk.slot} (${disk.sourceDatastorePath}): no usable block map of snapshot delta ${delta.dataPath} (${why}), so -m san read that delta through the host (nbd)`,
+    );
+  }
+  // Progress counts what the total counted: a delta's mapped bytes, once.
+  const onProgress = delta.blockMap && !counted ? progress.track() : () => {};
+  await fetchFileByCat(options.transport, delta.dataPath, local, {
+    ...readOptions(onProgress),
+    ...(delta.blockMap && !counted ? { expectedSize: delta.blockMap.size } : {}),
+  });
+  const problem = cowdDeltaProblem(local, disk.capacity);
+  if (problem !== undefined) throw new Error(`snapshot delta ${delta.dataPath} of ${disk.slot}, read through the host, is not a whole COWD delta: ${problem}`);
 }
 
 /** Rehashes overlaid blocks, fsyncs and closes the disk's files; on failure closes the ones still open after it too. */

@@ -28,6 +28,31 @@ export class CowdGrainMap {
     return this.directory[tableIndex] === 0;
   }
 
+  /**
+   * Why the map cannot be trusted in a file of `fileBytes` bytes, or undefined: the directory, every grain
+   * table and every grain it names must lie inside the file (a truncated or mis-assembled delta would
+   * otherwise read as holes, silently).
+   */
+  problemWithin(fileBytes: number, grainBytes: number): string | undefined {
+    const beyond = (what: string, sector: number, bytes: number) =>
+      sector * SECTOR + bytes > fileBytes ? `${what} at sector ${sector} ends beyond the file's ${fileBytes} bytes` : undefined;
+    const gd = beyond('the grain directory', this.gdOffset, this.directory.length * 4);
+    if (gd) return gd;
+    for (let t = 0; t < this.directory.length; t++) {
+      const sector = this.directory[t]!;
+      if (sector === 0) continue;
+      const gt = beyond(`grain table ${t}`, sector, GT_BYTES);
+      if (gt) return gt;
+      const table = this.table(t)!;
+      for (let e = 0; e < COWD_GT_ENTRIES; e++) {
+        const grain = table[e]!;
+        const problem = grain === 0 ? undefined : beyond(`grain ${t * COWD_GT_ENTRIES + e}`, grain, grainBytes);
+        if (problem) return problem;
+      }
+    }
+    return undefined;
+  }
+
   /** The grain table's entries (sector of each grain, 0 = not in this delta), read once and cached. */
   table(tableIndex: number): Uint32Array | undefined {
     const cached = this.tables.get(tableIndex);

@@ -171,6 +171,11 @@ export class CowdDisk {
     return ranges;
   }
 
+  /** Why this delta's grain map points outside its file (truncated, or not assembled right), or undefined. */
+  layoutProblem(): string | undefined {
+    return this.map.problemWithin(this.file.size(), this.grainBytes);
+  }
+
   /** Every virtual byte range held by this delta, merged, in order. */
   allocatedExtents(): ByteRange[] {
     const ranges: ByteRange[] = [];

@@ -106,8 +106,13 @@ export const inventorySchema = z.object({
           unusedConnectionTimeout: z.number().nonnegative().optional(),
         })
         .default({}),
+      /**
+       * What `vmkfstools -t0` does with the descriptor of a snapshot link (a sparse delta): 'file' maps the
+       * delta file; 'refuse' fails, as hosts that will not map a snapshot delta do.
+       */
+      snapshotDeltaMaps: z.enum(['file', 'refuse']).default('file'),
     })
-    .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {} }),
+    .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {}, snapshotDeltaMaps: 'file' }),
   datastores: z
     .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
     .min(1),

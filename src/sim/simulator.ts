@@ -89,7 +89,7 @@ export function commandTable(host: SimHost): CommandTable {
   } else {
     table.set('vmware-cmd', vmwareCmd(host));
   }
-  table.set('vmkfstools', vmkfstools(host.vfs));
+  table.set('vmkfstools', vmkfstools(host.vfs, () => host.snapshotDeltaMaps));
   table.set('vmware', vmwareVersion(host.version));
   return table;
 }

@@ -24,7 +24,8 @@ function largestPowerOfTwoDividing(n: number, cap: number): number {
  * Splits a byte range into dd reads whose offset and length are whole blocks: an aligned 1 MiB-multiple
  * range is one read; an unaligned head climbs to the next 1 MiB boundary one doubling block at a time,
  * and an unaligned tail becomes a few smaller-block reads
- * (busybox dd has no iflag=skip_bytes/count_bytes, so every boundary must be a multiple of bs).
+ * (no iflag=: the busybox dd of older hosts has none and newer ones know only skip_bytes and fullblock, so every
+ * boundary must be a multiple of bs).
  */
 export function planDdReads(range: ByteRange, maxBlock = MAX_DD_BLOCK): DdRead[] {
   const reads: DdRead[] = [];

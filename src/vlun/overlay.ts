@@ -76,6 +76,23 @@ export async function fetchFileWithReader(
 }
 
 /**
+ * Why a local copy of a snapshot delta is not a whole COWD delta of a disk of `capacity` bytes (not COWD,
+ * another capacity, or a grain map pointing past its end), or undefined when it is.
+ */
+export function cowdDeltaProblem(localDeltaPath: string, capacity: number): string | undefined {
+  const file = openLocalFile(localDeltaPath, { readOnly: true });
+  try {
+    const delta = openCowd(file);
+    if (delta.capacity !== capacity) return `its capacity is ${delta.capacity} bytes, the disk's ${capacity}`;
+    return delta.layoutProblem();
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    file.close();
+  }
+}
+
+/**
  * Writes every range a local COWD delta holds onto the output (zeros included: a delta's zeros replace
  * older data), clipped to capacity. Returns the ranges written, merged and in order.
  */

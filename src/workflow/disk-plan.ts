@@ -4,6 +4,12 @@ import { VcbError } from '../errors.js';
 import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type BlockMap, type EsxHost, type VmRef } from '../esx/index.js';
 import { parseDescriptor } from '../formats/vmdk-descriptor.js';
 
+/** One link of a user-snapshot chain: its descriptor (what `vmkfstools` takes) and the delta file it names. */
+export interface SnapshotLink {
+  descriptor: string;
+  data: string;
+}
+
 /** One disk to export, as planning found it. */
 export interface ExportDiskPlan {
   device: string;
@@ -12,8 +18,8 @@ export interface ExportDiskPlan {
   baseData: string;
   capacity: number;
   thin: boolean;
-  /** Users' snapshot deltas under ours, oldest first. */
-  deltas: string[];
+  /** Users' snapshot links under ours, oldest first. */
+  deltas: SnapshotLink[];
   /** Set when the base is a raw device mapping in virtual compatibility mode (exported as an ordinary disk). */
   rdm?: 'virtual';
   /** The base's block map: the whole file for an RDM (known when planned), else read by the block-map step. */
@@ -37,7 +43,7 @@ const MAX_CHAIN = 64;
  * `descriptorPath` when the caller has just read it (one host command less per disk).
  */
 async function diskChain(esx: EsxHost, descriptorPath: string, firstText?: string): Promise<HostDiskChain> {
-  const deltas: string[] = [];
+  const deltas: SnapshotLink[] = [];
   let path = descriptorPath;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
     const text = depth === 0 && firstText !== undefined ? firstText : await esx.readFile(path);
@@ -46,7 +52,7 @@ async function diskChain(esx: EsxHost, descriptorPath: string, firstText?: strin
     if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
     const extentPath = resolveAgainstVmx(path, ext.fileName);
     if (d.createType === 'vmfsSparse' || ext.type === 'VMFSSPARSE') {
-      deltas.unshift(extentPath);
+      deltas.unshift({ descriptor: path, data: extentPath });
       if (!d.parentFileNameHint) throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} has no parentFileNameHint`);
       path = resolveAgainstVmx(path, d.parentFileNameHint);
       continue;

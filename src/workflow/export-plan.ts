@@ -1,15 +1,15 @@
 // Turns a VM's disk plan into the exporter's input: picks the disk reader for -m, gathers delta block maps and VM files.
 
 import { posix } from 'node:path';
-import { vmfsToBracketPath } from '../esx/index.js';
-import { exportVm, type ExportDiskInput, type ExportResult } from '../export/index.js';
+import { vmfsToBracketPath, type EsxHost } from '../esx/index.js';
+import { exportVm, type DeltaInput, type ExportDiskInput, type ExportResult } from '../export/index.js';
 import type { Logger } from '../log.js';
 import { allOrFirstError } from '../util/settle.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
 import type { HostSession } from './connect.js';
 import type { ResolvedVm } from './identify.js';
 import type { BackupOptions } from './options.js';
-import type { ExportDiskPlan, SkippedPlan } from './disk-plan.js';
+import type { ExportDiskPlan, SkippedPlan, SnapshotLink } from './disk-plan.js';
 
 
 export interface ExportParams {
@@ -61,6 +61,17 @@ function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p:
   return new NbdReader(session.transport, { mode: 'nbd', chunkSize: 0 });
 }
 
+/**
+ * What the export needs of a user's snapshot delta. nbd reads it through the host and needs no map; san asks
+ * `vmkfstools -t0` for the map of the link's descriptor (never of the delta file, which vmkfstools refuses),
+ * and where the host gives none the export reads that delta through the host, with a warning.
+ */
+export async function deltaInput(esx: EsxHost, o: Pick<BackupOptions, 'mode'>, link: SnapshotLink): Promise<DeltaInput> {
+  if (o.mode !== 'san') return { dataPath: link.data };
+  const answer = await esx.snapshotDeltaMap(link.descriptor);
+  return 'map' in answer ? { dataPath: link.data, blockMap: answer.map } : { dataPath: link.data, unmapped: answer.refused };
+}
+
 /** Writes the VM's export into its partial directory (see export/export-vm.ts); publishing it is the caller's. */
 export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
   const { session, vm, options: o } = p;
@@ -68,7 +79,7 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
   const disks: ExportDiskInput[] = [];
   for (const d of p.disks) {
     const deltas = [];
-    for (const delta of d.deltas) deltas.push({ dataPath: delta, blockMap: await esx.blockMap(delta) });
+    for (const link of d.deltas) deltas.push(await deltaInput(esx, o, link));
     const reader = rdmReader(o, session, d, p);
     disks.push({
       slot: d.device,
@@ -102,6 +113,10 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
     skippedDisks: p.skipped.map((s) => ({ slot: s.device, sourceDatastorePath: vmfsToBracketPath(s.path), reason: s.reason, detail: s.detail })),
     vmFiles,
     warnings: p.warnings,
+    onWarning: (warning) => {
+      p.warnings.push(warning);
+      p.log.warn(warning);
+    },
     state: p.state,
     onProgress: p.onProgress,
     ...(p.onDisksRead ? { onDisksRead: p.onDisksRead } : {}),

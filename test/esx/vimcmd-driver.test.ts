@@ -223,7 +223,7 @@ describe('VimCmdHost', () => {
   });
 
   it('reads a block map and a file', async () => {
-    const disk = '/vmfs/volumes/datastore1/web 01/web 01-flat.vmdk';
+    const disk = '/vmfs/volumes/datastore1/web 01/web 01.vmdk';
     const transport = new ReplayTransport([
       { argv: ['vmkfstools', '-t0', disk], stdout: `Mapping for file ${disk} (1024 bytes in size):\n[ 0: 1024] --> [NOMP -- :( 0 --> 0)]\n` },
       { argv: ['cat', VM.vmxPath], stdout: 'displayName = "web 01"\n' },

@@ -122,4 +122,35 @@ describe('point-in-time overlay', () => {
     expect((await verifyExport(dest)).map((v) => v.ok)).toEqual([true]);
     expect(result.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
   });
+
+  it('san: a delta without a usable map is read through the host, with a warning naming the disk and why', async () => {
+    const lun2 = Buffer.alloc(8 * MiB);
+    const lun2Path = join(root, 'lun2-bad.img');
+    // The first delta's map points at LUN bytes that are not that delta (all zeros); the second has no map.
+    const wrong = deltaOnLun(deltaPaths[0]!, Buffer.alloc(8 * MiB), 0);
+    writeFileSync(lun2Path, lun2);
+    const dest = join(root, 'san-fallback');
+    const disk = { ...vm.diskInput, deltas: [wrong, { dataPath: deltaPaths[1]!, unmapped: 'exit status 1: Failed to get the block map' }] };
+    const warnings: string[] = [];
+    const result = await exportAndPublish({
+      ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath, [LVID2]: lun2Path }), dest),
+      disks: [disk],
+      onWarning: (w: string) => warnings.push(w),
+    });
+    expect(compareWithReference(join(dest, 'web_01.vmdk'))).toContain('Images are identical');
+    expect(result.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain(`${vm.diskInput.slot} (${vm.diskInput.sourceDatastorePath}): no usable block map of snapshot delta ${deltaPaths[0]}`);
+    expect(warnings[0]).toMatch(/its block map does not rebuild the delta: not a COWD sparse extent.*through the host/);
+    expect(warnings[1]).toContain(`snapshot delta ${deltaPaths[1]} (exit status 1: Failed to get the block map), so -m san read that delta through the host`);
+  });
+
+  it('a delta cut short on the way is refused, not laid over the disk as holes', async () => {
+    const whole = readFileSync(deltaPaths[1]!);
+    const cut = join(vm.vmDir, 'web 01-000009-delta.vmdk');
+    writeFileSync(cut, whole.subarray(0, whole.length - 4096));
+    const dest = join(root, 'nbd-cut');
+    const disk = { ...vm.diskInput, deltas: [{ dataPath: cut }] };
+    await expect(exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk] })).rejects.toThrow(/not a whole COWD delta: grain \d+ at sector \d+ ends beyond the file/);
+  });
 });

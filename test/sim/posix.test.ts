@@ -91,6 +91,35 @@ describe('cat, dd and hashes on multi-MiB files', () => {
     expect(r.err).toContain(`${Math.floor(data.length / 65536)}+1 records in`);
   });
 
+  it('dd knows only the operands and flag words busybox dd knows', async () => {
+    const src = `${DS}/vm/disk-flat.vmdk`;
+    for (const [operand, key, word] of [
+      ['iflag=direct', 'iflag', 'direct'],
+      ['iflag=count_bytes', 'iflag', 'count_bytes'],
+      ['iflag=skip_bytes,nocache', 'iflag', 'nocache'],
+      ['conv=fdatasync', 'conv', 'fdatasync'],
+      ['conv=sparse', 'conv', 'sparse'],
+      ['status=progress', 'status', 'progress'],
+    ] as const) {
+      const r = await runLine(host.vfs, `dd if=${src} bs=512 count=1 ${operand}`);
+      expect(r.status, operand).toBe(1);
+      expect(r.stdout.length, operand).toBe(0);
+      expect(r.err).toBe(`dd: invalid argument '${word}' to '${key}'\n`);
+    }
+    for (const operand of ['oflag=direct', 'oflag=append', 'cbs=512', 'foo']) {
+      const r = await runLine(host.vfs, `dd if=${src} bs=512 count=1 ${operand}`);
+      expect(r.status, operand).toBe(1);
+      expect(r.stdout.length, operand).toBe(0);
+      expect(r.err, operand).toMatch(/^Usage: dd /);
+    }
+    // The words busybox knows work: skip_bytes counts skip= in bytes, fullblock changes nothing for a file.
+    const bytes = await runLine(host.vfs, `dd if=${src} bs=4096 skip=1000 count=2 iflag=skip_bytes,fullblock status=none`);
+    expect(bytes.status).toBe(0);
+    expect(bytes.stdout.equals(data.subarray(1000, 1000 + 8192))).toBe(true);
+    const noxfer = await runLine(host.vfs, `dd if=${src} bs=1k count=1 status=noxfer conv=noerror,fsync`);
+    expect(noxfer.err).toBe('1+0 records in\n1+0 records out\n');
+  });
+
   it('dd reports bad operands and missing input', async () => {
     expect((await runLine(host.vfs, 'dd if=/tmp/nope')).err).toBe("dd: can't open '/tmp/nope': No such file or directory\n");
     expect((await runLine(host.vfs, 'dd bs=x')).err).toBe("dd: invalid number 'x'\n");

@@ -1,9 +1,9 @@
 // argv builders for the stock host utilities the tool may rely on (vmware -v, cat, vmkfstools).
 
-import { requireAbsolutePath } from './validate.js';
+import { requireAbsolutePath, requireDescriptorPath } from './validate.js';
 
 export const stockCmd = {
   version: (): string[] => ['vmware', '-v'],
   cat: (path: string): string[] => ['cat', requireAbsolutePath(path)],
-  blockMap: (diskPath: string): string[] => ['vmkfstools', '-t0', requireAbsolutePath(diskPath)],
+  blockMap: (diskPath: string): string[] => ['vmkfstools', '-t0', requireDescriptorPath(diskPath)],
 };

@@ -18,3 +18,18 @@ export function requireAbsolutePath(path: string): string {
 export function flag(value: boolean): '1' | '0' {
   return value ? '1' : '0';
 }
+
+/** The names VMware gives a disk's extent files (data, snapshot delta, RDM mapping, change tracking), never a descriptor's. */
+const EXTENT_FILE = /-(flat|delta|sesparse|rdm|rdmp|ctk)\.vmdk$/i;
+
+/**
+ * `vmkfstools` takes disk descriptors: handed an extent file, a host answers "The file specified is not a
+ * virtual disk" and the backup fails. A path named like an extent is a bug in the caller, caught here.
+ */
+export function requireDescriptorPath(path: string): string {
+  requireAbsolutePath(path);
+  if (!/\.vmdk$/i.test(path) || EXTENT_FILE.test(path)) {
+    throw new VcbError('INTERNAL', `vmkfstools takes a disk descriptor, not ${JSON.stringify(path)}`);
+  }
+  return path;
+}

@@ -1,6 +1,5 @@
 // Parser for `vmkfstools -t0 <disk>`: the disk's extents and where each lies on the LUN (or that it is a hole).
 
-import { stockCmd } from '../commands/stock.js';
 import { unexpectedOutput } from '../host-error.js';
 import { nonBlankLines, type NumberedLine } from './lines.js';
 
@@ -60,7 +59,7 @@ function parseExtent(line: NumberedLine, command: readonly string[]): DiskExtent
 }
 
 /** Extents come back in file order; they must be contiguous from 0 and add up to the size, else an error. */
-export function parseBlockMap(output: string, command: readonly string[] = stockCmd.blockMap('/')): BlockMap {
+export function parseBlockMap(output: string, command: readonly string[] = ['vmkfstools', '-t0']): BlockMap {
   const lines = nonBlankLines(output);
   const headerIndex = lines.findIndex((l) => HEADER.test(l.text.trim()));
   if (headerIndex < 0) throw unexpectedOutput(command, 'no "Mapping for file ... bytes in size" header', lines[0]);

@@ -95,6 +95,10 @@ export class SimHost {
   get vfs(): Vfs {
     return this.opts.vfs;
   }
+  /** Read from the inventory at each start (not saved): whether vmkfstools -t0 maps a snapshot link. */
+  get snapshotDeltaMaps(): 'file' | 'refuse' {
+    return this.opts.inventory.host.snapshotDeltaMaps;
+  }
 
   vms(): SimVm[] {
     return [...this.vmsById.values()].sort((a, b) => a.vmid - b.vmid);

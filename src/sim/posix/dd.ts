@@ -1,5 +1,8 @@
-// dd: block copy between files, stdin and stdout with if= of= bs= skip= seek= count= conv=notrunc, streamed in chunks.
+// dd: block copy between files, stdin and stdout with the operands busybox dd knows (if= of= bs= ibs= obs= skip=
+// seek= count= conv= iflag= status=), streamed in chunks.
 //
+// As strict as busybox: an unknown operand (oflag= among them: the busybox builds of ESXi have none) prints the
+// usage and fails; an unknown conv=, iflag= or status= word fails with "invalid argument 'X' to 'conv'".
 // Input from a pipe is read in full blocks (like iflag=fullblock), so records counts depend only on the byte count.
 
 import type { RandomAccessFile } from '../../formats/random-access.js';
@@ -16,13 +19,38 @@ interface DdOptions {
   seek: number;
   count?: number;
   notrunc: boolean;
-  quiet: boolean;
+  /** conv=sync: a short last input block is padded with zeros to bs. */
+  sync: boolean;
+  /** iflag=skip_bytes: skip= counts bytes, not blocks. */
+  skipBytes: boolean;
+  /** status=none prints nothing; status=noxfer leaves out the bytes/speed line. */
+  status: 'all' | 'none' | 'noxfer';
 }
 
 class DdError extends Error {}
 
+/** dd cannot run at all with these operands: busybox prints its usage. */
+class DdUsage extends Error {}
+
+const USAGE = `Usage: dd [if=FILE] [of=FILE] [ibs=N obs=N/bs=N] [count=N] [skip=N] [seek=N]
+	[conv=notrunc|noerror|sync|fsync] [iflag=skip_bytes|fullblock] [status=noxfer|none]`;
+
+/** The words busybox knows after conv=, iflag= and status= (conv=swab too, which the simulator does not do: refused). */
+const WORDS: Record<'conv' | 'iflag' | 'status', readonly string[]> = {
+  conv: ['notrunc', 'sync', 'noerror', 'fsync'],
+  iflag: ['skip_bytes', 'fullblock'],
+  status: ['none', 'noxfer'],
+};
+
+function words(key: 'conv' | 'iflag' | 'status', value: string): string[] {
+  const list = value.split(',');
+  for (const word of list) if (!WORDS[key].includes(word)) throw new DdError(`invalid argument '${word}' to '${key}'`);
+  if (key === 'status' && list.length > 1) throw new DdError(`invalid argument '${value}' to 'status'`);
+  return list;
+}
+
 function parseOptions(args: readonly string[]): DdOptions {
-  const opts: DdOptions = { blockSize: 512, skip: 0, seek: 0, notrunc: false, quiet: false };
+  const opts: DdOptions = { blockSize: 512, skip: 0, seek: 0, notrunc: false, sync: false, skipBytes: false, status: 'all' };
   const number = (value: string) => {
     const n = parseSize(value);
     if (n === undefined) throw new DdError(`invalid number '${value}'`);
@@ -30,7 +58,7 @@ function parseOptions(args: readonly string[]): DdOptions {
   };
   for (const arg of args) {
     const eq = arg.indexOf('=');
-    if (eq < 0) throw new DdError(`invalid argument '${arg}'`);
+    if (eq < 0) throw new DdUsage(arg);
     const key = arg.slice(0, eq);
     const value = arg.slice(eq + 1);
     switch (key) {
@@ -41,14 +69,16 @@ function parseOptions(args: readonly string[]): DdOptions {
       case 'seek': opts.seek = number(value); break;
       case 'count': opts.count = number(value); break;
       case 'conv':
-        for (const conv of value.split(',')) {
+        for (const conv of words('conv', value)) {
           if (conv === 'notrunc') opts.notrunc = true;
-          else if (!['sync', 'noerror', 'fsync', 'fdatasync', 'sparse'].includes(conv)) throw new DdError(`invalid argument '${arg}'`);
+          if (conv === 'sync') opts.sync = true;
         }
         break;
-      case 'status': opts.quiet = value === 'none' || value === 'noxfer'; break;
-      case 'iflag': case 'oflag': break;
-      default: throw new DdError(`invalid argument '${arg}'`);
+      case 'iflag':
+        if (words('iflag', value).includes('skip_bytes')) opts.skipBytes = true;
+        break;
+      case 'status': opts.status = words('status', value)[0] as 'none' | 'noxfer'; break;
+      default: throw new DdUsage(arg);
     }
   }
   if (opts.blockSize === 0) throw new DdError(`invalid number '0'`);
@@ -61,6 +91,10 @@ export const dd: CommandImpl = (io) =>
     try {
       opts = parseOptions(io.argv.slice(1));
     } catch (err) {
+      if (err instanceof DdUsage) {
+        await complain(io, USAGE);
+        return 1;
+      }
       if (!(err instanceof DdError)) throw err;
       await complain(io, `dd: ${err.message}`);
       return 1;
@@ -85,17 +119,19 @@ export const dd: CommandImpl = (io) =>
       } else await print(io, chunk);
       copied += chunk.length;
     };
+    const skipBytes = opts.skipBytes ? opts.skip : opts.skip * opts.blockSize;
     try {
       if (opened.input) {
-        const start = opts.skip * opts.blockSize;
-        const end = Math.min(opened.input.size(), start + limit);
-        await forEachFileChunk(opened.input, start, end, io.signal, write);
-      } else await copyFromStdin(io, opts.skip * opts.blockSize, limit, write);
+        const end = Math.min(opened.input.size(), skipBytes + limit);
+        await forEachFileChunk(opened.input, skipBytes, end, io.signal, write);
+      } else await copyFromStdin(io, skipBytes, limit, write);
+      const short = copied % opts.blockSize;
+      if (opts.sync && short > 0) await write(Buffer.alloc(opts.blockSize - short));
     } catch (err) {
       if (writeFailure === undefined) throw err;
       await complain(io, `dd: error writing '${opts.output}': ${errorText(err)}`);
     }
-    if (!opts.quiet) await complain(io, summary(copied, opts.blockSize, started));
+    if (opts.status !== 'none') await complain(io, summary(copied, opts.blockSize, started, opts.status === 'all'));
     return writeFailure === undefined ? 0 : 1;
   });
 
@@ -141,11 +177,12 @@ async function copyFromStdin(io: CommandIO, skipBytes: number, limit: number, wr
   }
 }
 
-function summary(bytes: number, blockSize: number, started: bigint): string {
+function summary(bytes: number, blockSize: number, started: bigint, withTransfer: boolean): string {
   const full = Math.floor(bytes / blockSize);
   const partial = bytes % blockSize ? 1 : 0;
   const seconds = Math.max(Number(process.hrtime.bigint() - started) / 1e9, 1e-6);
   const records = `${full}+${partial} records`;
+  if (!withTransfer) return `${records} in\n${records} out`;
   return `${records} in\n${records} out\n${bytes} bytes (${humanSize(bytes)}B) copied, ${seconds.toFixed(6)} seconds, ${humanSize(bytes / seconds)}B/s`;
 }
 

@@ -28,10 +28,17 @@ afterAll(async () => sim?.stop());
 const file = (name: string) => `${sim.esx.vm('rdms').dir}/${name}`;
 
 test('vmkfstools -t0 gives no block map for an RDM descriptor or mapping file, and still does for a flat disk', async () => {
-  for (const name of ['rdms_1.vmdk', 'rdms_1-rdm.vmdk', 'rdms_2.vmdk', 'rdms_2-rdmp.vmdk']) {
+  for (const name of ['rdms_1.vmdk', 'rdms_2.vmdk']) {
     const r = await sim.exec(shellJoin(['vmkfstools', '-t0', file(name)]));
     expect(r.exitCode, name).toBe(1);
     expect(r.stderr).toMatch(/raw device mapping/);
+    expect(r.stdout.length).toBe(0);
+  }
+  // A mapping file is not a descriptor: refused like any other extent file.
+  for (const name of ['rdms_1-rdm.vmdk', 'rdms_2-rdmp.vmdk']) {
+    const r = await sim.exec(shellJoin(['vmkfstools', '-t0', file(name)]));
+    expect(r.exitCode, name).toBe(1);
+    expect(r.stderr).toBe(`Failed to open '${file(name)}': The file specified is not a virtual disk (15).\n`);
     expect(r.stdout.length).toBe(0);
   }
   const flat = await sim.exec(shellJoin(['vmkfstools', '-t0', file('rdms.vmdk')]));

@@ -10,8 +10,6 @@ import { out } from './io.js';
 
 const CLONE_CHUNK = 1024 * 1024;
 
-const RDM_MAPPING_FILE = /-rdmp?\.vmdk$/;
-
 /**
  * The simulator gives no block map for a raw device mapping (what a host prints for one is not recorded):
  * its data lies on the mapped LUN, not on the datastore's, and clients read it through the host.
@@ -20,25 +18,42 @@ function refuseRdm(): never {
   throw new Error('the file is a raw device mapping: its data lies on the mapped LUN, which has no block map on this volume');
 }
 
-/** For a descriptor, the file holding its data (flat extent or delta); other files map themselves. */
-function dataFileOf(vfs: Vfs, path: string): { file: string; size: number } {
+/** What the simulated vmkfstools does with a snapshot link's descriptor (see the inventory's host.snapshotDeltaMaps). */
+export type SnapshotDeltaMaps = 'file' | 'refuse';
+
+/** A refusal that vmkfstools prints as it is, with its exit status. */
+class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `vmkfstools -t0` takes disk descriptors only: any other file (a flat extent, a delta, a mapping file, a
+ * .vmx) is refused as real hosts refuse it. Returns the descriptor's data file (flat extent or delta) and
+ * the size the map covers.
+ */
+function dataFileOf(vfs: Vfs, path: string, given: string, deltaMaps: SnapshotDeltaMaps): { file: string; size: number } {
   const f = vfs.open(path);
   const buf = Buffer.alloc(4096);
   const head = buf.subarray(0, f.read(buf, 0));
-  if (!isDescriptor(head)) {
-    if (RDM_MAPPING_FILE.test(path)) refuseRdm();
-    return { file: path, size: f.size() };
-  }
+  if (!isDescriptor(head)) throw new Refusal(`Failed to open '${given}': The file specified is not a virtual disk (15).`);
   const d = parseDescriptor(vfs.readFile(path).toString('utf8'));
   const ext = d.extents[0];
   if (!ext?.fileName) throw new Error(`${path}: descriptor has no extent`);
   if (ext.type === 'VMFSRDM' || ext.type === 'VMFSRAW') refuseRdm();
+  const sparse = ext.type === 'VMFSSPARSE' || d.createType === 'vmfsSparse';
+  // What a real host prints here is not recorded: the text is the simulator's own.
+  if (sparse && deltaMaps === 'refuse') throw new Refusal(`Failed to get the block map of '${given}': the disk is a snapshot (sparse) delta, which this host does not map.`);
   const file = posix.isAbsolute(ext.fileName) ? ext.fileName : `${posix.dirname(path)}/${ext.fileName}`;
-  const size = ext.type === 'VMFSSPARSE' ? vfs.stat(file)!.size : ext.sectors * SECTOR_SIZE;
+  const size = sparse ? vfs.stat(file)!.size : ext.sectors * SECTOR_SIZE;
   return { file, size };
 }
 
-export function vmkfstools(vfs: Vfs): CommandImpl {
+export function vmkfstools(vfs: Vfs, deltaMaps: () => SnapshotDeltaMaps = () => 'file'): CommandImpl {
   return async ({ argv, stdout, stderr, signal }) => {
     const args = argv.slice(1);
     try {
@@ -49,8 +64,10 @@ export function vmkfstools(vfs: Vfs): CommandImpl {
           return 1;
         }
         const canonical = vfs.canonical(path);
-        if (!vfs.stat(canonical)) throw Object.assign(new Error('No such file or directory'), { code: 'ENOENT' });
-        const { file, size } = dataFileOf(vfs, canonical);
+        const st = vfs.stat(canonical);
+        if (!st) throw Object.assign(new Error('No such file or directory'), { code: 'ENOENT' });
+        if (st.type !== 'file') throw new Refusal(`Failed to open '${path}': The file specified is not a virtual disk (15).`);
+        const { file, size } = dataFileOf(vfs, canonical, path, deltaMaps());
         const ds = vfs.datastores().find((d) => canonical.startsWith(`/vmfs/volumes/${d.uuid}/`));
         if (!ds) throw new Error('not on a VMFS volume');
         await out(stdout, formatBlockMap(path, size, vfs.blockMap(file), ds));
@@ -115,6 +132,10 @@ export function vmkfstools(vfs: Vfs): CommandImpl {
       await out(stderr, `vmkfstools: unsupported options: ${args.join(' ')}\n`);
       return 1;
     } catch (e) {
+      if (e instanceof Refusal) {
+        await out(stderr, `${e.message}\n`);
+        return e.exitCode;
+      }
       const err = e as { code?: string; message: string };
       const why = err.code === 'ENOSPC' ? 'No space left on device' : err.code === 'ENOENT' ? 'No such file or directory' : err.message;
       await out(stderr, args[0] === '-i' ? `Failed to clone disk : ${why}\n` : `Could not open ${args[args.length - 1]}: ${why}\n`);
