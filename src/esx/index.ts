@@ -12,4 +12,5 @@ export { parseVmx, VmxConfig } from './parse/vmx.js';
 export { listVmxDisks, descriptorCreateType, rdmFromDescriptor, type VmxDisk } from './parse/vmx-disks.js';
 export { parseBlockMap } from './parse/block-map.js';
 export { sameSnapshot, findSnapshot } from './snapshot-match.js';
+export { parseChainTops } from './snapshot-evidence.js';
 export { BACKUP_SNAPSHOT_NAME, type HostSession } from './session.js';

@@ -9,6 +9,8 @@ export type { BlockMap, DiskExtent, ExtentKind } from './parse/block-map.js';
 export type { PowerState } from './parse/power-state.js';
 export type { SnapshotInfo } from './parse/snapshot-tree.js';
 export type { HostVersion } from './parse/version.js';
+export type { ChainTop, OwnedSnapshot, SnapshotBaseline } from './snapshot-evidence.js';
+import type { SnapshotBaseline } from './snapshot-evidence.js';
 
 export type CommandSet = 'vim-cmd' | 'vmware-cmd';
 
@@ -53,6 +55,8 @@ export interface CreateSnapshotOptions {
    * hostd round trip, up to a second).
    */
   listing?: readonly SnapshotInfo[];
+  /** From snapshotBaseline, where the host has one: what the create is judged against (read afresh when absent). */
+  baseline?: SnapshotBaseline;
 }
 
 export interface RemoveSnapshotOptions {
@@ -82,6 +86,15 @@ export interface EsxHost {
 
   /** The snapshot tree flattened depth-first (parents before children). Read-only; safe to retry. */
   listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;
+
+  /**
+   * ESX 3.x: what the host shows before a create (hassnapshot 0 and the disk chains), by which the run's
+   * snapshot is recognised even when the .vmsd does not list it; journal it before the create. `listing`
+   * is a listing just made (nothing run on the VM since), saving a hassnapshot. Undefined on hosts whose
+   * listing names every snapshot (vim-cmd). Throws SNAPSHOT, before anything is created, when the state
+   * is ambiguous: hostd reports a snapshot, or the chains cannot be read.
+   */
+  snapshotBaseline(vm: VmRef, listing?: readonly SnapshotInfo[]): Promise<SnapshotBaseline | undefined>;
 
   /**
    * Creates a snapshot and returns it as listed afterwards (so its id is known where the host has ids).

@@ -51,6 +51,11 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
     return parseSnapshotGet(await this.run(command), command);
   }
 
+  /** vim-cmd lists every snapshot hostd has, with ids: the listing itself tells the run's snapshot apart. */
+  snapshotBaseline(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
     return this.createSnapshotWith(vm, options, vimCmd.snapshotCreate(vm.id, options.name, options.description, options.memory, options.quiesce));
   }

@@ -1,4 +1,4 @@
-// EsxHost over ESX 3.x's vmware-cmd; names and snapshots come from the .vmx and .vmsd files (read with cat).
+// EsxHost over ESX 3.x's vmware-cmd; names come from the .vmx, snapshots from hassnapshot, the .vmsd and the disk chains (read with cat).
 
 import { VcbError } from '../errors.js';
 import { stockCmd } from './commands/stock.js';
@@ -14,7 +14,9 @@ import {
   parseVmwareCmdState,
   parseVmwareCmdSuccess,
 } from './parse/vmware-cmd.js';
-import { execOnHost } from './run.js';
+import { execOnHost, hostMessage, timeout } from './run.js';
+import { judgeOwned, readChainTops, type ChainTop, type OwnedSnapshot, type OwnedState, type SnapshotBaseline } from './snapshot-evidence.js';
+import { describeSnapshot } from './snapshot-match.js';
 import { requireOnlySnapshot } from './snapshot-steps.js';
 import type {
   CreateSnapshotOptions,
@@ -93,33 +95,110 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
     }
   }
 
-  /** `hassnapshot`, then the tree from the .vmsd; the two must agree. */
-  async listSnapshots(vm: VmRef): Promise<SnapshotInfo[]> {
-    const hasCommand = vmwareCmd.hasSnapshot(vm.vmxPath);
-    const has = parseVmwareCmdSuccess(await this.run(hasCommand), hasCommand);
-    if (!has) return [];
-    const readCommand = stockCmd.cat(vmsdPathOf(vm.vmxPath));
-    const snapshots = parseVmsd(await this.run(readCommand), readCommand);
-    if (snapshots.length === 0) {
-      throw new VcbError('HOST_COMMAND', `${vm.name}: hassnapshot says 1 but ${vmsdPathOf(vm.vmxPath)} lists none`, {
-        vm: vm.name,
-        command: readCommand,
-      });
+  private async hasSnapshot(vm: VmRef): Promise<boolean> {
+    const command = vmwareCmd.hasSnapshot(vm.vmxPath);
+    return parseVmwareCmdSuccess(await this.run(command), command);
+  }
+
+  /** The .vmsd's snapshots, or why it could not be read (missing, unreadable, not a .vmsd): hostd may not have written it. */
+  private async readVmsd(vm: VmRef): Promise<{ snapshots: SnapshotInfo[] } | { unreadable: string }> {
+    const command = stockCmd.cat(vmsdPathOf(vm.vmxPath));
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode !== 0) return { unreadable: hostMessage(result) };
+    try {
+      return { snapshots: parseVmsd(result.stdout, command) };
+    } catch (e) {
+      if (e instanceof VcbError && e.code === 'HOST_COMMAND') return { unreadable: e.message };
+      throw e;
     }
-    return snapshots;
   }
 
-  createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
+  /**
+   * `hassnapshot`, then the tree from the .vmsd. When hostd reports a snapshot the .vmsd does not show
+   * (hostd did not write it, or it is gone), nobody can tell which snapshots the VM has: SNAPSHOT, with advice.
+   */
+  async listSnapshots(vm: VmRef): Promise<SnapshotInfo[]> {
+    if (!(await this.hasSnapshot(vm))) return [];
+    const vmsd = await this.readVmsd(vm);
+    if ('snapshots' in vmsd && vmsd.snapshots.length > 0) return vmsd.snapshots;
+    const path = vmsdPathOf(vm.vmxPath);
+    const seen = 'snapshots' in vmsd ? `${path} lists none` : `${path} cannot be read (${vmsd.unreadable})`;
+    throw new VcbError(
+      'SNAPSHOT',
+      `${vm.name}: hostd reports a snapshot (vmware-cmd hassnapshot says 1) but ${seen}: the VM's snapshot file is out of step with hostd, so ` +
+        `which snapshots the VM has is not known, and ESX 3.x can only remove all of them at once; nothing was changed. Look at the VM's ` +
+        `snapshots in the VI Client's Snapshot Manager and remove or keep them there, or restart hostd on the host (service mgmt-vmware restart) ` +
+        `so that it rewrites the file, then run the backup again`,
+      { vm: vm.name, command: stockCmd.cat(path) },
+    );
+  }
+
+  /** hassnapshot must say 0 (else nothing tells the run's snapshot from the one there), and every disk chain must be readable. */
+  async snapshotBaseline(vm: VmRef, listing?: readonly SnapshotInfo[]): Promise<SnapshotBaseline> {
+    const has = listing ? listing.length > 0 : await this.hasSnapshot(vm);
+    if (has) {
+      throw new VcbError(
+        'SNAPSHOT',
+        `${vm.name} already has a snapshot (vmware-cmd hassnapshot says 1): ESX 3.x can only remove all of a VM's snapshots at once, so a backup ` +
+          `snapshot could not be removed without it; nothing was created. Remove or consolidate the VM's snapshots first`,
+        { vm: vm.name, command: vmwareCmd.hasSnapshot(vm.vmxPath) },
+      );
+    }
+    let chains;
+    try {
+      chains = await readChainTops((path) => this.readFile(path), vm.vmxPath);
+    } catch (e) {
+      if (e instanceof VcbError && e.code !== 'HOST_COMMAND') throw e;
+      throw new VcbError(
+        'SNAPSHOT',
+        `cannot read the disk chains of ${vm.name} (${(e as Error).message}): on ESX 3.x they are how the backup tells its own snapshot ` +
+          `from any other when the .vmsd is out of step with hostd, so no snapshot was created; check that the .vmx and every disk descriptor it names can be read on the host`,
+        { vm: vm.name, ...(e instanceof VcbError && e.context.command ? { command: e.context.command } : {}) },
+        { cause: e },
+      );
+    }
+    if (chains.length === 0) {
+      throw new VcbError('SNAPSHOT', `${vm.name} has no disk a snapshot covers (every disk is independent or a physical RDM); no snapshot was created`, { vm: vm.name });
+    }
+    return { hassnapshot: 0, chains };
+  }
+
+  /** hassnapshot and the chains now, judged against what the run saw. */
+  private async ownedState(vm: VmRef, owned: OwnedSnapshot): Promise<{ state: OwnedState; now: ChainTop[] }> {
+    const has = await this.hasSnapshot(vm);
+    const now = await readChainTops((path) => this.readFile(path), vm.vmxPath);
+    return { state: judgeOwned(owned, has, now), now };
+  }
+
+  /**
+   * The create is judged by hostd and the chains, not by the .vmsd, which hostd may have left stale: the
+   * result carries that evidence (`owned`), and its id and time when the .vmsd does list it.
+   */
+  async createSnapshot(vm: VmRef, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
+    const baseline = options.baseline ?? (await this.snapshotBaseline(vm, options.listing));
     const command = vmwareCmd.createSnapshot(vm.vmxPath, options.name, options.description, options.quiesce, options.memory);
-    return this.createSnapshotWith(vm, options, command, (output) => {
-      if (!parseVmwareCmdSuccess(output, command)) {
-        throw new VcbError('SNAPSHOT', `snapshot create on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
-      }
-    });
+    const output = await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
+    if (!parseVmwareCmdSuccess(output, command)) {
+      throw new VcbError('SNAPSHOT', `snapshot create on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
+    }
+    const { state, now } = await this.ownedState(vm, { baseline });
+    if (state.kind !== 'ours') {
+      const why = state.kind === 'absent' ? 'hassnapshot still says 0 and no disk chain grew' : state.why;
+      throw new VcbError('SNAPSHOT', `snapshot create on ${vm.name}: the host reported success but ${why}`, { vm: vm.name, command });
+    }
+    const vmsd = await this.readVmsd(vm);
+    const listed = 'snapshots' in vmsd ? vmsd.snapshots.filter((s) => s.name === options.name && s.description === options.description) : [];
+    const info: SnapshotInfo = listed.length === 1 ? { ...listed[0]! } : { name: options.name, description: options.description, createdOn: '', depth: 0, path: [options.name] };
+    info.owned = { baseline, created: now };
+    return info;
   }
 
-  /** ESX 3.x has only removesnapshots: refused unless the target is the VM's only snapshot. */
+  /**
+   * ESX 3.x has only removesnapshots. A snapshot recognised by evidence is removed only while that
+   * evidence says it is the VM's one snapshot; any other only when the .vmsd lists no other.
+   */
   removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options: RemoveSnapshotOptions = {}): Promise<'removed' | 'absent'> {
+    if (snapshot.owned) return this.removeOwned(vm, snapshot, snapshot.owned, options);
     return this.removeSnapshotWith(
       vm,
       snapshot,
@@ -128,11 +207,34 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
         requireOnlySnapshot(current, target, vm.name, 'ESX 3.x can only remove all snapshots of a VM');
         return vmwareCmd.removeSnapshots(vm.vmxPath);
       },
-      (output, command) => {
-        if (!parseVmwareCmdSuccess(output, command)) {
-          throw new VcbError('SNAPSHOT', `snapshot removal on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
-        }
-      },
+      (output, command) => this.acceptRemoval(vm, output, command),
     );
+  }
+
+  private async removeOwned(vm: VmRef, snapshot: SnapshotInfo, owned: OwnedSnapshot, options: RemoveSnapshotOptions): Promise<'removed' | 'absent'> {
+    const { state } = await this.ownedState(vm, owned);
+    if (state.kind === 'absent') return 'absent';
+    if (state.kind === 'unclear') {
+      throw new VcbError(
+        'SNAPSHOT',
+        `refusing to remove snapshot ${describeSnapshot(snapshot)} of ${vm.name}: ${state.why}; ESX 3.x removes all of a VM's snapshots at once, ` +
+          `so it is removed only while it is certainly the VM's only snapshot. Look at the VM's snapshots in the VI Client's Snapshot Manager and remove ${snapshot.name} there`,
+        { vm: vm.name },
+      );
+    }
+    const command = vmwareCmd.removeSnapshots(vm.vmxPath);
+    this.acceptRemoval(vm, await this.run(command, { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) }), command);
+    const after = await this.ownedState(vm, owned);
+    if (after.state.kind !== 'absent') {
+      const why = after.state.kind === 'ours' ? 'hassnapshot still says 1 and the disks still run on its deltas' : after.state.why;
+      throw new VcbError('SNAPSHOT', `snapshot ${describeSnapshot(snapshot)} of ${vm.name} is still there after removesnapshots: ${why}`, { vm: vm.name, command });
+    }
+    return 'removed';
+  }
+
+  private acceptRemoval(vm: VmRef, output: string, command: string[]): void {
+    if (!parseVmwareCmdSuccess(output, command)) {
+      throw new VcbError('SNAPSHOT', `snapshot removal on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
+    }
   }
 }

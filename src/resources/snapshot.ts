@@ -1,7 +1,7 @@
 // The run's _VCB-BACKUP_ snapshot as a resource: released by removing it, found by name and the run's own description.
 
 import { VcbError } from '../errors.js';
-import type { VmRef } from '../esx/index.js';
+import { parseChainTops, type ChainTop, type SnapshotBaseline, type SnapshotInfo, type VmRef } from '../esx/index.js';
 import { withReconnect } from '../transport/index.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 import { field, msLeft, type ReleaseEnv, type ResourceType } from './types.js';
@@ -24,6 +24,13 @@ export interface SnapshotResource {
   settleBy: number;
   /** Bound on each snapshot command (the run's --snapshot-timeout). */
   timeoutMs: number;
+  /**
+   * ESX 3.x: hassnapshot and the disk chains before the create (journaled before it). The snapshot is then
+   * recognised by them, not by the .vmsd, which hostd can leave out of step.
+   */
+  baseline?: SnapshotBaseline;
+  /** ESX 3.x: the chain tops the run saw right after its create, when it saw them. */
+  created?: ChainTop[];
 }
 
 /** The snapshot description that carries the run id. */
@@ -50,6 +57,19 @@ async function removeOurs(r: SnapshotResource, env: ReleaseEnv): Promise<number>
       env.log.warn({ vm: r.vm, vmId: r.vmId }, 'the VM of a backup snapshot is no longer registered; nothing to remove');
       return 0;
     }
+    if (r.baseline && session.esx.commandSet === 'vmware-cmd') {
+      const own: SnapshotInfo = {
+        name: BACKUP_SNAPSHOT_NAME,
+        description: r.description,
+        createdOn: '',
+        depth: 0,
+        path: [BACKUP_SNAPSHOT_NAME],
+        owned: { baseline: r.baseline, ...(r.created ? { created: r.created } : {}) },
+      };
+      if ((await session.esx.removeSnapshot(ref, own, { timeoutMs })) === 'absent') return 0;
+      env.log.info({ vm: r.vm }, 'backup snapshot removed (recognised by hassnapshot and the disk chains)');
+      return 1;
+    }
     const snaps = await session.esx.listSnapshots(ref);
     let removed = 0;
     for (const s of snaps.filter((x) => x.name === BACKUP_SNAPSHOT_NAME && x.description === r.description)) {
@@ -62,6 +82,15 @@ async function removeOurs(r: SnapshotResource, env: ReleaseEnv): Promise<number>
   }, env.signal);
 }
 
+function parseBaseline(value: unknown): SnapshotBaseline | undefined {
+  if (value === undefined) return undefined;
+  const b = value as { hassnapshot?: unknown; chains?: unknown } | null;
+  if (!b || b.hassnapshot !== 0) throw new Error('snapshot resource: baseline is malformed (hassnapshot must be 0)');
+  const chains = parseChainTops(b.chains, 'baseline.chains');
+  if (!chains) throw new Error('snapshot resource: baseline has no chains');
+  return { hassnapshot: 0, chains };
+}
+
 export const snapshot: ResourceType<SnapshotResource> = {
   kind: 'snapshot',
   needsHost: true,
@@ -71,6 +100,8 @@ export const snapshot: ResourceType<SnapshotResource> = {
     const timeoutMs = f.timeoutMs === undefined ? 15 * 60_000 : Number(f.timeoutMs);
     if (!Number.isFinite(settleBy) || !Number.isFinite(timeoutMs)) throw new Error('snapshot resource: settleBy or timeoutMs is not a number');
     const outcome = f.outcome === 'created' || f.outcome === 'failed' ? f.outcome : undefined;
+    const baseline = parseBaseline(f.baseline);
+    const created = parseChainTops(f.created, 'created');
     return {
       host: field(f, 'host', 'snapshot'),
       vmId: field(f, 'vmId', 'snapshot'),
@@ -80,6 +111,8 @@ export const snapshot: ResourceType<SnapshotResource> = {
       settleBy,
       timeoutMs,
       ...(outcome ? { outcome } : {}),
+      ...(baseline ? { baseline } : {}),
+      ...(created ? { created } : {}),
     };
   },
   async release(r, env) {

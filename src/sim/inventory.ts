@@ -86,6 +86,12 @@ const vmSchema = z.object({
       hangMs: z.number().int().nonnegative().default(600_000),
     })
     .default({ backupScripts: [], syncDriver: 'ok', freezeMs: 50, hangMs: 600_000 }),
+  /**
+   * hostd's snapshot file: 'current' (rewritten on every snapshot create and remove); 'stale' (never
+   * rewritten: it stays as it was when the VM was built, whatever hassnapshot says, as when hostd's
+   * snapshot file falls out of step); 'missing' (there is none, and hostd does not write one).
+   */
+  vmsd: z.enum(['current', 'stale', 'missing']).default('current'),
   /** Snapshots taken when the inventory is built (user snapshots). */
   snapshots: z.array(z.object({ name: z.string(), description: z.string().default('') })).default([]),
   annotation: z.string().default(''),

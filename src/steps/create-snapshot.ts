@@ -35,7 +35,7 @@ export const createSnapshot: JobStep = {
   describe: () => `create the ${BACKUP_SNAPSHOT_NAME} snapshot (quiesced when VMware Tools run)`,
   acquires: ['snapshot'],
   errorCode: 'SNAPSHOT',
-  hostCommands: ['^vim-cmd vmsvc/snapshot\\.(create|get)', '^vmware-cmd .*(createsnapshot|hassnapshot)', '^cat .*\\.vmsd'],
+  hostCommands: ['^vim-cmd vmsvc/snapshot\\.(create|get)', '^vmware-cmd .*(createsnapshot|hassnapshot)', '^cat .*\\.(vmsd|vmx|vmdk)'],
   writesDestination: false,
   async run(ctx) {
     const { job, o, log } = ctx;
@@ -49,6 +49,9 @@ export const createSnapshot: JobStep = {
       quiesce = false;
     }
     const description = snapshotDescription(ctx.runId);
+    const esx = job.session!.esx;
+    // ESX 3.x: what tells the run's snapshot apart later, read and journaled before anything is created.
+    const baseline = await esx.snapshotBaseline(ref, job.snapshotsListed);
     const handle = ctx.acquire('snapshot', `${BACKUP_SNAPSHOT_NAME} snapshot of ${ref.name}`, {
       host: job.session!.label,
       vmId: ref.id,
@@ -57,24 +60,32 @@ export const createSnapshot: JobStep = {
       description,
       settleBy: settleTime(Date.now(), o.snapshotTimeoutMs),
       timeoutMs: o.snapshotTimeoutMs,
+      ...(baseline ? { baseline } : {}),
     });
     job.snapshotHandle = handle;
     log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
     try {
-      job.snapshot = await job.session!.esx.createSnapshot(ref, {
+      job.snapshot = await esx.createSnapshot(ref, {
         name: BACKUP_SNAPSHOT_NAME,
         description,
         quiesce,
         memory: false,
         timeoutMs: o.snapshotTimeoutMs,
         ...(job.snapshotsListed ? { listing: job.snapshotsListed } : {}),
+        ...(baseline ? { baseline } : {}),
       });
     } catch (e) {
       // Without an answer the outcome stays unknown in the journal: the release then waits for the host to settle.
       if (!unanswered(e)) handle.update({ outcome: 'failed' });
       throw explain(e, ref.name, o.snapshotTimeoutMs);
     }
-    handle.update({ outcome: 'created', ...(job.snapshot.id ? { snapshotId: job.snapshot.id } : {}) });
+    const created = job.snapshot.owned?.created;
+    handle.update({ outcome: 'created', ...(job.snapshot.id ? { snapshotId: job.snapshot.id } : {}), ...(created ? { created } : {}) });
+    if (job.snapshot.owned && job.snapshot.id === undefined) {
+      const warning = `the .vmsd of ${ref.name} does not list the ${BACKUP_SNAPSHOT_NAME} snapshot hostd reports (hostd's snapshot file is out of step); the backup recognises its snapshot by hassnapshot and the disk chains instead`;
+      job.warnings.push(warning);
+      log.warn(warning);
+    }
     job.quiesced = quiesce;
   },
 };

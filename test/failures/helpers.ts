@@ -28,9 +28,10 @@ export interface Bench {
   stop(): Promise<void>;
 }
 
-export async function startBench(vms: Array<Record<string, unknown>>, faults: FaultRule[] = []): Promise<Bench> {
+/** `host` is the inventory's host entry (e.g. `{ kind: 'esx3' }`); ESXi by default. */
+export async function startBench(vms: Array<Record<string, unknown>>, faults: FaultRule[] = [], host: Record<string, unknown> = {}): Promise<Bench> {
   const tmp = mkdtempSync(join(tmpdir(), 'vcb-failures-'));
-  const sim = await startSimulator({ inventory: smallInventory(vms), faults, stateDir: join(tmp, 'sim') });
+  const sim = await startSimulator({ inventory: smallInventory(vms, host), faults, stateDir: join(tmp, 'sim') });
   const passwordFile = join(tmp, 'password');
   writeFileSync(passwordFile, sim.password, { mode: 0o600 });
   const stateDir = join(tmp, 'state');

@@ -3,6 +3,7 @@
 import { vimCmd } from '../commands/vim-cmd.js';
 import { unexpectedOutput } from '../host-error.js';
 import { nonBlankLines, type NumberedLine } from './lines.js';
+import type { OwnedSnapshot } from '../snapshot-evidence.js';
 
 export interface SnapshotInfo {
   name: string;
@@ -19,6 +20,11 @@ export interface SnapshotInfo {
   depth: number;
   /** Names from the root down to this snapshot (inclusive). */
   path: string[];
+  /**
+   * Set on a run's own snapshot where the host's listing cannot be trusted to show it (ESX 3.x, whose .vmsd
+   * can be out of step with hostd): it is then recognised, and removed, by this evidence instead.
+   */
+  owned?: OwnedSnapshot;
 }
 
 const TREE_MARK = /^(-*)\|-(.*)$/;

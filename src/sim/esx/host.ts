@@ -144,6 +144,7 @@ export class SimHost {
       vmid: undefined,
       power: 'off',
       snapshots: [],
+      vmsd: 'current',
       disks: disks.map((d) => ({ size: this.diskSizeOf(canonical, text, d.slot), thin: true, slot: d.slot, mode: 'persistent' as const })),
     };
     const vs: VmState = { vmid: this.state.nextVmid++, vmxPath: canonical, power: 'off', spec, snapshots: [], lastUid: 0, nextDelta: 1 };

@@ -8,7 +8,7 @@ import type { ConsolidationTarget } from './snapshot-remove.js';
 import { UndoJournal } from './undo-journal.js';
 import { diskSlot, diskStem } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord } from './vm-state.js';
-import { formatVmsd } from './vmsd-file.js';
+import { formatVmsd, hostdWritesVmsd } from './vmsd-file.js';
 
 export interface SnapshotOptions {
   name: string;
@@ -112,7 +112,8 @@ async function quiescedSnapshot(vm: SnapshotTarget, opts: { name: string; descri
 }
 
 /**
- * The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated. On
+ * The atomic part of a snapshot: new deltas on every snapshotable disk, .vmx repointed, .vmsd updated (unless
+ * hostd's .vmsd is stale or missing for this VM). On
  * failure (a full datastore) the new files are deleted and the .vmx and .vmsd put back, so the VM is as before.
  */
 function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord {
@@ -167,11 +168,13 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       children,
       vmsn,
     };
-    if (!vm.vfs.stat(vmsd)) {
-      created.push(vmsd);
-      vm.vfs.createFile(vmsd, { size: 0 });
+    if (hostdWritesVmsd(vm.spec)) {
+      if (!vm.vfs.stat(vmsd)) {
+        created.push(vmsd);
+        vm.vfs.createFile(vmsd, { size: 0 });
+      }
+      journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec));
     }
-    journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec));
   } catch (e) {
     journal.undo();
     for (const p of created.reverse()) {

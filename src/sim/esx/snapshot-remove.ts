@@ -8,7 +8,7 @@ import type { Vfs } from '../vmfs/types.js';
 import { UndoJournal } from './undo-journal.js';
 import { diskSlot } from './vm-files.js';
 import { HostFault, type SnapshotRecord, type VmState } from './vm-state.js';
-import { formatVmsd } from './vmsd-file.js';
+import { formatVmsd, hostdWritesVmsd } from './vmsd-file.js';
 import type { ConfigFile } from './vmx-file.js';
 
 /** The parts of a VM a consolidation reads and changes. */
@@ -72,7 +72,7 @@ export function consolidate(vm: ConsolidationTarget, uids: readonly number[]): S
       removed.push(snap);
     }
     journal.rewrite(state.vmxPath, cfg.format());
-    journal.rewrite(`${vm.dir}/${vm.fileBase}.vmsd`, formatVmsd(state.snapshots, state.lastUid, vm.fileBase, vm.spec));
+    if (hostdWritesVmsd(vm.spec)) journal.rewrite(`${vm.dir}/${vm.fileBase}.vmsd`, formatVmsd(state.snapshots, state.lastUid, vm.fileBase, vm.spec));
   } catch (e) {
     journal.undo();
     state.snapshots.splice(0, state.snapshots.length, ...saved);

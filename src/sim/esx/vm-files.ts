@@ -98,7 +98,7 @@ export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number,
   vfs.writeFile(vmxPath, vmx.format());
   const nv = new Prng(seed + vmid);
   vfs.writeFile(`${dir}/${name}.nvram`, Buffer.from(Array.from({ length: 8684 }, () => nv.int(256))));
-  vfs.writeFile(`${dir}/${name}.vmsd`, '.encoding = "UTF-8"\n');
+  if (spec.vmsd !== 'missing') vfs.writeFile(`${dir}/${name}.vmsd`, '.encoding = "UTF-8"\n');
   vfs.writeFile(`${dir}/vmware-1.log`, logLines(spec.name, 'previous power cycle'));
   vfs.writeFile(`${dir}/vmware.log`, logLines(spec.name, 'current power cycle'));
   return vmxPath;

@@ -6,6 +6,11 @@ import { diskSlot, diskStem } from './vm-files.js';
 import type { SnapshotRecord } from './vm-state.js';
 import { ConfigFile } from './vmx-file.js';
 
+/** Whether hostd writes this VM's .vmsd (the inventory's `vmsd`; host states saved before it existed mean 'current'). */
+export function hostdWritesVmsd(spec: VmSpec): boolean {
+  return spec.vmsd === undefined || spec.vmsd === 'current';
+}
+
 export function formatVmsd(snaps: readonly SnapshotRecord[], lastUid: number, fileBase: string, spec: VmSpec): string {
   const v = new ConfigFile();
   v.set('.encoding', 'UTF-8');
