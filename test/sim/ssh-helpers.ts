@@ -77,7 +77,9 @@ export function connectClient(config: ConnectConfig): Promise<InstanceType<typeo
     const client = new Client();
     client.on('ready', () => resolve(client));
     client.on('error', reject);
-    client.connect({ host: '127.0.0.1', readyTimeout: 10_000, ...config });
+    // ESXi takes passwords only by keyboard-interactive, as the simulated ESXi host does.
+    client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => String(config.password ?? ''))));
+    client.connect({ host: '127.0.0.1', readyTimeout: 10_000, tryKeyboard: config.password !== undefined, ...config });
   });
 }
 

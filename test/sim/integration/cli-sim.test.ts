@@ -64,7 +64,7 @@ function startCli(args: string[]): Promise<{ child: ChildProcess; endpoint: Endp
   });
 }
 
-/** One exec over ssh2 with the endpoint's password, refusing any host key but the printed fingerprint. */
+/** One exec over ssh2 with the endpoint's password (keyboard-interactive), refusing any host key but the printed fingerprint. */
 function sshExec(ep: Endpoint, line: string): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolveExec, reject) => {
     const client = new ssh2.Client();
@@ -85,11 +85,13 @@ function sshExec(ep: Endpoint, line: string): Promise<{ stdout: string; stderr: 
         });
       })
       .on('error', reject)
+      // The simulated ESXi host takes the password by keyboard-interactive only.
+      .on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => ep.password)))
       .connect({
         host: ep.host,
         port: ep.port,
         username: ep.username,
-        password: ep.password,
+        tryKeyboard: true,
         hostVerifier: (key: Buffer) => `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}` === ep.fingerprint,
       });
   });
