@@ -17,6 +17,7 @@ import type { CommandRecord, CommandTable } from './shell/types.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { startSshServer, type AuthAttempt, type SshServerHandle } from './ssh-server.js';
 import { sshdPolicyFor } from './sshd-policy.js';
+import { lineFor, startCommandBridge, type CommandBridge } from './bridge/server.js';
 import { openVfs } from './vmfs/index.js';
 
 export interface SimulatorOptions {
@@ -59,6 +60,11 @@ export interface Simulator extends SimulatorEndpoint {
   readonly commandLog: CommandRecord[];
   /** Every login attempt (user, method, outcome), in order: what counts toward a real host's lockout. */
   readonly authAttempts: AuthAttempt[];
+  /**
+   * Serves the host's commands over a Unix socket for a real sh to run (see sim/bridge/): each connection runs one argv
+   * with the faults and command log of an SSH exec. Names are the commands a host-side PATH should offer.
+   */
+  openCommandBridge(socketPath: string): Promise<CommandBridge & { commandNames: string[] }>;
   /** Runs a command line as an SSH exec would (for tests and the in-process demo). */
   exec(line: string, stdin?: string | Buffer): Promise<{ stdout: Buffer; stderr: string; exitCode: number }>;
   endpoint(): SimulatorEndpoint;
@@ -186,6 +192,26 @@ async function startIn(stateDir: string, ownDir: boolean, opts: SimulatorOptions
     commandLog,
     authAttempts,
     endpoint,
+    async openCommandBridge(socketPath) {
+      let bridgeSession = 1_000_000;
+      const bridge = await startCommandBridge(socketPath, (argv, io) =>
+        runCommandLine(lineFor(argv), {
+          commands,
+          vfs,
+          env,
+          cwd: io.cwd,
+          stdin: io.stdin,
+          stdout: io.stdout,
+          stderr: io.stderr,
+          signal: io.signal,
+          session: bridgeSession++,
+          faults,
+          log: (r) => commandLog.push(r),
+          host,
+        }),
+      );
+      return { ...bridge, commandNames: [...commands.keys()] };
+    },
     async exec(line, stdin) {
       const { PassThrough, Readable } = await import('node:stream');
       const out = new PassThrough();
