@@ -19,6 +19,30 @@ describe('lists and exit statuses', () => {
     expect(r.records.map((x) => x.argv[0])).toEqual(['false', 'echo', 'true', 'false', 'echo', 'true', 'echo']);
   });
 
+  it('runs a command ended by & without waiting for it, with status 0, and ends the line only once it is done', async () => {
+    const r = await runLine(host.vfs, 'sleep 0.2 & echo now $?; echo after');
+    expect(r.status).toBe(0);
+    expect(r.out).toBe('now 0\nafter\n');
+    // sleep's record is written when it ends: the line waited for it before returning.
+    expect(r.records.map((x) => x.argv[0]).sort()).toEqual(['echo', 'echo', 'sleep']);
+  });
+
+  it('runs an injected command whatever joins it to the line, as sh would: ; && || | & $() and backticks', async () => {
+    const lines = [
+      'echo a; touch /tmp/inj-semi',
+      'true && touch /tmp/inj-and',
+      'false || touch /tmp/inj-or',
+      'echo a | touch /tmp/inj-pipe',
+      'echo a & touch /tmp/inj-amp',
+      'echo $(touch /tmp/inj-dollar)',
+      'echo `touch /tmp/inj-tick`',
+    ];
+    for (const line of lines) await runLine(host.vfs, line);
+    for (const name of ['semi', 'and', 'or', 'pipe', 'amp', 'dollar', 'tick']) {
+      expect(host.vfs.stat(`/tmp/inj-${name}`), name).toBeDefined();
+    }
+  });
+
   it('returns the status of the last command and 127 with a message for unknown commands', async () => {
     const r = await runLine(host.vfs, 'echo hi; no-such-cmd --flag');
     expect(r.status).toBe(127);

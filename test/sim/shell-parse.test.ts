@@ -81,7 +81,7 @@ describe('syntax errors and unsupported constructs', () => {
     [`while true; do :; done`, 'unsupported', /"while"/],
     [`f() { echo; }`, 'unsupported', /function/],
     [`(echo sub)`, 'unsupported', /subshell/],
-    [`sleep 1 &`, 'unsupported', /background/],
+    [`& echo`, 'syntax', /unexpected "&"/],
     [`echo $((1+2))`, 'unsupported', /arithmetic/],
     [`cat <<EOF`, 'unsupported', /here-doc/],
     [`echo \${A:-x}`, 'unsupported', /parameter/],

@@ -63,16 +63,29 @@ class Interpreter {
   constructor(private readonly ctx: ShellContext) {}
 
   async runList(list: List, state: ShellState, fds: Fds, signal: AbortSignal): Promise<number> {
+    const background: Promise<number>[] = [];
     for (const andOr of list) {
-      let status = await this.runPipeline(andOr.first, state, fds, signal);
-      for (const { op, pipeline } of andOr.rest) {
-        if (this.stopped(state, signal)) break;
-        if ((op === '&&') === (status === 0)) status = await this.runPipeline(pipeline, state, fds, signal);
+      if (andOr.background) {
+        // As sh without job control: started, not waited for, stdin from /dev/null, status 0. Its output still
+        // goes to the line's stdout, so the line (like an SSH channel held open by the job) ends when it does.
+        background.push(this.runAndOr(andOr, { ...state, vars: { ...state.vars } }, { ...fds, stdin: emptyReadable() }, signal));
+        state.status = 0;
+      } else {
+        state.status = await this.runAndOr(andOr, state, fds, signal);
       }
-      state.status = status;
       if (this.stopped(state, signal)) break;
     }
+    await Promise.allSettled(background);
     return state.status;
+  }
+
+  private async runAndOr(andOr: List[number], state: ShellState, fds: Fds, signal: AbortSignal): Promise<number> {
+    let status = await this.runPipeline(andOr.first, state, fds, signal);
+    for (const { op, pipeline } of andOr.rest) {
+      if (this.stopped(state, signal)) break;
+      if ((op === '&&') === (status === 0)) status = await this.runPipeline(pipeline, state, fds, signal);
+    }
+    return status;
   }
 
   private stopped(state: ShellState, signal: AbortSignal): boolean {

@@ -62,12 +62,16 @@ class Parser {
         if (this.peek(1) === ';') throw this.unsupported('";;"');
         throw this.syntax('unexpected ";"');
       }
-      list.push(this.parseAndOr());
+      const andOr = this.parseAndOr();
+      list.push(andOr);
       this.skipBlanks();
       const sep = this.peek();
       if (sep === ';' && this.peek(1) !== ';') this.pos++;
       else if (sep === '\n') this.pos++;
-      else if (sep === '&') throw this.unsupported('"&" (background jobs)');
+      else if (sep === '&') {
+        this.pos++;
+        andOr.background = true;
+      }
     }
     return list;
   }
@@ -110,10 +114,8 @@ class Parser {
       this.skipBlanks();
       const c = this.peek();
       if (c === undefined || c === '\n' || c === ';' || c === '|' || c === ')') break;
-      if (c === '&') {
-        if (this.peek(1) === '&') break;
-        throw this.unsupported('"&" (background jobs)');
-      }
+      // "&&" ends the command for parseAndOr, a lone "&" for parseList.
+      if (c === '&') break;
       if (c === '(') throw this.unsupported(cmd.words.length ? '"(" (function definitions)' : '"(" (subshells)');
       const redirect = this.tryRedirect();
       if (redirect) {

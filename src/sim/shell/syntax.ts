@@ -26,6 +26,8 @@ export interface Pipeline {
 export interface AndOr {
   first: Pipeline;
   rest: { op: '&&' | '||'; pipeline: Pipeline }[];
+  /** Ended by "&": run asynchronously, as sh does (status 0 at once, stdin from /dev/null). */
+  background?: boolean;
 }
 
 export type List = AndOr[];
