@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Simulated hosts take hostd's real time only where a test asks for it (docs/simulator.md).
+    env: { VCBMOUNTER_SIM_TIMING: 'fast' },
   },
 });

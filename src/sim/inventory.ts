@@ -117,6 +117,27 @@ export const inventorySchema = z.object({
        * delta file; 'refuse' fails, as hosts that will not map a snapshot delta do.
        */
       snapshotDeltaMaps: z.enum(['file', 'refuse']).default('file'),
+      /**
+       * How long hostd takes (sim/esx/hostd-timing.ts): 'realistic', 'fast', or realistic with some fields set (ms).
+       * Absent: realistic, or fast where $VCBMOUNTER_SIM_TIMING=fast (the test configuration).
+       */
+      timing: z
+        .union([
+          z.enum(['realistic', 'fast']),
+          z
+            .object({
+              listVmsMs: z.number().nonnegative(),
+              listSnapshotsMs: z.number().nonnegative(),
+              createSnapshotMs: z.number().nonnegative(),
+              quiesceMs: z.number().nonnegative(),
+              removeSnapshotMs: z.number().nonnegative(),
+              removePerDeltaMiBMs: z.number().nonnegative(),
+              powerMs: z.number().nonnegative(),
+            })
+            .partial()
+            .strict(),
+        ])
+        .optional(),
     })
     .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {}, snapshotDeltaMaps: 'file' }),
   datastores: z

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FaultEngine, loadFaultFile, type FaultRule } from './faults.js';
 import { SimHost } from './esx/host.js';
+import { withHostdTiming } from './esx/hostd-timing.js';
 import { vimCmd } from './esx/commands/vim-cmd.js';
 import { vmwareCmd } from './esx/commands/vmware-cmd.js';
 import { vmkfstools, vmwareVersion } from './esx/commands/vmkfstools.js';
@@ -89,11 +90,12 @@ function readOrCreatePassword(stateDir: string, given?: string): string {
 
 export function commandTable(host: SimHost): CommandTable {
   const table = posixCommands({ hostname: host.hostname, release: host.version });
+  const timing = host.timing;
   if (host.kind === 'esxi') {
-    table.set('vim-cmd', vimCmd(host));
-    table.set('vmware-vim-cmd', vimCmd(host));
+    table.set('vim-cmd', withHostdTiming(vimCmd(host), host, timing));
+    table.set('vmware-vim-cmd', withHostdTiming(vimCmd(host), host, timing));
   } else {
-    table.set('vmware-cmd', vmwareCmd(host));
+    table.set('vmware-cmd', withHostdTiming(vmwareCmd(host), host, timing));
   }
   table.set('vmkfstools', vmkfstools(host.vfs, () => host.snapshotDeltaMaps));
   table.set('vmware', vmwareVersion(host.version));

@@ -6,6 +6,7 @@ import { defaultVersion, type Inventory, type VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
 import { createVmFiles, fileNameOf } from './vm-files.js';
 import { SimVm } from './vm.js';
+import { resolveTiming, type HostdTiming } from './hostd-timing.js';
 import { HostFault, type VmState } from './vm-state.js';
 
 interface HostState {
@@ -98,6 +99,11 @@ export class SimHost {
   /** Read from the inventory at each start (not saved): whether vmkfstools -t0 maps a snapshot link. */
   get snapshotDeltaMaps(): 'file' | 'refuse' {
     return this.opts.inventory.host.snapshotDeltaMaps;
+  }
+
+  /** How long hostd takes over management operations on this host. */
+  get timing(): HostdTiming {
+    return resolveTiming(this.opts.inventory.host.timing);
   }
 
   vms(): SimVm[] {
