@@ -41,8 +41,11 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
   const map: Record<string, string> = {};
   for (const v of values ?? []) {
     const i = v.indexOf('=');
-    if (i <= 0 || i === v.length - 1) throw new VcbError('USAGE', `--lun "${v}": expected LVID-or-volume-uuid=/path/to/lun (a device or image file)`);
-    map[v.slice(0, i)] = v.slice(i + 1);
+    const key = v.slice(0, i);
+    if (i <= 0 || i === v.length - 1 || !/^[^:=]+(:[1-9]\d*)?$/.test(key)) {
+      throw new VcbError('USAGE', `--lun "${v}": expected LVID[:EXTENT]=PATH[@OFFSET] (LVID or volume uuid as vmkfstools -t0 prints it; EXTENT the LUN's number in a datastore spanning several, default 1; PATH a device or image; OFFSET the VMFS partition's first byte on PATH, found from its partition table when absent)`);
+    }
+    map[key] = v.slice(i + 1);
   }
   return map;
 }
@@ -143,7 +146,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .addOption(new Option('-M, --monolithic <0|1>', '1: one flat file per disk; 0: split into 2 GiB extents').choices(['0', '1']).default('1'))
     .option('-L, --log-level <0-6>', 'log verbosity: 0 fatal only ... 6 every remote command', '3')
     .option('-U, --unmount <dir>', 'remove a directory an earlier run created (safe to repeat)')
-    .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy (repeatable)')
+    .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy, as LVID[:EXTENT]=PATH[@OFFSET] (repeatable; see docs/usage.md)')
     .addOption(new Option('--preexisting-mountpoint <policy>', 'if -r exists').choices(['fail', 'delete']).default('fail'))
     .addOption(new Option('--preexisting-snapshot <policy>', 'if the VM already has a _VCB-BACKUP_ snapshot').choices(['fail', 'delete']).default('fail'))
     .option('--require-quiesce', 'fail instead of taking a crash-consistent snapshot when the guest cannot be quiesced')

@@ -141,7 +141,18 @@ export const inventorySchema = z.object({
     })
     .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {}, snapshotDeltaMaps: 'file' }),
   datastores: z
-    .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
+    .array(
+      z.object({
+        name: z.string().min(1),
+        capacity: sizeSchema,
+        blockSize: sizeSchema.optional(),
+        uuid: z.string().optional(),
+        /** As a SAN LUN is laid out: 'mbr' (ESX 3.x, partition at sector 128) or 'gpt' (ESXi 5+, sector 2048). */
+        partitionTable: z.enum(['none', 'mbr', 'gpt']).optional(),
+        /** The volume spans two LUNs: this much of it on the first (whole blocks). */
+        spanAt: sizeSchema.optional(),
+      }),
+    )
     .min(1),
   vms: z.array(vmSchema),
   seed: z.number().int().default(42),

@@ -136,7 +136,7 @@ async function startIn(stateDir: string, ownDir: boolean, opts: SimulatorOptions
   const vfs = openVfs({
     stateDir: join(stateDir, 'vmfs'),
     seed: inventory.seed,
-    datastores: inventory.datastores.map((d) => ({ name: d.name, capacity: d.capacity, blockSize: d.blockSize, uuid: d.uuid })),
+    datastores: inventory.datastores.map((d) => ({ name: d.name, capacity: d.capacity, blockSize: d.blockSize, uuid: d.uuid, partitionTable: d.partitionTable, spanAt: d.spanAt })),
   });
   await checkpoint(opts.signal);
   const esx = await SimHost.open({ stateDir, inventory, vfs, fixturesDir: opts.fixturesDir ?? join(packageRoot(), 'fixtures', 'guests') });

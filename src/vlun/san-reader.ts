@@ -9,10 +9,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { VcbError } from '../errors.js';
 import { alignedBuffers, DIRECT_ALIGN, isEinval, O_DIRECT, openDirect } from '../util/direct-io.js';
+import { LunLocator, type LunMap } from './lun-locator.js';
 import { throwIfAborted, type ChunkSink, type DiskExtent, type DiskReader, type DiskSource, type ReadOptions } from './types.js';
 
-/** LUN paths on this machine by LVID or by VMFS volume uuid (as `vmkfstools -t0` prints them). */
-export type LunMap = Readonly<Record<string, string>>;
+export type { LunMap } from './lun-locator.js';
 
 export interface SanReaderOptions {
   /** Bytes per read; default 4 MiB. */
@@ -28,6 +28,8 @@ export interface SanReaderOptions {
   direct?: boolean;
   /** Told once per LUN opened how it is read, and why when not directly. */
   onLunIo?: (lunPath: string, io: LunIo, reason?: string) => void;
+  /** Told once per LVM extent where its VMFS partition starts on its device, and how that was found. */
+  onPartition?: (lunPath: string, partitionOffset: number, how: string) => void;
 }
 
 /** How a LUN was read: `direct` bypasses this machine's page cache, `cached` goes through it. */
@@ -39,29 +41,18 @@ export class SanReader implements DiskReader {
   private readonly readAhead: number;
   private readonly lunFlag: string;
   private readonly direct: boolean;
+  private readonly locator: LunLocator;
+  private readonly told = new Set<string>();
 
   constructor(
-    private readonly lunMap: LunMap,
+    lunMap: LunMap,
     private readonly options: SanReaderOptions = {},
   ) {
+    this.locator = new LunLocator(lunMap, options.lunFlag ?? '--lun');
     this.chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
     this.readAhead = Math.max(0, options.readAhead ?? 3);
     this.lunFlag = options.lunFlag ?? '--lun';
     this.direct = options.direct ?? true;
-  }
-
-  /** The local path of the LUN an extent lies on; a USAGE error naming the LVID and the flag when unknown. */
-  lunPathFor(extent: DiskExtent): string {
-    const keys = [extent.lvid, extent.volumeUuid].filter((k): k is string => k !== undefined);
-    for (const key of keys) {
-      const path = this.lunMap[key];
-      if (path !== undefined) return path;
-    }
-    throw new VcbError(
-      'USAGE',
-      `san mode: no LUN given for LVID ${extent.lvid ?? '?'} (volume ${extent.volumeUuid ?? '?'}); ` +
-        `map it with ${this.lunFlag} ${extent.lvid ?? extent.volumeUuid ?? '<lvid>'}=<device or image path>`,
-    );
   }
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
@@ -74,11 +65,18 @@ export class SanReader implements DiskReader {
           pieces.push({ length: extent.length, fileOffset: extent.fileOffset });
           continue;
         }
-        const lunPath = this.lunPathFor(extent);
+        const place = await this.locator.place(extent);
+        const lunPath = place.path;
+        const told = `${lunPath}@${place.partitionOffset}`;
+        if (!this.told.has(told)) {
+          this.told.add(told);
+          this.options.onPartition?.(lunPath, place.partitionOffset, place.how);
+        }
         if (!luns.has(lunPath)) luns.set(lunPath, await LunFile.open(lunPath, this.direct, this.options.onLunIo));
+        const start = place.partitionOffset + extent.lunOffset!;
         for (let done = 0; done < extent.length; done += this.chunkSize) {
           const length = Math.min(this.chunkSize, extent.length - done);
-          pieces.push({ length, fileOffset: extent.fileOffset + done, lun: { path: lunPath, lvid: extent.lvid, position: extent.lunOffset! + done } });
+          pieces.push({ length, fileOffset: extent.fileOffset + done, lun: { path: lunPath, lvid: extent.lvid, position: start + done } });
         }
       }
       const buffers = alignedBuffers(this.readAhead + 1, this.chunkSize);

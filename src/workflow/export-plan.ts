@@ -43,6 +43,7 @@ export function readerFor(o: BackupOptions, session: HostSession, log?: Logger):
         io === 'direct'
           ? log?.info({ lun, io }, 'reading the LUN directly (O_DIRECT, not through the page cache)')
           : log?.warn({ lun, io, reason }, 'reading the LUN through the page cache'),
+      onPartition: (lun, partitionOffset, how) => log?.info({ lun, partitionOffset, how }, 'VMFS partition located on the LUN'),
     });
   }
   // The export's writer gathers bytes into whole blocks itself: SSH packets go to it without another copy.

@@ -6,7 +6,7 @@ import type { RandomAccessFile } from '../../formats/random-access.js';
 import { BlockAllocator } from './allocator.js';
 import { SimVfsError } from './errors.js';
 import { EntryBlocks } from './entry-blocks.js';
-import { LunImage } from './lun-image.js';
+import { LunDevices, type ExtentPlace, type PartitionTableKind } from './lun-devices.js';
 import { allocatedBlocks, blockCountFor, computeBlockMap, type FileEntry } from './file-entry.js';
 import { METADATA_FORMAT, loadMetadata, saveMetadata, type DatastoreMetadata } from './metadata.js';
 import { childNames, entryKind, isWithin, splitRelative } from './paths.js';
@@ -26,6 +26,10 @@ export interface DatastoreOptions {
   lvid: string;
   /** Seed of the block allocator; the same seed and the same operations give the same layout. */
   seed: number;
+  /** How the LUN is laid out (default: the volume at byte 0 of one LUN). */
+  partitionTable?: PartitionTableKind;
+  /** Spans the volume over two LUNs: this many volume bytes on the first (a whole number of blocks). */
+  spanAt?: number;
 }
 
 export class Datastore implements Volume {
@@ -42,9 +46,10 @@ export class Datastore implements Volume {
   private readonly allocator: BlockAllocator;
   private readonly files = new Map<string, FileEntry>();
   private readonly dirs = new Map<string, number>([['', Date.now()]]);
-  private readonly lun: LunImage;
+  private readonly lun: LunDevices;
   private readonly blocks: EntryBlocks;
   private full = false;
+  private readonly layout: { partitionTable: PartitionTableKind; spanAt: number | undefined };
   /** mtimes changed since the map was last written. */
   private dirty = false;
 
@@ -63,7 +68,15 @@ export class Datastore implements Volume {
       throw new Error(`datastore ${opts.name}: capacity ${this.capacity} is too small for block size ${this.blockSize}`);
     }
     this.allocator = new BlockAllocator(totalBlocks, this.reservedBlocks, opts.seed);
-    this.lun = existing ? LunImage.open(this.lunPath) : LunImage.create(this.lunPath, this.capacity);
+    const partitionTable = existing?.partitionTable ?? opts.partitionTable ?? 'none';
+    const spanAt = existing?.spanAt ?? opts.spanAt;
+    if (spanAt !== undefined && (spanAt % this.blockSize !== 0 || spanAt <= 0 || spanAt >= this.capacity)) {
+      throw new Error(`datastore ${opts.name}: spanAt ${spanAt} must be a whole number of ${this.blockSize}-byte blocks inside the capacity`);
+    }
+    this.layout = { partitionTable, spanAt };
+    const extentBytes = spanAt === undefined ? [this.capacity] : [spanAt, this.capacity - spanAt];
+    const paths = extentBytes.map((_, i) => (i === 0 ? this.lunPath : join(opts.stateDir, `${opts.name}.${i + 1}.lun`)));
+    this.lun = new LunDevices(paths, { partitionTable, extentBytes }, !existing);
     this.blocks = new EntryBlocks(this.lun, this.allocator, this.blockSize, () => this.full);
     if (existing) {
       this.load(existing);
@@ -85,6 +98,7 @@ export class Datastore implements Volume {
       uuid: this.uuid,
       lvid: this.lvid,
       lunPath: this.lunPath,
+      extents: this.lun.extents.map((e) => ({ ...e })),
       blockSize: this.blockSize,
       capacity: this.capacity,
       free: this.full ? 0 : this.allocator.free * this.blockSize,
@@ -285,6 +299,8 @@ export class Datastore implements Volume {
       blockSize: this.blockSize,
       capacity: this.capacity,
       reservedBlocks: this.reservedBlocks,
+      partitionTable: this.layout.partitionTable,
+      ...(this.layout.spanAt !== undefined ? { spanAt: this.layout.spanAt } : {}),
       files,
       dirs: [...this.dirs.keys()].filter((dir) => dir !== ''),
       mtimes,

@@ -3,12 +3,12 @@
 import type { BlockAllocator } from './allocator.js';
 import { SimVfsError } from './errors.js';
 import { blockCountFor, type FileEntry } from './file-entry.js';
-import type { LunImage } from './lun-image.js';
+import type { LunDevices } from './lun-devices.js';
 
 /** Moves file bytes between callers and the LUN; the datastore owns the namespace, mtimes and persisting the map. */
 export class EntryBlocks {
   constructor(
-    private readonly lun: LunImage,
+    private readonly lun: Pick<LunDevices, 'read' | 'write'>,
     private readonly allocator: BlockAllocator,
     readonly blockSize: number,
     /** The setFull fault hook: while true every allocation fails. */

@@ -24,6 +24,10 @@ export interface DatastoreMetadata {
   capacity: number;
   /** Blocks at the start of the LUN holding the volume header; never given to files. */
   reservedBlocks: number;
+  /** How the LUNs are laid out (absent in maps written before layouts existed: 'none', one LUN). */
+  partitionTable?: 'none' | 'mbr' | 'gpt';
+  /** Volume bytes on the first of two LUNs. */
+  spanAt?: number;
   files: PersistedFile[];
   /** Directories, volume-relative ("" is the root and is implicit). */
   dirs: string[];

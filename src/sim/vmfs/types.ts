@@ -30,8 +30,10 @@ export interface DatastoreInfo {
   uuid: string;
   /** Logical volume id, as printed by vmkfstools -t0 (LVID:<lvid>). */
   lvid: string;
-  /** Absolute path of the LUN image file on the machine running the simulator. */
+  /** Absolute path of the LUN image file on the machine running the simulator (the first LUN of a spanned volume). */
   lunPath: string;
+  /** Every LUN of the volume, in LVM extent order: its image, where its VMFS partition starts, what part of the volume it holds. */
+  extents: { number: number; path: string; partitionOffset: number; volumeStart: number; bytes: number }[];
   blockSize: number;
   capacity: number;
   free: number;

@@ -18,6 +18,10 @@ export interface DatastoreConfig {
   blockSize?: number;
   uuid?: string;
   lvid?: string;
+  /** Partition table on each LUN ('none': the volume from byte 0). */
+  partitionTable?: 'none' | 'mbr' | 'gpt';
+  /** Volume bytes on the first LUN of a volume spanning two. */
+  spanAt?: number;
 }
 
 export interface OpenVfsOptions {
@@ -57,6 +61,8 @@ export function openVfs(opts: OpenVfsOptions): SimVfs {
       uuid: config.uuid ?? ids.uuid,
       lvid: config.lvid ?? ids.lvid,
       seed: seedFrom(`${seed}:blocks:${config.name}`),
+      ...(config.partitionTable !== undefined ? { partitionTable: config.partitionTable } : {}),
+      ...(config.spanAt !== undefined ? { spanAt: config.spanAt } : {}),
     });
   });
   return new HostFileSystem(datastores);
