@@ -92,8 +92,14 @@ const vmSchema = z.object({
    * snapshot file falls out of step); 'missing' (there is none, and hostd does not write one).
    */
   vmsd: z.enum(['current', 'stale', 'missing']).default('current'),
-  /** Snapshots taken when the inventory is built (user snapshots). */
-  snapshots: z.array(z.object({ name: z.string(), description: z.string().default('') })).default([]),
+  /**
+   * Snapshots taken when the inventory is built (user snapshots). `format` forces the delta format of that
+   * snapshot's links (as if it was taken while the VM lived on another datastore); without it the datastore
+   * decides, as for any snapshot (see deltaFormatFor in sim/esx/snapshot-create.ts).
+   */
+  snapshots: z
+    .array(z.object({ name: z.string(), description: z.string().default(''), format: z.enum(['vmfsSparse', 'seSparse']).optional() }))
+    .default([]),
   annotation: z.string().default(''),
 });
 
@@ -120,7 +126,16 @@ export const inventorySchema = z.object({
     })
     .default({ kind: 'esxi', hostname: 'esx-sim.local', ssh: {}, snapshotDeltaMaps: 'file' }),
   datastores: z
-    .array(z.object({ name: z.string().min(1), capacity: sizeSchema, blockSize: sizeSchema.optional(), uuid: z.string().optional() }))
+    .array(
+      z.object({
+        name: z.string().min(1),
+        capacity: sizeSchema,
+        blockSize: sizeSchema.optional(),
+        uuid: z.string().optional(),
+        /** 5 (VMFS5: COWD snapshot deltas below 2 TiB) or 6 (VMFS6: SEsparse deltas for every disk). */
+        vmfsVersion: z.union([z.literal(5), z.literal(6)]).default(5),
+      }),
+    )
     .min(1),
   vms: z.array(vmSchema),
   seed: z.number().int().default(42),
