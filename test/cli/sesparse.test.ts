@@ -102,3 +102,31 @@ describe.each(['vmfs6', 'mixed'])('VM %s', (name) => {
     expect(ours).toHaveLength(1);
   });
 });
+
+describe('on a VMFS6 host that will not map snapshot deltas', () => {
+  let refusing: Bench;
+  beforeAll(async () => {
+    refusing = await startBench(parseInventory({ host: { snapshotDeltaMaps: 'refuse' }, datastores: [{ name: 'ds6', capacity: '512M', vmfsVersion: 6 }], vms: [VMS[1]], seed: 22 }));
+  });
+  afterAll(async () => refusing?.stop());
+
+  test('-m san reads the COWD and SEsparse links through the host, checked whole, with a warning each; the export is byte-exact', async () => {
+    const { sim } = refusing;
+    const vm = sim.esx.vm('mixed');
+    const initial = [vm.readDisk(0)];
+    const from = vm.guest.events.length;
+    const out = join(refusing.work, 'mixed-san-refused');
+    const ds = sim.esx.vfs.datastores()[0]!;
+    const r = await refusing.cli(['-a', 'name:mixed', '-r', out, '-m', 'san', '--lun', `${ds.lvid}=${ds.lunPath}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const events = vm.guest.events.slice(from);
+    const atSnapshot = replayWrites(initial, events, vm.spec.guest.seed, markerIndex(events, 'snapshot.created'));
+    const catalog = readCatalog(out);
+    expect(readFileSync(join(out, catalog.disks[0]!.extentFiles[0]!)).equals(atSnapshot[0]!)).toBe(true);
+    const warnings = catalog.warnings.filter((w) => w.includes('snapshot delta'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/mixed-000001-delta\.vmdk \(.*does not map.*\), so -m san read that delta through the host/);
+    expect(warnings[1]).toMatch(/mixed-000002-sesparse\.vmdk \(.*does not map.*\), so -m san read that delta through the host/);
+    expect(vm.snapshots.map((s) => s.name)).toEqual(['on-vmfs5', 'on-vmfs6']);
+  });
+});
