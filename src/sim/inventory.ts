@@ -139,6 +139,16 @@ export const inventorySchema = z.object({
     .min(1),
   vms: z.array(vmSchema),
   seed: z.number().int().default(42),
+}).superRefine((inv, ctx) => {
+  // VMFS6 came with ESXi 6.5: an older host cannot mount it, so it never writes SEsparse deltas there.
+  const version = inv.host.version ?? defaultVersion(inv.host.kind);
+  const m = /ESXi (\d+)\.(\d+)/.exec(version);
+  const mountsVmfs6 = inv.host.kind === 'esxi' && m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 5));
+  inv.datastores.forEach((d, i) => {
+    if (d.vmfsVersion === 6 && !mountsVmfs6) {
+      ctx.addIssue({ code: 'custom', path: ['datastores', i, 'vmfsVersion'], message: `VMFS6 needs ESXi 6.5 or later; this host is ${version}` });
+    }
+  });
 });
 
 export type Inventory = z.infer<typeof inventorySchema>;

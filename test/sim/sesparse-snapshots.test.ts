@@ -74,6 +74,14 @@ describe('the delta format a host picks', () => {
     expect(deltaFormatFor(5, 2 * 1024 ** 4)).toBe('seSparse');
   });
 
+  it('an inventory puts VMFS6 only on ESXi 6.5 and later', () => {
+    const inv = (host: Record<string, unknown>) => ({ host, datastores: [{ name: 'd', capacity: '64M', vmfsVersion: 6 }], vms: [] });
+    expect(() => parseInventory(inv({ kind: 'esx3' }))).toThrow(/datastores\.0\.vmfsVersion: VMFS6 needs ESXi 6\.5 or later; this host is VMware ESX Server 3\.5\.0/);
+    expect(() => parseInventory(inv({ version: 'VMware ESXi 6.0.0 build-3620759' }))).toThrow(/VMFS6 needs ESXi 6\.5 or later/);
+    expect(parseInventory(inv({ version: 'VMware ESXi 6.5.0 build-4564106' })).datastores[0]!.vmfsVersion).toBe(6);
+    expect(parseInventory(inv({})).datastores[0]!.vmfsVersion).toBe(6);
+  });
+
   it('a VM on VMFS5 keeps COWD deltas', () => {
     expect(vmdks(sim.esx.vm('old'))).toEqual(['old-000001-delta.vmdk', 'old-000001.vmdk', 'old-flat.vmdk', 'old.vmdk']);
   });
