@@ -5,7 +5,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { VcbError } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import { applyCowdOverlay, cowdDeltaProblem, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
+import type { DeltaFormat } from '../formats/sparse-delta.js';
+import { applyDeltaOverlay, deltaFormatName, deltaProblem, fetchFileByCat, fetchFileWithReader } from '../vlun/overlay.js';
 import { allocatedBytes, throwIfAborted, type BlockMap, type ByteRange, type DiskReader, type DiskSource, type ReadOptions } from '../vlun/types.js';
 import { startPartialDirectory, type Preexisting } from './atomic-dir.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk, type SkippedDisk } from './catalog.js';
@@ -17,8 +18,10 @@ import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdW
 
 /** A user's snapshot delta under ours (frozen), as the export reads it. */
 export interface DeltaInput {
-  /** Host path of the delta file itself (the `-delta.vmdk`, not its descriptor). */
+  /** Host path of the delta file itself (the `-delta.vmdk` or `-sesparse.vmdk`, not its descriptor). */
   dataPath: string;
+  /** The delta's format as its descriptor names it; the fetched file must be of it. Unset: either format. */
+  format?: DeltaFormat;
   /** Its block map, where the host gave one (`vmkfstools -t0` of the link's descriptor): san reads the delta through it. */
   blockMap?: BlockMap;
   /** Why there is no map when the host was asked for one and gave none it could use (said in the san fallback's warning). */
@@ -214,10 +217,10 @@ async function readDisk(
       const scratch = join(partial, '.deltas');
       await mkdir(scratch, { recursive: true });
       for (const [i, delta] of deltas.entries()) {
-        const local = join(scratch, `${i}.cowd`);
+        const local = join(scratch, `${i}.delta`);
         await fetchDelta(options, disk, delta, local, readOptions, progress);
         overlaid.push(
-          ...(await applyCowdOverlay(local, disk.capacity, (offset, chunk) => writer.writeAt(offset, chunk),
+          ...(await applyDeltaOverlay(local, disk.capacity, (offset, chunk) => writer.writeAt(offset, chunk),
             options.signal ? { signal: options.signal } : {})),
         );
         await rm(local, { force: true });
@@ -250,7 +253,7 @@ async function fetchDelta(
     let why = delta.unmapped ?? 'the host gave no block map';
     if (delta.blockMap) {
       await fetchFileWithReader(options.reader, { dataPath: delta.dataPath, blockMap: delta.blockMap }, local, readOptions(progress.track()));
-      const problem = cowdDeltaProblem(local, disk.capacity);
+      const problem = deltaProblem(local, disk.capacity, delta.format);
       if (problem === undefined) return;
       why = `its block map does not rebuild the delta: ${problem}`;
       counted = true;
@@ -265,8 +268,11 @@ async function fetchDelta(
     ...readOptions(onProgress),
     ...(delta.blockMap && !counted ? { expectedSize: delta.blockMap.size } : {}),
   });
-  const problem = cowdDeltaProblem(local, disk.capacity);
-  if (problem !== undefined) throw new Error(`snapshot delta ${delta.dataPath} of ${disk.slot}, read through the host, is not a whole COWD delta: ${problem}`);
+  const problem = deltaProblem(local, disk.capacity, delta.format);
+  if (problem !== undefined) {
+    const kind = delta.format ? `${deltaFormatName(delta.format)} delta` : 'snapshot delta';
+    throw new Error(`snapshot delta ${delta.dataPath} of ${disk.slot}, read through the host, is not a whole ${kind}: ${problem}`);
+  }
 }
 
 /** Rehashes overlaid blocks, fsyncs and closes the disk's files; on failure closes the ones still open after it too. */

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 /** .nvram, .vmsd and vmware*.log; never swap files, snapshot deltas/children, or disks. */
 export function isCopyableVmFile(fileName: string): boolean {
   const name = posix.basename(fileName);
-  if (/\.vswp$/i.test(name) || /-delta\.vmdk$/i.test(name) || /-\d{6}(\.|-)/.test(name)) return false;
+  if (/\.vswp$/i.test(name) || /-(delta|sesparse)\.vmdk$/i.test(name) || /-\d{6}(\.|-)/.test(name)) return false;
   return /\.nvram$/i.test(name) || /\.vmsd$/i.test(name) || /^vmware.*\.log$/i.test(name);
 }
 

@@ -1,32 +1,33 @@
-// A virtual disk made of a flat base and a stack of COWD deltas, as a VM with snapshots sees it.
+// A virtual disk made of a flat base and a stack of snapshot deltas (COWD or SEsparse, mixed), as a VM with snapshots sees it.
 import path from 'node:path';
-import { CowdDisk, openCowd, type ParentReader } from './cowd.js';
 import { isCowd } from './cowd-header.js';
 import { FlatExtents, type FlatExtentPart } from './flat-extents.js';
 import type { RandomAccessFile } from './random-access.js';
+import { isSesparse } from './sesparse-header.js';
+import { openSparseDelta, type ParentReader, type SparseDelta } from './sparse-delta.js';
 import { capacityBytes, SECTOR_SIZE, type VmdkDescriptor } from './vmdk-model.js';
 import { isDescriptor, parseDescriptor } from './vmdk-text.js';
 
 const COPY_CHUNK = 1024 * 1024;
 
 export class DiskChain {
-  private readonly stack: CowdDisk[];
+  private readonly stack: SparseDelta[];
 
   /** deltas are ordered oldest first; the last one receives writes. */
   constructor(
     readonly base: RandomAccessFile,
     readonly capacity: number,
-    deltas: CowdDisk[] = [],
+    deltas: SparseDelta[] = [],
   ) {
     for (const delta of deltas) this.checkDelta(delta);
     this.stack = [...deltas];
   }
 
-  get deltas(): readonly CowdDisk[] {
+  get deltas(): readonly SparseDelta[] {
     return this.stack;
   }
 
-  private checkDelta(delta: CowdDisk): void {
+  private checkDelta(delta: SparseDelta): void {
     if (delta.capacity !== this.capacity) {
       throw new Error(`delta capacity ${delta.capacity} differs from disk capacity ${this.capacity}`);
     }
@@ -39,7 +40,7 @@ export class DiskChain {
   }
 
   /** Puts a new delta on top (taking a snapshot). */
-  pushDelta(delta: CowdDisk): void {
+  pushDelta(delta: SparseDelta): void {
     this.checkDelta(delta);
     this.stack.push(delta);
   }
@@ -86,7 +87,7 @@ export class DiskChain {
    * Merges the top delta into the layer below it (what removing a snapshot does), copying only
    * the grains the top holds, then drops it from the chain and returns it.
    */
-  commitTop(): CowdDisk {
+  commitTop(): SparseDelta {
     const top = this.stack[this.stack.length - 1];
     if (!top) throw new Error('no delta to commit');
     const below = this.stack.length - 1;
@@ -121,7 +122,7 @@ export class DescriptorChain extends DiskChain {
   constructor(
     base: RandomAccessFile,
     capacity: number,
-    deltas: CowdDisk[],
+    deltas: SparseDelta[],
     readonly layers: ChainLayerInfo[],
     private readonly opened: RandomAccessFile[],
   ) {
@@ -148,7 +149,7 @@ function readDescriptor(descriptorPath: string, openFile: FileOpener): VmdkDescr
   try {
     const bytes = readWhole(file);
     if (!isDescriptor(bytes)) {
-      const kind = isCowd(bytes) ? 'a bare COWD extent' : 'not a text descriptor';
+      const kind = isCowd(bytes) ? 'a bare COWD extent' : isSesparse(bytes) ? 'a bare SEsparse extent' : 'not a text descriptor';
       throw new Error(`${descriptorPath}: ${kind}; expected a VMDK descriptor`);
     }
     return parseDescriptor(Buffer.from(bytes).toString('utf8'));
@@ -157,7 +158,7 @@ function readDescriptor(descriptorPath: string, openFile: FileOpener): VmdkDescr
   }
 }
 
-const SPARSE_TYPES = new Set(['VMFSSPARSE', 'SPARSE']);
+const SPARSE_TYPES = new Set(['VMFSSPARSE', 'SPARSE', 'SESPARSE']);
 const MAX_CHAIN_DEPTH = 255;
 
 /**
@@ -172,7 +173,7 @@ export function openChainFromDescriptor(descriptorPath: string, openFile: FileOp
     return file;
   };
   try {
-    const deltas: CowdDisk[] = [];
+    const deltas: SparseDelta[] = [];
     const layers: ChainLayerInfo[] = [];
     let current = descriptorPath;
     let capacity: number | undefined;
@@ -195,7 +196,10 @@ export function openChainFromDescriptor(descriptorPath: string, openFile: FileOp
       if (descriptor.parentFileNameHint === undefined) {
         throw new Error(`${current}: ${descriptor.createType} disk has no parentFileNameHint`);
       }
-      deltas.push(openCowd(open(extentPaths[0]!)));
+      const delta = openSparseDelta(open(extentPaths[0]!));
+      const expected = descriptor.extents[0]!.type === 'SESPARSE' ? 'seSparse' : 'vmfsSparse';
+      if (delta.format !== expected) throw new Error(`${current}: its ${descriptor.extents[0]!.type} extent holds a ${delta.format} delta`);
+      deltas.push(delta);
       current = resolveBeside(current, descriptor.parentFileNameHint);
     }
   } catch (error) {

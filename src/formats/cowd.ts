@@ -17,18 +17,10 @@ import {
   type CowdHeader,
 } from './cowd-header.js';
 import type { RandomAccessFile } from './random-access.js';
+import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta.js';
 
 export { COWD_GT_ENTRIES, COWD_HEADER_SECTORS, COWD_MAGIC, isCowd } from './cowd-header.js';
-
-export interface ByteRange {
-  offset: number;
-  length: number;
-}
-
-/** Where a partial-grain write gets the bytes it does not overwrite. */
-export interface ParentReader {
-  read(buf: Uint8Array, position: number): void;
-}
+export type { ByteRange, ParentReader } from './sparse-delta.js';
 
 export interface CowdCreateOptions {
   capacitySectors: number;
@@ -73,7 +65,8 @@ function addWrite(writes: PlannedWrite[], source: Uint8Array, sourceOffset: numb
   writes.push({ source, sourceOffset, length, fileOffset });
 }
 
-export class CowdDisk {
+export class CowdDisk implements SparseDelta {
+  readonly format = 'vmfsSparse' as const;
   readonly capacity: number;
   readonly capacitySectors: number;
   readonly grainSectors: number;

@@ -56,8 +56,10 @@ export function buildBaseDescriptor(options: BaseDescriptorOptions): VmdkDescrip
 
 export interface SnapshotDescriptorOptions {
   capacitySectors: number;
-  /** The delta's file name, e.g. "web01-000001-delta.vmdk". */
+  /** The delta's file name, e.g. "web01-000001-delta.vmdk" (COWD) or "web01-000001-sesparse.vmdk" (SEsparse). */
   deltaFileName: string;
+  /** The delta's format: 'vmfsSparse' (COWD, the default) or 'seSparse' (SEsparse, VMFS6). */
+  format?: 'vmfsSparse' | 'seSparse';
   /** The parent descriptor's file name, e.g. "web01.vmdk". */
   parentFileNameHint: string;
   parentCid: number;
@@ -65,18 +67,18 @@ export interface SnapshotDescriptorOptions {
   adapterType?: string;
 }
 
-/** A snapshot child on VMFS: `createType="vmfsSparse"` over a COWD delta. */
+/** A snapshot child on VMFS: `createType="vmfsSparse"` over a COWD delta, or `createType="seSparse"` over a SEsparse one. */
 export function buildSnapshotDescriptor(options: SnapshotDescriptorOptions): VmdkDescriptor {
   return {
     version: 1,
     encoding: 'UTF-8',
     cid: options.cid ?? newCid(),
     parentCid: options.parentCid,
-    createType: 'vmfsSparse',
+    createType: options.format ?? 'vmfsSparse',
     parentFileNameHint: options.parentFileNameHint,
     extraHeader: [],
     extents: [
-      { access: 'RW', sectors: options.capacitySectors, type: 'VMFSSPARSE', fileName: options.deltaFileName },
+      { access: 'RW', sectors: options.capacitySectors, type: options.format === 'seSparse' ? 'SESPARSE' : 'VMFSSPARSE', fileName: options.deltaFileName },
     ],
     ddb: new Map([['ddb.adapterType', options.adapterType ?? 'lsilogic']]),
   };

@@ -92,8 +92,14 @@ const vmSchema = z.object({
    * snapshot file falls out of step); 'missing' (there is none, and hostd does not write one).
    */
   vmsd: z.enum(['current', 'stale', 'missing']).default('current'),
-  /** Snapshots taken when the inventory is built (user snapshots). */
-  snapshots: z.array(z.object({ name: z.string(), description: z.string().default('') })).default([]),
+  /**
+   * Snapshots taken when the inventory is built (user snapshots). `format` forces the delta format of that
+   * snapshot's links (as if it was taken while the VM lived on another datastore); without it the datastore
+   * decides, as for any snapshot (see deltaFormatFor in sim/esx/snapshot-create.ts).
+   */
+  snapshots: z
+    .array(z.object({ name: z.string(), description: z.string().default(''), format: z.enum(['vmfsSparse', 'seSparse']).optional() }))
+    .default([]),
   annotation: z.string().default(''),
 });
 
@@ -151,11 +157,23 @@ export const inventorySchema = z.object({
         partitionTable: z.enum(['none', 'mbr', 'gpt']).optional(),
         /** The volume spans two LUNs: this much of it on the first (whole blocks). */
         spanAt: sizeSchema.optional(),
+        /** 5 (VMFS5: COWD snapshot deltas below 2 TiB) or 6 (VMFS6: SEsparse deltas for every disk). */
+        vmfsVersion: z.union([z.literal(5), z.literal(6)]).default(5),
       }),
     )
     .min(1),
   vms: z.array(vmSchema),
   seed: z.number().int().default(42),
+}).superRefine((inv, ctx) => {
+  // VMFS6 came with ESXi 6.5: an older host cannot mount it, so it never writes SEsparse deltas there.
+  const version = inv.host.version ?? defaultVersion(inv.host.kind);
+  const m = /ESXi (\d+)\.(\d+)/.exec(version);
+  const mountsVmfs6 = inv.host.kind === 'esxi' && m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 5));
+  inv.datastores.forEach((d, i) => {
+    if (d.vmfsVersion === 6 && !mountsVmfs6) {
+      ctx.addIssue({ code: 'custom', path: ['datastores', i, 'vmfsVersion'], message: `VMFS6 needs ESXi 6.5 or later; this host is ${version}` });
+    }
+  });
 });
 
 export type Inventory = z.infer<typeof inventorySchema>;

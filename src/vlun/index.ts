@@ -3,5 +3,5 @@
 export * from './types.js';
 export { NbdReader, type NbdReaderOptions } from './nbd-reader.js';
 export { SanReader, type LunIo, type LunMap, type SanReaderOptions } from './san-reader.js';
-export { applyCowdOverlay, cowdDeltaProblem, fetchFileByCat, fetchFileWithReader, type WriteAt } from './overlay.js';
+export { applyDeltaOverlay, deltaFormatName, deltaProblem, fetchFileByCat, fetchFileWithReader, type WriteAt } from './overlay.js';
 export { planDdReads, ddBatchLine, type DdRead } from './dd-plan.js';

@@ -1,11 +1,11 @@
-// Point-in-time overlay: fetch users' frozen snapshot deltas (COWD) locally and lay their grains over the output.
+// Point-in-time overlay: fetch users' frozen snapshot deltas (COWD or SEsparse) locally and lay their grains over the output.
 
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openCowd } from '../formats/cowd.js';
 import { openLocalFile } from '../formats/local-file.js';
+import { openSparseDelta, type DeltaFormat } from '../formats/sparse-delta.js';
 import type { Transport } from '../transport/types.js';
 import { shellJoin } from '../util/shell-quote.js';
 import { throwIfAborted, type ByteRange, type DiskReader, type DiskSource, type ReadOptions } from './types.js';
@@ -75,14 +75,21 @@ export async function fetchFileWithReader(
   }
 }
 
+/** How a delta format is named in messages. */
+export function deltaFormatName(format: DeltaFormat): string {
+  return format === 'seSparse' ? 'SEsparse' : 'COWD';
+}
+
 /**
- * Why a local copy of a snapshot delta is not a whole COWD delta of a disk of `capacity` bytes (not COWD,
- * another capacity, or a grain map pointing past its end), or undefined when it is.
+ * Why a local copy of a snapshot delta is not a whole delta of a disk of `capacity` bytes (neither COWD nor
+ * SEsparse, not of the `format` its descriptor names, another capacity, a header a reader must refuse, or a
+ * grain map pointing past its end), or undefined when it is.
  */
-export function cowdDeltaProblem(localDeltaPath: string, capacity: number): string | undefined {
+export function deltaProblem(localDeltaPath: string, capacity: number, format?: DeltaFormat): string | undefined {
   const file = openLocalFile(localDeltaPath, { readOnly: true });
   try {
-    const delta = openCowd(file);
+    const delta = openSparseDelta(file);
+    if (format !== undefined && delta.format !== format) return `its descriptor names a ${deltaFormatName(format)} delta, the file is ${deltaFormatName(delta.format)}`;
     if (delta.capacity !== capacity) return `its capacity is ${delta.capacity} bytes, the disk's ${capacity}`;
     return delta.layoutProblem();
   } catch (error) {
@@ -93,10 +100,11 @@ export function cowdDeltaProblem(localDeltaPath: string, capacity: number): stri
 }
 
 /**
- * Writes every range a local COWD delta holds onto the output (zeros included: a delta's zeros replace
- * older data), clipped to capacity. Returns the ranges written, merged and in order.
+ * Writes every range a local delta (COWD or SEsparse) holds onto the output (zeros included: a delta's zeros,
+ * and a SEsparse delta's zero and unmapped grains, replace older data), clipped to capacity. Returns the
+ * ranges written, merged and in order.
  */
-export async function applyCowdOverlay(
+export async function applyDeltaOverlay(
   localDeltaPath: string,
   capacity: number,
   writeAt: WriteAt,
@@ -104,7 +112,7 @@ export async function applyCowdOverlay(
 ): Promise<ByteRange[]> {
   const file = openLocalFile(localDeltaPath, { readOnly: true });
   try {
-    const delta = openCowd(file);
+    const delta = openSparseDelta(file);
     const ranges = delta
       .allocatedExtents()
       .filter((r) => r.offset < capacity)

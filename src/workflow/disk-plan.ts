@@ -2,12 +2,28 @@
 
 import { VcbError } from '../errors.js';
 import { descriptorCreateType, listVmxDisks, parseVmx, rdmFromDescriptor, resolveAgainstVmx, type BlockMap, type EsxHost, type VmRef } from '../esx/index.js';
+import type { DeltaFormat } from '../formats/sparse-delta.js';
 import { parseDescriptor } from '../formats/vmdk-descriptor.js';
 
-/** One link of a user-snapshot chain: its descriptor (what `vmkfstools` takes) and the delta file it names. */
+/** One link of a user-snapshot chain: its descriptor (what `vmkfstools` takes), the delta file it names and that file's format. */
 export interface SnapshotLink {
   descriptor: string;
   data: string;
+  format: DeltaFormat;
+}
+
+/**
+ * The delta format a snapshot link's descriptor names, or undefined for a disk that is not a snapshot link:
+ * `vmfsSparse` / VMFSSPARSE over a COWD `-delta.vmdk`, `seSparse` / SESPARSE over a `-sesparse.vmdk`
+ * (ESXi 6.5 and later on VMFS6). A descriptor whose createType and extent type disagree is refused.
+ */
+function linkFormat(path: string, createType: string, extentType: string): DeltaFormat | undefined {
+  const byCreateType = createType === 'vmfsSparse' ? 'vmfsSparse' : createType === 'seSparse' ? 'seSparse' : undefined;
+  const byExtent = extentType === 'VMFSSPARSE' ? 'vmfsSparse' : extentType === 'SESPARSE' ? 'seSparse' : undefined;
+  if (byCreateType !== byExtent && byCreateType !== undefined && byExtent !== undefined) {
+    throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} says createType ${createType} over a ${extentType} extent`);
+  }
+  return byCreateType ?? byExtent;
 }
 
 /** One disk to export, as planning found it. */
@@ -51,8 +67,10 @@ async function diskChain(esx: EsxHost, descriptorPath: string, firstText?: strin
     const ext = d.extents[0];
     if (!ext?.fileName) throw new VcbError('HOST_COMMAND', `disk descriptor ${path} names no extent`);
     const extentPath = resolveAgainstVmx(path, ext.fileName);
-    if (d.createType === 'vmfsSparse' || ext.type === 'VMFSSPARSE') {
-      deltas.unshift({ descriptor: path, data: extentPath });
+    const format = linkFormat(path, d.createType, ext.type);
+    if (format) {
+      if (d.extents.length !== 1) throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} names ${d.extents.length} extents, a snapshot link has one`);
+      deltas.unshift({ descriptor: path, data: extentPath, format });
       if (!d.parentFileNameHint) throw new VcbError('HOST_COMMAND', `snapshot descriptor ${path} has no parentFileNameHint`);
       path = resolveAgainstVmx(path, d.parentFileNameHint);
       continue;

@@ -68,9 +68,10 @@ function rdmReader(o: BackupOptions, session: HostSession, d: ExportDiskPlan, p:
  * and where the host gives none the export reads that delta through the host, with a warning.
  */
 export async function deltaInput(esx: EsxHost, o: Pick<BackupOptions, 'mode'>, link: SnapshotLink): Promise<DeltaInput> {
-  if (o.mode !== 'san') return { dataPath: link.data };
+  const delta = { dataPath: link.data, format: link.format };
+  if (o.mode !== 'san') return delta;
   const answer = await esx.snapshotDeltaMap(link.descriptor);
-  return 'map' in answer ? { dataPath: link.data, blockMap: answer.map } : { dataPath: link.data, unmapped: answer.refused };
+  return 'map' in answer ? { ...delta, blockMap: answer.map } : { ...delta, unmapped: answer.refused };
 }
 
 /** Writes the VM's export into its partial directory (see export/export-vm.ts); publishing it is the caller's. */

@@ -1,4 +1,4 @@
-// Users' older snapshot deltas (COWD) are laid over the base: the export is the point-in-time image, over nbd and san.
+// Users' older snapshot deltas (COWD, SEsparse, mixed) are laid over the base: the export is the point-in-time image, over nbd and san.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCowd } from '../../src/formats/cowd.js';
+import { createSesparse } from '../../src/formats/sesparse.js';
 import { openLocalFile } from '../../src/formats/local-file.js';
 import { verifyExport, type Catalog } from '../../src/export/index.js';
 import { NbdReader, SanReader, type DiskSource } from '../../src/vlun/index.js';
@@ -21,6 +22,8 @@ let root: string;
 let vm: FakeVm;
 let expected: Buffer;
 let deltaPaths: string[];
+/** A SEsparse twin of deltaPaths[1]: the same writes, its zeros held as zero grains. */
+let sesparsePath: string;
 let reference: string;
 
 /** Writes a COWD delta holding the given writes (sector-aligned) and applies them to the expected image. */
@@ -56,10 +59,19 @@ beforeAll(() => {
     [2 * MiB - 1024, randomBytes(4096)],
     [ZEROED_BLOCK * MiB + 4096, randomBytes(512)],
   ]);
-  makeDelta(deltaPaths[1]!, capacity, [
+  const secondWrites: Array<[number, Buffer]> = [
     [MiB + MiB / 2 + 4096, randomBytes(1024)],
     [5 * MiB, Buffer.alloc(MiB)],
-  ]);
+  ];
+  const beforeSecond = Buffer.from(expected);
+  makeDelta(deltaPaths[1]!, capacity, secondWrites);
+  sesparsePath = join(vm.vmDir, 'web 01-000002-sesparse.vmdk');
+  const file = openLocalFile(sesparsePath, { create: true });
+  const twin = createSesparse(file, { capacitySectors: capacity / 512 });
+  // Its 4 KiB grains take what a write does not cover from the layers below, as a host's do.
+  twin.write(secondWrites[0]![1], secondWrites[0]![0], { read: (buf, at) => buf.set(beforeSecond.subarray(at, at + buf.length)) });
+  twin.markZero(5 * MiB, MiB);
+  file.close();
   reference = join(root, 'point-in-time.raw');
   writeFileSync(reference, expected);
 });
@@ -141,7 +153,7 @@ describe('point-in-time overlay', () => {
     expect(result.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain(`${vm.diskInput.slot} (${vm.diskInput.sourceDatastorePath}): no usable block map of snapshot delta ${deltaPaths[0]}`);
-    expect(warnings[0]).toMatch(/its block map does not rebuild the delta: not a COWD sparse extent.*through the host/);
+    expect(warnings[0]).toMatch(/its block map does not rebuild the delta: not a snapshot delta \(neither a COWD nor a SEsparse magic\).*through the host/);
     expect(warnings[1]).toContain(`snapshot delta ${deltaPaths[1]} (exit status 1: Failed to get the block map), so -m san read that delta through the host`);
   });
 
@@ -150,7 +162,46 @@ describe('point-in-time overlay', () => {
     const cut = join(vm.vmDir, 'web 01-000009-delta.vmdk');
     writeFileSync(cut, whole.subarray(0, whole.length - 4096));
     const dest = join(root, 'nbd-cut');
-    const disk = { ...vm.diskInput, deltas: [{ dataPath: cut }] };
+    const disk = { ...vm.diskInput, deltas: [{ dataPath: cut, format: 'vmfsSparse' as const }] };
     await expect(exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk] })).rejects.toThrow(/not a whole COWD delta: grain \d+ at sector \d+ ends beyond the file/);
+  });
+
+  it('nbd and san: a chain mixing a COWD and a SEsparse delta (zero grains included) gives the same image and digest', async () => {
+    const seSparse = (source: DiskSource) => ({ ...source, format: 'seSparse' as const });
+    const nbdDest = join(root, 'nbd-mixed');
+    const nbdDisk = { ...vm.diskInput, deltas: [wholeFileSource(deltaPaths[0]!), seSparse(wholeFileSource(sesparsePath))] };
+    const nbd = await exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), nbdDest), disks: [nbdDisk] });
+    expect(compareWithReference(join(nbdDest, 'web_01.vmdk'))).toContain('Images are identical');
+    expect(nbd.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
+
+    const lun2 = Buffer.alloc(8 * MiB);
+    const deltas = [deltaOnLun(deltaPaths[0]!, lun2, 0), seSparse(deltaOnLun(sesparsePath, lun2, 4 * MiB))];
+    const lun2Path = join(root, 'lun2-mixed.img');
+    writeFileSync(lun2Path, lun2);
+    const sanDest = join(root, 'san-mixed');
+    const warnings: string[] = [];
+    const san = await exportAndPublish({
+      ...exportOptions(vm, new SanReader({ [LVID]: vm.lunPath, [LVID2]: lun2Path }), sanDest),
+      disks: [{ ...vm.diskInput, deltas }],
+      onWarning: (w: string) => warnings.push(w),
+    });
+    expect(warnings).toEqual([]);
+    expect(compareWithReference(join(sanDest, 'web_01.vmdk'))).toContain('Images are identical');
+    expect(san.catalog.disks[0]!.digest).toBe(nbdCatalog.disks[0]!.digest);
+  });
+
+  it('a SEsparse delta cut short on the way is refused, not laid over the disk as holes', async () => {
+    const whole = readFileSync(sesparsePath);
+    const cut = join(vm.vmDir, 'web 01-000009-sesparse.vmdk');
+    writeFileSync(cut, whole.subarray(0, whole.length - 512));
+    const dest = join(root, 'nbd-cut-sesparse');
+    const disk = { ...vm.diskInput, deltas: [{ dataPath: cut, format: 'seSparse' as const }] };
+    await expect(exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk] })).rejects.toThrow(/not a whole SEsparse delta: grain \d+ at sector \d+ ends beyond the file/);
+  });
+
+  it('a delta whose file is not of the format its descriptor names is refused', async () => {
+    const dest = join(root, 'nbd-wrong-format');
+    const disk = { ...vm.diskInput, deltas: [{ dataPath: sesparsePath, format: 'vmfsSparse' as const }] };
+    await expect(exportAndPublish({ ...exportOptions(vm, new NbdReader(vm.transport), dest), disks: [disk] })).rejects.toThrow(/not a whole COWD delta: its descriptor names a COWD delta, the file is SEsparse/);
   });
 });

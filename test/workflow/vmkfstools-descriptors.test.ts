@@ -73,6 +73,31 @@ describe('vmkfstools -t0 requests', () => {
     expect(inputs.every((i) => (mode === 'san') === (i.blockMap !== undefined))).toBe(true);
   });
 
+  it.each(['nbd', 'san'] as const)('-m %s: a chain mixing a COWD and a SEsparse link: each link keeps its format, vmkfstools gets descriptors only', async (mode) => {
+    const files = hostFiles();
+    files.set(`${DIR}/vm 1-000002.vmdk`, formatDescriptor(buildSnapshotDescriptor({ capacitySectors: SECTORS, deltaFileName: 'vm 1-000002-sesparse.vmdk', parentFileNameHint: 'vm 1-000001.vmdk', parentCid: 1, format: 'seSparse' })));
+    files.set(`${DIR}/vm 1-000002-sesparse.vmdk`, `\xbe\xba\xfe\xca${'\0'.repeat(60)}`);
+    const mapped: string[] = [];
+    const esx = fakeHost(files, mapped);
+    const { disks } = await planDisks(esx, REF);
+    expect(disks[0]!.deltas.map((l) => [l.data.split('/').pop(), l.format])).toEqual([
+      ['vm 1-000001-delta.vmdk', 'vmfsSparse'],
+      ['vm 1-000002-sesparse.vmdk', 'seSparse'],
+    ]);
+    const inputs = [];
+    for (const link of disks[0]!.deltas) inputs.push(await deltaInput(esx, { mode }, link));
+    expect(inputs.map((i) => i.format)).toEqual(['vmfsSparse', 'seSparse']);
+    for (const path of mapped) expect(isDescriptor(Buffer.from(files.get(path)!)), path).toBe(true);
+    expect(mapped.map((p) => p.split('/').pop())).toEqual(mode === 'san' ? ['vm 1-000001.vmdk', 'vm 1-000002.vmdk'] : []);
+  });
+
+  it('a link whose createType and extent type disagree is refused', async () => {
+    const files = hostFiles();
+    const text = formatDescriptor(buildSnapshotDescriptor({ capacitySectors: SECTORS, deltaFileName: 'vm 1-000002-delta.vmdk', parentFileNameHint: 'vm 1-000001.vmdk', parentCid: 1 }));
+    files.set(`${DIR}/vm 1-000002.vmdk`, text.replace('createType="vmfsSparse"', 'createType="seSparse"'));
+    await expect(planDisks(fakeHost(files, []), REF)).rejects.toThrow(/says createType seSparse over a VMFSSPARSE extent/);
+  });
+
   it('the vmkfstools command builder refuses an extent file', () => {
     for (const name of ['vm-flat.vmdk', 'vm-000001-delta.vmdk', 'vm-000001-sesparse.vmdk', 'vm_1-rdm.vmdk', 'vm_1-rdmp.vmdk', 'vm-ctk.vmdk', 'vm.vmx']) {
       const err = catchVcbError(() => stockCmd.blockMap(`${DIR}/${name}`));

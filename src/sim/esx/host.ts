@@ -70,7 +70,7 @@ export class SimHost {
     this.state.vms.push(vs);
     const vm = this.attach(vs);
     for (const s of spec.snapshots) {
-      await vm.createSnapshot({ name: s.name, description: s.description, memory: false, quiesce: false });
+      await vm.createSnapshot({ name: s.name, description: s.description, memory: false, quiesce: false, ...(s.format ? { format: s.format } : {}) });
       for (let i = 0; i < 32; i++) vm.guest.issue();
       vm.guest.flush();
     }
@@ -78,10 +78,16 @@ export class SimHost {
   }
 
   private attach(vs: VmState): SimVm {
-    const vm = new SimVm(vs, this.opts.vfs, () => this.save(), join(this.opts.stateDir, 'guest', `${vs.vmid}.jsonl`), this.stopper.signal);
+    const vm = new SimVm(vs, this.opts.vfs, () => this.save(), join(this.opts.stateDir, 'guest', `${vs.vmid}.jsonl`), this.stopper.signal, (path) => this.vmfsVersionAt(path));
     this.vmsById.set(vs.vmid, vm);
     if (vs.power === 'on') vm.guest.start();
     return vm;
+  }
+
+  /** The VMFS version of the datastore holding path, from the inventory (read at each start, not saved); 5 off a datastore. */
+  private vmfsVersionAt(path: string): 5 | 6 {
+    const info = this.opts.vfs.datastores().find((d) => path.startsWith(`/vmfs/volumes/${d.uuid}/`));
+    return this.opts.inventory.datastores.find((d) => d.name === info?.name)?.vmfsVersion ?? 5;
   }
 
   get kind(): 'esxi' | 'esx3' {

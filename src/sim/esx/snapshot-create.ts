@@ -2,6 +2,8 @@
 
 import { posix } from 'node:path';
 import { createCowd } from '../../formats/cowd.js';
+import { createSesparse } from '../../formats/sesparse.js';
+import type { DeltaFormat } from '../../formats/sparse-delta.js';
 import { buildSnapshotDescriptor, formatDescriptor, parseDescriptor, SECTOR_SIZE } from '../../formats/vmdk-descriptor.js';
 import type { Guest } from '../guest/guest.js';
 import type { ConsolidationTarget } from './snapshot-remove.js';
@@ -15,6 +17,8 @@ export interface SnapshotOptions {
   description: string;
   memory: boolean;
   quiesce: boolean;
+  /** Forces the delta format of every link (an inventory's user snapshot); otherwise deltaFormatFor decides. */
+  format?: DeltaFormat;
 }
 
 /** The parts of a VM taking a snapshot reads and changes. */
@@ -22,6 +26,8 @@ export interface SnapshotTarget extends ConsolidationTarget {
   readonly name: string;
   readonly power: PowerState;
   readonly toolsRunning: boolean;
+  /** VMFS version of the datastore the deltas are created on (the VM's directory). */
+  readonly vmfsVersion: 5 | 6;
   readonly guest: Guest;
   /** Aborted when the host stops: a hanging quiesce gives up. */
   readonly stopping: AbortSignal;
@@ -33,6 +39,16 @@ export interface SnapshotTarget extends ConsolidationTarget {
 }
 
 const pad6 = (n: number) => String(n).padStart(6, '0');
+const TWO_TIB = 2 * 1024 ** 4;
+
+/**
+ * The format a host gives a new snapshot delta (vSphere storage guide, "Snapshot Formats"): SEsparse for
+ * every disk on VMFS6; on VMFS5, VMFSsparse (COWD) below 2 TiB and SEsparse from 2 TiB up (COWD cannot
+ * address more than 2^32 - 1 sectors).
+ */
+export function deltaFormatFor(vmfsVersion: 5 | 6, diskBytes: number): DeltaFormat {
+  return vmfsVersion === 6 || diskBytes >= TWO_TIB ? 'seSparse' : 'vmfsSparse';
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
@@ -135,16 +151,20 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       const parent = parseDescriptor(vm.vfs.readFile(parentPath).toString('utf8'));
       const stem = diskStem(vm.fileBase, i);
       const childName = `${stem}-${pad6(n)}.vmdk`;
-      const deltaName = `${stem}-${pad6(n)}-delta.vmdk`;
+      const format = opts.format ?? deltaFormatFor(vm.vmfsVersion, disk.size);
+      const deltaName = `${stem}-${pad6(n)}-${format === 'seSparse' ? 'sesparse' : 'delta'}.vmdk`;
       const sectors = disk.size / SECTOR_SIZE;
       created.push(`${vm.dir}/${deltaName}`);
       vm.vfs.createFile(`${vm.dir}/${deltaName}`, { size: 0, thin: true });
-      createCowd(vm.vfs.open(`${vm.dir}/${deltaName}`), { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
+      const deltaFile = vm.vfs.open(`${vm.dir}/${deltaName}`);
+      if (format === 'seSparse') createSesparse(deltaFile, { capacitySectors: sectors });
+      else createCowd(deltaFile, { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
       const child = buildSnapshotDescriptor({
         capacitySectors: sectors,
         deltaFileName: deltaName,
         parentFileNameHint: posix.basename(parentPath),
         parentCid: parent.cid,
+        format,
       });
       created.push(`${vm.dir}/${childName}`);
       vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));

@@ -24,6 +24,7 @@ export class SimVm {
     private readonly persist: () => void,
     guestLogPath: string,
     private readonly stopping: AbortSignal,
+    private readonly vmfsVersionAt: (path: string) => 5 | 6 = () => 5,
   ) {
     const g = state.spec.guest;
     this.guest = new Guest({
@@ -62,6 +63,10 @@ export class SimVm {
   }
   get ipAddress(): string | undefined {
     return this.toolsRunning ? this.spec.ip : undefined;
+  }
+  /** The VMFS version of the datastore holding the VM's directory, where its snapshot deltas are created. */
+  get vmfsVersion(): 5 | 6 {
+    return this.vmfsVersionAt(this.dir);
   }
   get snapshots(): readonly SnapshotRecord[] {
     return this.state.snapshots;
@@ -192,6 +197,7 @@ export class SimVm {
       name: this.name,
       guest: this.guest,
       stopping: this.stopping,
+      vmfsVersion: this.vmfsVersion,
       get power() {
         return vm.power;
       },

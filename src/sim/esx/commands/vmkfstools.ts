@@ -45,7 +45,7 @@ function dataFileOf(vfs: Vfs, path: string, given: string, deltaMaps: SnapshotDe
   const ext = d.extents[0];
   if (!ext?.fileName) throw new Error(`${path}: descriptor has no extent`);
   if (ext.type === 'VMFSRDM' || ext.type === 'VMFSRAW') refuseRdm();
-  const sparse = ext.type === 'VMFSSPARSE' || d.createType === 'vmfsSparse';
+  const sparse = ext.type === 'VMFSSPARSE' || ext.type === 'SESPARSE' || d.createType === 'vmfsSparse' || d.createType === 'seSparse';
   // What a real host prints here is not recorded: the text is the simulator's own.
   if (sparse && deltaMaps === 'refuse') throw new Refusal(`Failed to get the block map of '${given}': the disk is a snapshot (sparse) delta, which this host does not map.`);
   const file = posix.isAbsolute(ext.fileName) ? ext.fileName : `${posix.dirname(path)}/${ext.fileName}`;
