@@ -40,8 +40,9 @@ for (const kind of ['esxi', 'esx3'] as const) {
       if (work) rmSync(work, { recursive: true, force: true });
     });
 
-    // Each command opens a session on a real sshd (about half a second here): one VM per transport mode.
-    for (const [i, mode] of (['nbd', 'san'] as const).entries()) {
+    // Each command opens a session on a real sshd (about half a second here): one VM per transport mode, and on
+    // ESX 3.x nbd only (its san run sends no command the ESXi san run and its nbd run do not).
+    for (const [i, mode] of (kind === 'esxi' ? (['nbd', 'san'] as const) : (['nbd'] as const)).entries()) {
       const name = HOSTILE_NAMES[i]!;
       test(`-m ${mode}: ${JSON.stringify(name)} backs up byte-exact, its snapshot is removed, and nothing in its name runs`, { timeout: 240_000 }, async () => {
         const ds = sim.esx.vfs.datastores().find((d) => d.name === DATASTORE)!;
