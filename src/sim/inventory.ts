@@ -92,6 +92,15 @@ const vmSchema = z.object({
    * snapshot file falls out of step); 'missing' (there is none, and hostd does not write one).
    */
   vmsd: z.enum(['current', 'stale', 'missing']).default('current'),
+  /**
+   * ESXi only (ESX 3.x has no such state): the next `unconsolidatedRemovals` snapshot removals take the snapshot
+   * out of the tree but leave its deltas, so the VM keeps running on them (get.summary: consolidationNeeded =
+   * true), as ESXi 5+ does when a consolidation fails; the next `failingConsolidations` snapshot.consolidate
+   * runs fail. Tests change the counts on a running host through the VM's state (consolidationFaults).
+   */
+  consolidation: z
+    .object({ unconsolidatedRemovals: z.number().int().nonnegative().default(0), failingConsolidations: z.number().int().nonnegative().default(0) })
+    .optional(),
   /** Snapshots taken when the inventory is built (user snapshots). */
   snapshots: z.array(z.object({ name: z.string(), description: z.string().default('') })).default([]),
   annotation: z.string().default(''),
