@@ -61,6 +61,8 @@ export const createSnapshot: JobStep = {
       settleBy: settleTime(Date.now(), o.snapshotTimeoutMs),
       timeoutMs: o.snapshotTimeoutMs,
       ...(baseline ? { baseline } : {}),
+      // Where each disk must run again once the snapshot is removed (and consolidated).
+      tops: job.disks.map((d) => ({ device: d.device, path: d.deltas[d.deltas.length - 1]?.descriptor ?? d.base })),
     });
     job.snapshotHandle = handle;
     log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
