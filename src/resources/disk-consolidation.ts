@@ -63,10 +63,11 @@ export async function settleConsolidation(c: ConsolidationCheck, env: ReleaseEnv
   }
   const command = `vim-cmd vmsvc/snapshot.consolidate ${c.ref.id}`;
   if (needed) {
-    const why = failures.length ? `; ${failures.length} of ${attempts} consolidation attempt(s) failed, the last with: ${failures[failures.length - 1]}` : `; ${attempts} consolidation attempt(s) left it so`;
+    const last = failures[failures.length - 1]?.replace(/[.\s]+$/, '');
+    const why = last ? `${failures.length} of ${attempts} consolidation attempt(s) failed (last: ${last})` : `${attempts} consolidation attempt(s) did not clear it`;
     throw new VcbError(
       'SNAPSHOT',
-      `${what}, which keeps growing until the disks are consolidated${why}. Consolidate them once the cause is fixed (a full datastore, a locked file): run \`${command}\` on the host (or "Consolidate" in the vSphere Client), or \`vcbmounter cleanup\``,
+      `disks not consolidated: the snapshot itself was removed, but ${c.hostLabel} left the disks of ${c.ref.name} unconsolidated (consolidationNeeded), so the VM still runs on the snapshot's delta, which keeps growing until they are consolidated; ${why}; once the cause is fixed (a full datastore, a locked file), run \`${command}\` on the host (or "Consolidate" in the vSphere Client)`,
       { vm: c.ref.name, command: ['vim-cmd', 'vmsvc/snapshot.consolidate', c.ref.id] },
     );
   }
