@@ -120,3 +120,34 @@ describe('consolidation needed (ESXi 5+)', () => {
     expect(sim.esx.vfs.list(vm.dir).filter((f) => /-\d{6}/.test(f))).toEqual([]);
   });
 });
+
+describe('ESX 3.x', () => {
+  test('revertsnapshot goes back to the current snapshot; the .vmsd shows the tree; removals always consolidate', async () => {
+    const esx3 = await startSimulator({
+      inventory: smallInventory(
+        [{ name: 'old', vmid: 41, power: 'off', guest: COLD, disks: [{ size: '4M', fillBytes: '1M' }], consolidation: { unconsolidatedRemovals: 5 } }],
+        { kind: 'esx3' },
+      ),
+    });
+    try {
+      const vm = esx3.esx.vm('old');
+      const exec = async (line: string) => {
+        const r = await esx3.exec(line);
+        expect(r.exitCode, `${line}: ${r.stdout.toString()}${r.stderr}`).toBe(0);
+        return r.stdout.toString();
+      };
+      write(vm, 0, 'at-snap');
+      await exec(`vmware-cmd ${vm.state.vmxPath} createsnapshot S d 0 0`);
+      write(vm, 0, 'later');
+      expect(await exec(`vmware-cmd ${vm.state.vmxPath} revertsnapshot`)).toBe('revertsnapshot() = 1\n');
+      expect(at(vm, 0)).toBe('at-snap');
+      const vmsd = esx3.esx.vfs.readFile(`${vm.dir}/${vm.fileBase}.vmsd`).toString();
+      expect(vmsd).toMatch(/^snapshot\.current = "1"$/m);
+      await exec(`vmware-cmd ${vm.state.vmxPath} removesnapshots`);
+      expect(vm.consolidationNeeded).toBe(false);
+      expect(vm.diskPath(0)).toMatch(/\/old\.vmdk$/);
+    } finally {
+      await esx3.stop();
+    }
+  });
+});
