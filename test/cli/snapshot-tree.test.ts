@@ -117,3 +117,29 @@ test.each(['nbd', 'san'] as const)('-m %s: the export is the current branch at t
   for (let i = 0; i < 2; i++) expect(now[i]!.equals(everything[i]!), `disk ${i} after`).toBe(true);
   expect(vm.consolidationNeeded).toBe(false);
 });
+
+test('the VM reverted between reading its disks and the create: the run notices, removes its snapshot and exits 6; the tree is kept', async () => {
+  const { sim } = bench;
+  const vm = sim.esx.vm('branched');
+  const rule = sim.faults.add({ match: '^vim-cmd vmsvc/snapshot\\.create', action: 'slow', delayMs: 1500, times: 1 });
+  const firedBefore = sim.faults.fired.length;
+  const out = join(bench.work, 'out-raced');
+  const running = bench.cli(['-a', 'name:branched', '-r', out]);
+  const until = Date.now() + 30_000;
+  while (sim.faults.fired.length === firedBefore && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(sim.faults.fired.slice(firedBefore).map((f) => f.ruleIndex)).toEqual([rule]);
+  // The create is held back; meanwhile someone goes back to A.
+  vm.revertToSnapshot(1);
+  vm.powerOn();
+  const r = await running;
+  sim.faults.clear();
+  expect(r.exitCode, r.stderr).toBe(6);
+  expect(r.stderr).toMatch(/the disks of branched changed between reading them and taking the snapshot .*someone reverted the VM/);
+  expect(vm.snapshots.map((s) => [s.uid, s.name, s.parent])).toEqual([
+    [1, 'A', 0],
+    [2, 'B', 1],
+    [3, 'C', 1],
+  ]);
+  expect(vm.currentSnapshot).toBe(1);
+  expect(vm.consolidationNeeded).toBe(false);
+});
