@@ -112,6 +112,19 @@ export interface EsxHost {
    */
   removeSnapshot(vm: VmRef, snapshot: SnapshotInfo, options?: RemoveSnapshotOptions): Promise<'removed' | 'absent'>;
 
+  /**
+   * Whether the host says the VM's disks need consolidating (ESXi 5+'s runtime.consolidationNeeded: a snapshot
+   * removal left the VM running on deltas); undefined where the host does not say (ESX 3.x, older ESXi).
+   * Read-only; safe to retry.
+   */
+  consolidationNeeded(vm: VmRef): Promise<boolean | undefined>;
+
+  /**
+   * Asks the host to consolidate the VM's disks (`vim-cmd vmsvc/snapshot.consolidate`). Throws SNAPSHOT when the
+   * host refuses or fails, and on hosts that have no such command (ESX 3.x). Snapshots are not touched.
+   */
+  consolidateDisks(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
+
   /** A small text file (a .vmx, .vmsd, disk descriptor) by absolute host path. Read-only; safe to retry. */
   readFile(path: string): Promise<string>;
 

@@ -7,6 +7,7 @@ import { parseGetAllVms } from './parse/getallvms.js';
 import { parseSnapshotGet } from './parse/snapshot-tree.js';
 import { parseVmSummary } from './parse/vm-summary.js';
 import { requireOnlySnapshot } from './snapshot-steps.js';
+import { timeout } from './run.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
@@ -49,6 +50,15 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
   async listSnapshots(vm: VmRef): Promise<SnapshotInfo[]> {
     const command = vimCmd.snapshotGet(vm.id);
     return parseSnapshotGet(await this.run(command), command);
+  }
+
+  async consolidationNeeded(vm: VmRef): Promise<boolean | undefined> {
+    const command = vimCmd.getSummary(vm.id);
+    return parseVmSummary(await this.run(command), command).consolidationNeeded;
+  }
+
+  async consolidateDisks(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(vimCmd.snapshotConsolidate(vm.id), { failureCode: 'SNAPSHOT', ...timeout(options.timeoutMs) });
   }
 
   /** vim-cmd lists every snapshot hostd has, with ids: the listing itself tells the run's snapshot apart. */

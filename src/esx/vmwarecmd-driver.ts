@@ -67,6 +67,15 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
     return vms;
   }
 
+  /** ESX 3.x has no consolidationNeeded state: a removesnapshots either commits the deltas or fails. */
+  consolidationNeeded(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  consolidateDisks(vm: VmRef): Promise<void> {
+    return Promise.reject(new VcbError('SNAPSHOT', `ESX 3.x (vmware-cmd) has no command that consolidates the disks of ${vm.name}`, { vm: vm.name }));
+  }
+
   async getVmInfo(vm: VmRef): Promise<VmInfo> {
     const stateCommand = vmwareCmd.getState(vm.vmxPath);
     const powerState = parseVmwareCmdState(await this.run(stateCommand), stateCommand);

@@ -43,7 +43,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
   const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
   const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId }));
   const undo = new UndoStack(journal);
-  const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o) };
+  const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
   const ctx: JobContext = {
     signal: deps.signal,
     undo,

@@ -4,6 +4,7 @@ import { VcbError } from '../errors.js';
 import { parseChainTops, type ChainTop, type SnapshotBaseline, type SnapshotInfo, type VmRef } from '../esx/index.js';
 import { withReconnect } from '../transport/index.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import { parseDiskTops, settleConsolidation, type DiskTop } from './disk-consolidation.js';
 import { field, msLeft, type ReleaseEnv, type ResourceType } from './types.js';
 
 export interface SnapshotResource {
@@ -31,6 +32,8 @@ export interface SnapshotResource {
   baseline?: SnapshotBaseline;
   /** ESX 3.x: the chain tops the run saw right after its create, when it saw them. */
   created?: ChainTop[];
+  /** The descriptor each disk ran on before the create: where it should run again once the snapshot is gone. */
+  tops?: DiskTop[];
 }
 
 /** The snapshot description that carries the run id. */
@@ -82,6 +85,18 @@ async function removeOurs(r: SnapshotResource, env: ReleaseEnv): Promise<number>
   }, env.signal);
 }
 
+/** Makes sure the VM no longer runs on the snapshot's delta; true when it had to consolidate the disks. */
+async function consolidated(r: SnapshotResource, env: ReleaseEnv): Promise<boolean> {
+  const session = await env.host!();
+  if (session.esx.commandSet !== 'vim-cmd' || !r.vmxPath) return false;
+  const ref: VmRef = { id: r.vmId, name: r.vm, vmxPath: r.vmxPath };
+  return withReconnect(
+    session.transport,
+    () => settleConsolidation({ esx: session.esx, ref, timeoutMs: r.timeoutMs, hostLabel: r.host, ...(r.tops ? { tops: r.tops } : {}) }, env),
+    env.signal,
+  );
+}
+
 function parseBaseline(value: unknown): SnapshotBaseline | undefined {
   if (value === undefined) return undefined;
   const b = value as { hassnapshot?: unknown; chains?: unknown } | null;
@@ -102,6 +117,7 @@ export const snapshot: ResourceType<SnapshotResource> = {
     const outcome = f.outcome === 'created' || f.outcome === 'failed' ? f.outcome : undefined;
     const baseline = parseBaseline(f.baseline);
     const created = parseChainTops(f.created, 'created');
+    const tops = parseDiskTops(f.tops);
     return {
       host: field(f, 'host', 'snapshot'),
       vmId: field(f, 'vmId', 'snapshot'),
@@ -113,13 +129,17 @@ export const snapshot: ResourceType<SnapshotResource> = {
       ...(outcome ? { outcome } : {}),
       ...(baseline ? { baseline } : {}),
       ...(created ? { created } : {}),
+      ...(tops ? { tops } : {}),
     };
   },
   async release(r, env) {
     if (!env.host) {
       throw new VcbError('CLEANUP', `the ${BACKUP_SNAPSHOT_NAME} snapshot of ${r.vm} may still be on ${r.host}: run \`vcbmounter cleanup -h ${env.hostFlags ?? r.host} ...\` (same --state-dir) to remove it`, { vm: r.vm });
     }
-    if ((await removeOurs(r, env)) > 0) return 'released';
+    const removed = await removeOurs(r, env);
+    // Gone from the tree is not yet given back: the VM may still run on the snapshot's delta.
+    if ((removed > 0 || r.outcome === 'created') && (await consolidated(r, env))) return 'released';
+    if (removed > 0) return 'released';
     if (r.outcome === undefined && Date.now() < r.settleBy) {
       throw new VcbError(
         'SETTLING',

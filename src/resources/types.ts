@@ -19,6 +19,8 @@ export interface ReleaseEnv {
   host?: () => Promise<HostSession>;
   /** How to name the host in advice ("-h esx01 --port 2222"), when known. */
   hostFlags?: string;
+  /** Where a live run collects warnings for its summary and catalog (a release that succeeded with a caveat). */
+  warn?: (warning: string) => void;
 }
 
 /** One kind of resource: how to read its journaled fields back and how to give it back. */

@@ -93,6 +93,15 @@ const vmSchema = z.object({
    */
   vmsd: z.enum(['current', 'stale', 'missing']).default('current'),
   /**
+   * ESXi only (ESX 3.x has no such state): the next `unconsolidatedRemovals` snapshot removals take the snapshot
+   * out of the tree but leave its deltas, so the VM keeps running on them (get.summary: consolidationNeeded =
+   * true), as ESXi 5+ does when a consolidation fails; the next `failingConsolidations` snapshot.consolidate
+   * runs fail. Tests change the counts on a running host through the VM's state (consolidationFaults).
+   */
+  consolidation: z
+    .object({ unconsolidatedRemovals: z.number().int().nonnegative().default(0), failingConsolidations: z.number().int().nonnegative().default(0) })
+    .optional(),
+  /**
    * Snapshots taken when the inventory is built (user snapshots). `format` forces the delta format of that
    * snapshot's links (as if it was taken while the VM lived on another datastore); without it the datastore
    * decides, as for any snapshot (see deltaFormatFor in sim/esx/snapshot-create.ts).

@@ -5,6 +5,7 @@ import type { JobStep } from './step.js';
 import { settleTime, snapshotDescription } from '../resources/index.js';
 import { TransportError } from '../transport/index.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import { checkSnapshotOnPlannedTops, plannedTop } from '../workflow/snapshot-parents.js';
 
 /** True when a host command ended without the host's answer (timeout, dropped connection, interrupt): the host may still finish it. */
 function unanswered(e: unknown): boolean {
@@ -61,6 +62,8 @@ export const createSnapshot: JobStep = {
       settleBy: settleTime(Date.now(), o.snapshotTimeoutMs),
       timeoutMs: o.snapshotTimeoutMs,
       ...(baseline ? { baseline } : {}),
+      // Where each disk must run again once the snapshot is removed (and consolidated).
+      tops: job.disks.map((d) => ({ device: d.device, path: plannedTop(d) })),
     });
     job.snapshotHandle = handle;
     log.info({ quiesce }, `creating ${BACKUP_SNAPSHOT_NAME} snapshot`);
@@ -86,6 +89,9 @@ export const createSnapshot: JobStep = {
       job.warnings.push(warning);
       log.warn(warning);
     }
+    // The export reads the chains the plan found: they must be what the snapshot froze. ESX 3.x's evidence
+    // already checked that every chain grew by the run's one link on its old top.
+    if (!baseline) await checkSnapshotOnPlannedTops(esx, ref, job.disks);
     job.quiesced = quiesce;
   },
 };

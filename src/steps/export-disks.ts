@@ -52,7 +52,7 @@ export const exportDisks: JobStep = {
   describe: (o, dir) => `export every disk and the VM's files to ${dir} (${o.mode}, ${o.monolithic ? 'one extent per disk' : '2 GiB extents'}); the snapshot is removed as soon as the last disk byte is read`,
   acquires: ['partial-dir'],
   errorCode: 'EXPORT',
-  hostCommands: ['^dd ', '^cat ', '^ls ', '^vmware -v', '^vmkfstools ', '^vim-cmd vmsvc/snapshot\\.(get|remove)', '^vmware-cmd .*(hassnapshot|removesnapshots)'],
+  hostCommands: ['^dd ', '^cat ', '^ls ', '^vmware -v', '^vmkfstools ', '^vim-cmd vmsvc/snapshot\\.(get|remove|consolidate)', '^vim-cmd vmsvc/get\\.summary', '^vmware-cmd .*(hassnapshot|removesnapshots)'],
   writesDestination: true,
   async run(ctx) {
     const { job, o } = ctx;

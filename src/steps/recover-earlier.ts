@@ -11,7 +11,7 @@ export const recover: JobStep = {
   describe: () => 'release what interrupted runs of this VM left behind (from their journals)',
   acquires: [],
   errorCode: 'CLEANUP',
-  hostCommands: ['^vim-cmd vmsvc/snapshot\\.(get|remove)', '^vmware-cmd .*(hassnapshot|removesnapshots)', '^cat '],
+  hostCommands: ['^vim-cmd vmsvc/snapshot\\.(get|remove|consolidate)', '^vim-cmd vmsvc/get\\.summary', '^vmware-cmd .*(hassnapshot|removesnapshots)', '^cat '],
   writesDestination: false,
   async run(ctx) {
     const session = ctx.job.session!;

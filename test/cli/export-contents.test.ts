@@ -65,10 +65,16 @@ test('the snapshot is removed once both disks are read, before the VM files are 
   expect(listings.filter((t) => t < created).length).toBe(1);
   expect(listings.filter((t) => t > created && t < removing).length).toBe(2);
   expect(listings.filter((t) => t > removing).length).toBe(1);
-  // Each disk descriptor is read once (the RDM check and the chain walk share the read).
-  const descriptorReads = commands.filter((c) => c.argv[0] === 'cat' && c.argv.some((a) => a.endsWith('.vmdk'))).map((c) => c.argv.at(-1));
-  expect(descriptorReads.length).toBe(2);
-  expect(new Set(descriptorReads).size).toBe(2);
+  // Each disk descriptor is read once (the RDM check and the chain walk share the read); after the create,
+  // each new link's descriptor once, to check it sits on the disk the plan read.
+  const descriptorReads = commands.filter((c) => c.argv[0] === 'cat' && c.argv.some((a) => a.endsWith('.vmdk')));
+  const planned = descriptorReads.filter((c) => c.startedAt < created).map((c) => c.argv.at(-1)!);
+  const links = descriptorReads.filter((c) => c.startedAt > created).map((c) => c.argv.at(-1)!);
+  expect(planned.length).toBe(2);
+  expect(new Set(planned).size).toBe(2);
+  expect(links.length).toBe(2);
+  expect(links.every((p) => /-000001\.vmdk$/.test(p))).toBe(true);
+  expect(new Set(links).size).toBe(2);
 });
 
 test("a user snapshot's delta is part of the export, and the user snapshot survives with its id and delta file", async () => {

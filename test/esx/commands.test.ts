@@ -18,6 +18,7 @@ describe('vim-cmd builders', () => {
     expect(vimCmd.snapshotRemove('12', '5')).toEqual(['vim-cmd', 'vmsvc/snapshot.remove', '12', '5']);
     expect(vimCmd.snapshotRemove('12')).toEqual(['vim-cmd', 'vmsvc/snapshot.remove', '12']);
     expect(vimCmd.snapshotRemoveAll('12')).toEqual(['vim-cmd', 'vmsvc/snapshot.removeall', '12']);
+    expect(vimCmd.snapshotConsolidate('12')).toEqual(['vim-cmd', 'vmsvc/snapshot.consolidate', '12']);
     expect(vimCmd.registerVm('/vmfs/volumes/ds/a b/a b.vmx')).toEqual(['vim-cmd', 'solo/registervm', '/vmfs/volumes/ds/a b/a b.vmx']);
   });
 

@@ -81,6 +81,15 @@ describe('parseVmSummary', () => {
     expect('ipAddress' in summary).toBe(false);
   });
 
+  it('reads runtime.consolidationNeeded: false, true, or absent on builds before ESXi 5', () => {
+    const on = fixture('get-summary-on.txt');
+    expect(parseVmSummary(on, SUMMARY_CMD).consolidationNeeded).toBe(false);
+    expect(parseVmSummary(on.replace('consolidationNeeded = false', 'consolidationNeeded = true'), SUMMARY_CMD).consolidationNeeded).toBe(true);
+    expect('consolidationNeeded' in parseVmSummary(on.replace(/^\s*consolidationNeeded = false,\n/m, ''), SUMMARY_CMD)).toBe(false);
+    const odd = catchVcbError(() => parseVmSummary(on.replace('consolidationNeeded = false', 'consolidationNeeded = "maybe"'), SUMMARY_CMD));
+    expect(odd.message).toContain('consolidationNeeded');
+  });
+
   it.each([
     ['a fault instead of a summary', fixture('fault-invalid-power-state.txt'), 'InvalidPowerState'],
     ['a summary without powerState', '(vim.vm.Summary) {\n config = (c) { name = "a", vmPathName = "[d] a/a.vmx" }\n}\n', 'runtime.powerState'],

@@ -28,6 +28,8 @@ export const vimCmd = {
       ? [VIM_CMD, 'vmsvc/snapshot.remove', requireVmid(vmid)]
       : [VIM_CMD, 'vmsvc/snapshot.remove', requireVmid(vmid), requireVmid(snapshotId)],
   snapshotRemoveAll: (vmid: string): string[] => [VIM_CMD, 'vmsvc/snapshot.removeall', requireVmid(vmid)],
+  /** ESXi 5+: merges the deltas a snapshot removal left (the VM's consolidationNeeded). */
+  snapshotConsolidate: (vmid: string): string[] => [VIM_CMD, 'vmsvc/snapshot.consolidate', requireVmid(vmid)],
   registerVm: (vmxPath: string): string[] => [VIM_CMD, 'solo/registervm', requireAbsolutePath(vmxPath)],
   unregister: (vmid: string): string[] => [VIM_CMD, 'vmsvc/unregister', requireVmid(vmid)],
   datastoreInfo: (datastore: string): string[] => [VIM_CMD, 'hostsvc/datastore/info', datastore],

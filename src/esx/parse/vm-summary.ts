@@ -3,7 +3,7 @@
 import { vimCmd } from '../commands/vim-cmd.js';
 import { unexpectedOutput } from '../host-error.js';
 import { powerStateFromApi, type PowerState } from './power-state.js';
-import { isVimObject, parseVimDump, vimString, type VimObject, type VimValue } from './vim-object.js';
+import { isVimObject, parseVimDump, vimField, vimString, type VimObject, type VimValue } from './vim-object.js';
 
 export interface VmSummary {
   name: string;
@@ -21,6 +21,8 @@ export interface VmSummary {
   toolsStatus?: string;
   /** From toolsRunningStatus, else toolsStatus; undefined when the host said neither. */
   toolsRunning?: boolean;
+  /** runtime.consolidationNeeded (ESXi 5+): a snapshot removal left the VM running on deltas; absent on older builds. */
+  consolidationNeeded?: boolean;
   /** The whole parsed `(vim.vm.Summary)` object. */
   raw: VimObject;
 }
@@ -64,6 +66,12 @@ export function parseVmSummary(output: string, command: readonly string[] = vimC
   for (const [key, paths] of fields) {
     const found = optional(...paths);
     if (found !== undefined) Object.assign(summary, { [key]: found });
+  }
+  const consolidation = vimField(value, 'runtime.consolidationNeeded');
+  if (consolidation === true || consolidation === 'true') summary.consolidationNeeded = true;
+  else if (consolidation === false || consolidation === 'false') summary.consolidationNeeded = false;
+  else if (consolidation !== undefined && consolidation !== null) {
+    throw unexpectedOutput(command, `runtime.consolidationNeeded is ${JSON.stringify(consolidation)}, not true or false`);
   }
   const tools = toolsRunning(summary.toolsRunningStatus, summary.toolsStatus);
   if (tools !== undefined) summary.toolsRunning = tools;

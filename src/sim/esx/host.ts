@@ -69,6 +69,7 @@ export class SimHost {
     const vs: VmState = { vmid, vmxPath, power: 'off', spec, snapshots: [], lastUid: 0, nextDelta: 1 };
     this.state.vms.push(vs);
     const vm = this.attach(vs);
+    if (spec.consolidation && this.state.kind === 'esxi') vs.consolidationFaults = { ...spec.consolidation };
     for (const s of spec.snapshots) {
       await vm.createSnapshot({ name: s.name, description: s.description, memory: false, quiesce: false, ...(s.format ? { format: s.format } : {}) });
       for (let i = 0; i < 32; i++) vm.guest.issue();

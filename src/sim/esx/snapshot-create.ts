@@ -10,6 +10,7 @@ import type { ConsolidationTarget } from './snapshot-remove.js';
 import { UndoJournal } from './undo-journal.js';
 import { diskSlot, diskStem } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord } from './vm-state.js';
+import { currentSnapshot } from './snapshot-tree.js';
 import { formatVmsd, hostdWritesVmsd } from './vmsd-file.js';
 
 export interface SnapshotOptions {
@@ -136,6 +137,7 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
   const cfg = vm.config();
   const created: string[] = [];
   const children: string[] = [];
+  const disks: string[] = [];
   const n = vm.state.nextDelta;
   const uid = vm.state.lastUid + 1;
   const vmsd = `${vm.dir}/${vm.fileBase}.vmsd`;
@@ -145,30 +147,12 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
     vm.spec.disks.forEach((disk, i) => {
       if (!vm.snapshotable(i)) {
         children.push('');
+        disks.push('');
         return;
       }
       const parentPath = vm.diskPath(i);
-      const parent = parseDescriptor(vm.vfs.readFile(parentPath).toString('utf8'));
-      const stem = diskStem(vm.fileBase, i);
-      const childName = `${stem}-${pad6(n)}.vmdk`;
-      const format = opts.format ?? deltaFormatFor(vm.vmfsVersion, disk.size);
-      const deltaName = `${stem}-${pad6(n)}-${format === 'seSparse' ? 'sesparse' : 'delta'}.vmdk`;
-      const sectors = disk.size / SECTOR_SIZE;
-      created.push(`${vm.dir}/${deltaName}`);
-      vm.vfs.createFile(`${vm.dir}/${deltaName}`, { size: 0, thin: true });
-      const deltaFile = vm.vfs.open(`${vm.dir}/${deltaName}`);
-      if (format === 'seSparse') createSesparse(deltaFile, { capacitySectors: sectors });
-      else createCowd(deltaFile, { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
-      const child = buildSnapshotDescriptor({
-        capacitySectors: sectors,
-        deltaFileName: deltaName,
-        parentFileNameHint: posix.basename(parentPath),
-        parentCid: parent.cid,
-        format,
-      });
-      created.push(`${vm.dir}/${childName}`);
-      vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));
-      children.push(`${vm.dir}/${childName}`);
+      disks.push(parentPath);
+      children.push(createDeltaLink(vm, i, disk.size, parentPath, n, created, opts.format ?? deltaFormatFor(vm.vmfsVersion, disk.size)));
     });
     const vmsn = `${vm.dir}/${vm.fileBase}-Snapshot${uid}.vmsn`;
     created.push(vmsn);
@@ -186,6 +170,8 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       memory: opts.memory,
       powerState: vm.power,
       children,
+      disks,
+      parent: currentSnapshot(vm.state),
       vmsn,
     };
     if (hostdWritesVmsd(vm.spec)) {
@@ -193,7 +179,7 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
         created.push(vmsd);
         vm.vfs.createFile(vmsd, { size: 0 });
       }
-      journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec));
+      journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec, uid));
     }
   } catch (e) {
     journal.undo();
@@ -212,8 +198,44 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
   vm.state.lastUid = uid;
   vm.state.nextDelta = n + 1;
   vm.state.snapshots.push(rec);
+  vm.state.current = uid;
   vm.dropChains();
   vm.persist();
   vm.guest.marker('snapshot.created', { name: opts.name, uid, quiesced: opts.quiesce });
   return rec;
+}
+
+/**
+ * A new snapshot link for disk i on top of parentPath: a `-00000N-delta.vmdk` sparse extent and its descriptor.
+ * Every file it makes is added to `created` first, so a caller that fails later can delete them. Returns the descriptor.
+ */
+export function createDeltaLink(
+  vm: Pick<SnapshotTarget, 'vfs' | 'dir' | 'fileBase'>,
+  i: number,
+  size: number,
+  parentPath: string,
+  n: number,
+  created: string[],
+  format: DeltaFormat,
+): string {
+  const parent = parseDescriptor(vm.vfs.readFile(parentPath).toString('utf8'));
+  const stem = diskStem(vm.fileBase, i);
+  const childName = `${stem}-${pad6(n)}.vmdk`;
+  const deltaName = `${stem}-${pad6(n)}-${format === 'seSparse' ? 'sesparse' : 'delta'}.vmdk`;
+  const sectors = size / SECTOR_SIZE;
+  created.push(`${vm.dir}/${deltaName}`);
+  vm.vfs.createFile(`${vm.dir}/${deltaName}`, { size: 0, thin: true });
+  const deltaFile = vm.vfs.open(`${vm.dir}/${deltaName}`);
+  if (format === 'seSparse') createSesparse(deltaFile, { capacitySectors: sectors });
+  else createCowd(deltaFile, { capacitySectors: sectors, parentFileName: posix.basename(parentPath) });
+  const child = buildSnapshotDescriptor({
+    capacitySectors: sectors,
+    deltaFileName: deltaName,
+    parentFileNameHint: posix.basename(parentPath),
+    parentCid: parent.cid,
+    format,
+  });
+  created.push(`${vm.dir}/${childName}`);
+  vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));
+  return `${vm.dir}/${childName}`;
 }

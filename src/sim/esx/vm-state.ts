@@ -14,6 +14,10 @@ export interface SnapshotRecord {
   powerState: PowerState;
   /** Per disk index: the child descriptor this snapshot created ('' for disks it skipped). */
   children: string[];
+  /** Per disk index: the descriptor holding the disk as this snapshot keeps it (the layer its delta was put on). */
+  disks?: string[];
+  /** uid of the parent snapshot, 0 for a root (absent in states saved before trees: the previous record). */
+  parent?: number;
   vmsn: string;
 }
 
@@ -25,6 +29,10 @@ export interface VmState {
   snapshots: SnapshotRecord[];
   lastUid: number;
   nextDelta: number;
+  /** The snapshot the VM runs from (the parent of the next one); absent with no snapshots, or in older states (the newest). */
+  current?: number;
+  /** ESXi: how many coming snapshot removals leave the disks unconsolidated, and how many consolidations fail. */
+  consolidationFaults?: { unconsolidatedRemovals: number; failingConsolidations: number };
 }
 
 /** A host-side failure with the fault name vim-cmd prints and the exit status vmware-cmd gives. */

@@ -7,6 +7,9 @@ import type { VmSpec } from '../inventory.js';
 import type { Vfs } from '../vmfs/types.js';
 import { createSnapshot, type SnapshotOptions, type SnapshotTarget } from './snapshot-create.js';
 import { consolidate } from './snapshot-remove.js';
+import { consolidateDisks, consolidationNeeded, removeWithoutConsolidating } from './disk-consolidation.js';
+import { revertToSnapshot } from './snapshot-revert.js';
+import { currentSnapshot, normalizeTree } from './snapshot-tree.js';
 import { diskSlot } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
 import { ConfigFile } from './vmx-file.js';
@@ -26,6 +29,7 @@ export class SimVm {
     private readonly stopping: AbortSignal,
     private readonly vmfsVersionAt: (path: string) => 5 | 6 = () => 5,
   ) {
+    normalizeTree(state, vfs);
     const g = state.spec.guest;
     this.guest = new Guest({
       seed: g.seed,
@@ -70,6 +74,14 @@ export class SimVm {
   }
   get snapshots(): readonly SnapshotRecord[] {
     return this.state.snapshots;
+  }
+  /** uid of the snapshot the VM runs from (0: none); after a revert not the newest. */
+  get currentSnapshot(): number {
+    return currentSnapshot(this.state);
+  }
+  /** runtime.consolidationNeeded: the VM runs on a delta no snapshot keeps (a removal left it unconsolidated). */
+  get consolidationNeeded(): boolean {
+    return consolidationNeeded(this.target());
   }
 
   config(): ConfigFile {
@@ -173,8 +185,12 @@ export class SimVm {
     for (const uid of uids) this.guest.marker('snapshot.remove.begin', { name: names.get(uid), uid });
     this.dropChains();
     let removed: SnapshotRecord[];
+    const faults = this.state.consolidationFaults;
     try {
-      removed = consolidate(this.target(), uids);
+      if (faults && faults.unconsolidatedRemovals > 0) {
+        faults.unconsolidatedRemovals--;
+        removed = removeWithoutConsolidating(this.target(), uids);
+      } else removed = consolidate(this.target(), uids);
     } catch (e) {
       this.guest.marker('snapshot.remove.failed', { uids, reason: (e as Error).message });
       throw e;
@@ -183,6 +199,40 @@ export class SimVm {
     }
     this.persist();
     for (const snap of removed) this.guest.marker('snapshot.removed', { name: snap.name, uid: snap.uid });
+  }
+
+  /**
+   * Reverts to a snapshot (RevertToSnapshot): the VM is powered off, its running state dropped, and it runs from
+   * the snapshot's disks; it is powered on again only when the snapshot holds a running VM's memory, unless
+   * suppressPowerOn.
+   */
+  revertToSnapshot(uid: number, suppressPowerOn = false): void {
+    if (this.busy) throw new HostFault('vim.fault.TaskInProgress', 'Another task is already in progress.', -8);
+    const snap = this.state.snapshots.find((s) => s.uid === uid);
+    if (!snap) throw new HostFault('vim.fault.NotFound', `The object or item referred to could not be found. (snapshot ${uid})`, -1);
+    if (this.power === 'on') this.powerOff('hard');
+    this.dropChains();
+    revertToSnapshot(this.target(), uid);
+    if (snap.memory && snap.powerState === 'on' && !suppressPowerOn) this.powerOn();
+  }
+
+  /** `snapshot.consolidate`: merges the deltas a removal left; fails while the VM's consolidation fault says so. */
+  consolidateDisks(): void {
+    if (this.busy) throw new HostFault('vim.fault.TaskInProgress', 'Another task is already in progress.', -8);
+    const faults = this.state.consolidationFaults;
+    if (faults && faults.failingConsolidations > 0) {
+      faults.failingConsolidations--;
+      this.persist();
+      throw new HostFault('vim.fault.FileLocked', 'Unable to access file since it is locked. An error occurred while consolidating disks: Could not open/create change tracking file.', -1);
+    }
+    this.dropChains();
+    try {
+      consolidateDisks(this.target());
+    } finally {
+      this.dropChains();
+    }
+    this.persist();
+    this.guest.marker('disks.consolidated');
   }
 
   /** What the snapshot operations see of this VM. */

@@ -2,7 +2,7 @@
 
 import type { CommandImpl } from '../../shell/types.js';
 import type { SimHost } from '../host.js';
-import type { SimVm } from '../vm.js';
+import type { SimVm, SnapshotRecord } from '../vm.js';
 import { HostFault } from '../vm-state.js';
 import { out } from './io.js';
 
@@ -55,7 +55,7 @@ function summary(host: SimHost, vm: SimVm): string {
       faultToleranceState = "notConfigured",
       toolsInstallerMounted = false,
       suspendInterval = 0,
-      consolidationNeeded = false,
+      consolidationNeeded = ${vm.consolidationNeeded},
       numMksConnections = 0,
    },
    guest = (vim.vm.Summary.GuestSummary) {
@@ -97,20 +97,74 @@ function summary(host: SimHost, vm: SimVm): string {
 `;
 }
 
+function stampOf(createdAt: number): string {
+  const when = new Date(createdAt);
+  return `${when.getUTCMonth() + 1}/${when.getUTCDate()}/${when.getUTCFullYear()} ${String(when.getUTCHours()).padStart(2, '0')}:${String(when.getUTCMinutes()).padStart(2, '0')}:${String(when.getUTCSeconds()).padStart(2, '0')}`;
+}
+
+/** The tree depth-first from each root, children in creation order, as snapshot.get prints it. */
+function treeOrder(vm: SimVm): Array<{ snap: SnapshotRecord; depth: number }> {
+  const out: Array<{ snap: SnapshotRecord; depth: number }> = [];
+  const visit = (parent: number, depth: number) => {
+    for (const s of vm.snapshots.filter((x) => (x.parent ?? 0) === parent)) {
+      out.push({ snap: s, depth });
+      visit(s.uid, depth + 1);
+    }
+  };
+  visit(0, 0);
+  return out;
+}
+
 function snapshotTree(vm: SimVm): string {
   const lines = ['Get Snapshot:'];
-  vm.snapshots.forEach((s, i) => {
-    const d = '--'.repeat(i + 1);
-    const when = new Date(s.createdAt);
-    const stamp = `${when.getUTCMonth() + 1}/${when.getUTCDate()}/${when.getUTCFullYear()} ${String(when.getUTCHours()).padStart(2, '0')}:${String(when.getUTCMinutes()).padStart(2, '0')}:${String(when.getUTCSeconds()).padStart(2, '0')}`;
-    lines.push(`${'--'.repeat(i)}|-${i === 0 ? 'ROOT' : 'CHILD'}`);
+  for (const { snap: s, depth } of treeOrder(vm)) {
+    const d = '--'.repeat(depth + 1);
+    lines.push(`${'--'.repeat(depth)}|-${depth === 0 ? 'ROOT' : 'CHILD'}`);
     lines.push(`${d}Snapshot Name        : ${s.name}`);
     lines.push(`${d}Snapshot Id          : ${s.uid}`);
     lines.push(`${d}Snapshot Desciption  : ${s.description}`);
-    lines.push(`${d}Snapshot Created On  : ${stamp}`);
+    lines.push(`${d}Snapshot Created On  : ${stampOf(s.createdAt)}`);
     lines.push(`${d}Snapshot State       : ${s.powerState === 'on' ? 'powered on' : s.powerState === 'off' ? 'powered off' : 'suspended'}`);
-  });
+  }
   return lines.join('\n') + '\n';
+}
+
+/** `get.snapshotinfo`: the API's SnapshotInfo, with the current snapshot and the tree of SnapshotTree objects. */
+function snapshotInfo(vm: SimVm): string {
+  const ref = (uid: number) => `'vim.vm.Snapshot:${vm.vmid}-snapshot-${uid}'`;
+  const tree = (parent: number, indent: string): string[] => {
+    const kids = vm.snapshots.filter((x) => (x.parent ?? 0) === parent);
+    return kids.map((s, k) => {
+      const i = `${indent}   `;
+      const children = tree(s.uid, `${i}   `);
+      return [
+        `${indent}(vim.vm.SnapshotTree) {`,
+        `${i}snapshot = ${ref(s.uid)},`,
+        `${i}vm = 'vim.VirtualMachine:${vm.vmid}',`,
+        `${i}name = ${q(s.name)},`,
+        `${i}description = ${q(s.description)},`,
+        `${i}id = ${s.uid},`,
+        `${i}createTime = "${new Date(s.createdAt).toISOString()}",`,
+        `${i}state = "${s.powerState === 'on' ? 'poweredOn' : s.powerState === 'off' ? 'poweredOff' : 'suspended'}",`,
+        `${i}quiesced = ${s.quiesced},`,
+        `${i}backupManifest = <unset>,`,
+        children.length ? `${i}childSnapshotList = (vim.vm.SnapshotTree) [\n${children.join('\n')}\n${i}],` : `${i}childSnapshotList = (vim.vm.SnapshotTree) [],`,
+        `${i}replaySupported = false,`,
+        `${indent}}${k < kids.length - 1 ? ',' : ''}`,
+      ].join('\n');
+    });
+  };
+  if (vm.snapshots.length === 0) return '(vim.vm.SnapshotInfo) null\n';
+  const current = vm.currentSnapshot;
+  return [
+    '(vim.vm.SnapshotInfo) {',
+    `   currentSnapshot = ${current ? ref(current) : '<unset>'},`,
+    '   rootSnapshotList = (vim.vm.SnapshotTree) [',
+    ...tree(0, '      '),
+    '   ]',
+    '}',
+    '',
+  ].join('\n');
 }
 
 const bool01 = (v: string | undefined) => v === '1' || v === 'true';
@@ -174,12 +228,27 @@ export function vimCmd(host: SimHost): CommandImpl {
           await out(stdout, 'Remove Snapshot:\n');
           const id = args[1];
           if (id === undefined) {
-            const last = vm.snapshots[vm.snapshots.length - 1];
-            if (!last) throw new HostFault('vim.fault.NotFound', 'The object or item referred to could not be found.');
-            vm.removeSnapshot(last.uid);
+            const current = vm.currentSnapshot;
+            if (!current) throw new HostFault('vim.fault.NotFound', 'The object or item referred to could not be found.');
+            vm.removeSnapshot(current);
           } else vm.removeSnapshot(Number(id));
           return 0;
         }
+        case 'vmsvc/snapshot.revert': {
+          if (!(await need(2, 'vmid snapshotId suppressPowerOn'))) return 1;
+          const vm = host.byVmid(args[0]!);
+          await out(stdout, 'Revert Snapshot:\n');
+          vm.revertToSnapshot(Number(args[1]), bool01(args[2]));
+          return 0;
+        }
+        case 'vmsvc/snapshot.consolidate':
+          if (!(await need(1, 'vmid'))) return 1;
+          host.byVmid(args[0]!).consolidateDisks();
+          return 0;
+        case 'vmsvc/get.snapshotinfo':
+          if (!(await need(1, 'vmid'))) return 1;
+          await out(stdout, snapshotInfo(host.byVmid(args[0]!)));
+          return 0;
         case 'vmsvc/snapshot.removeall':
           if (!(await need(1, 'vmid'))) return 1;
           await out(stdout, 'Remove All Snapshots:\n');

@@ -68,6 +68,14 @@ export function vmwareCmd(host: SimHost): CommandImpl {
         case 'hassnapshot':
           await result('hassnapshot', '', vm.snapshots.length ? 1 : 0);
           return 0;
+        case 'revertsnapshot': {
+          // ESX 3.x reverts to the current snapshot (it has no snapshot ids).
+          const current = vm.currentSnapshot;
+          if (!current) throw new HostFault('vim.fault.NotFound', 'The virtual machine has no snapshot to revert to.', -1);
+          vm.revertToSnapshot(current);
+          await result('revertsnapshot', '', 1);
+          return 0;
+        }
         case 'removesnapshots':
           vm.removeAllSnapshots();
           await result('removesnapshots', '', 1);
