@@ -17,10 +17,10 @@ import {
   type CowdHeader,
 } from './cowd-header.js';
 import type { RandomAccessFile } from './random-access.js';
-import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta.js';
+import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta-types.js';
 
 export { COWD_GT_ENTRIES, COWD_HEADER_SECTORS, COWD_MAGIC, isCowd } from './cowd-header.js';
-export type { ByteRange, ParentReader } from './sparse-delta.js';
+export type { ByteRange, ParentReader } from './sparse-delta-types.js';
 
 export interface CowdCreateOptions {
   capacitySectors: number;

@@ -18,7 +18,7 @@ import {
   SESPARSE_GT_SECTORS,
   type SesparseHeader,
 } from './sesparse-header.js';
-import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta.js';
+import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta-types.js';
 
 export { isSesparse } from './sesparse-header.js';
 

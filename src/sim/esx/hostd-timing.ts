@@ -3,7 +3,13 @@
 import { posix } from 'node:path';
 import type { CommandImpl } from '../shell/types.js';
 import { sleepAbortable } from '../posix/streams.js';
-import type { SimHost } from './host.js';
+
+/** What the timing needs of a host: the VM a command names, and its files' sizes. */
+export interface TimedHost {
+  byVmid(text: string): { dir: string };
+  byVmx(path: string): { dir: string };
+  vfs: { list(path: string): string[]; stat(path: string): { allocated: number } | undefined };
+}
 
 export interface HostdTiming {
   /** `vim-cmd vmsvc/getallvms`, `vmware-cmd -l`. */
@@ -81,7 +87,7 @@ function vmwareCmdOperation(argv: readonly string[]): Operation {
 }
 
 /** MiB in the delta files of the VM a command names (0 when it names none the host knows). */
-function deltaMiB(host: SimHost, name: string, argv: readonly string[]): number {
+function deltaMiB(host: TimedHost, name: string, argv: readonly string[]): number {
   try {
     const vm = name === 'vmware-cmd' ? host.byVmx(argv[1] ?? '') : host.byVmid(argv[2] ?? '');
     const bytes = host.vfs
@@ -95,7 +101,7 @@ function deltaMiB(host: SimHost, name: string, argv: readonly string[]): number 
 }
 
 /** The wait hostd makes before a management command acts (0 for commands it answers at once). */
-export function hostdDelayMs(host: SimHost, timing: HostdTiming, argv: readonly string[]): number {
+export function hostdDelayMs(host: TimedHost, timing: HostdTiming, argv: readonly string[]): number {
   const name = posix.basename(argv[0] ?? '');
   const op = name === 'vmware-cmd' ? vmwareCmdOperation(argv) : vimCmdOperation(argv);
   switch (op) {
@@ -120,7 +126,7 @@ export function hostdDelayMs(host: SimHost, timing: HostdTiming, argv: readonly 
  * A management command that takes hostd's time before it acts. A client that goes away during the wait cancels
  * the operation here; a real hostd task would still complete (the `late` fault models that).
  */
-export function withHostdTiming(impl: CommandImpl, host: SimHost, timing: HostdTiming): CommandImpl {
+export function withHostdTiming(impl: CommandImpl, host: TimedHost, timing: HostdTiming): CommandImpl {
   return async (io) => {
     const ms = hostdDelayMs(host, timing, io.argv);
     if (ms > 0) {
