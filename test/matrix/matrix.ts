@@ -91,7 +91,7 @@ export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean
       const line = c.argv.join(' ');
       const count = (seen.get(line) ?? 0) + 1;
       seen.set(line, count);
-      const step = [...starts].reverse().find((s) => s.time <= c.startedAt)?.step ?? starts[0]!.step;
+      const step = stepAt(type, starts, c.startedAt, line);
       if (!targets.has(step)) targets.set(step, { line, nth: count });
       commands.set(step, [...(commands.get(step) ?? []), line]);
     }
@@ -99,6 +99,20 @@ export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean
   } finally {
     await bench.stop();
   }
+}
+
+/**
+ * The step running when a command started. Times are whole milliseconds: a command the previous step sent last and
+ * the next step's start can share one, and the command then belongs to the step that declares it.
+ */
+function stepAt(type: JobType, starts: readonly { step: string; time: number }[], startedAt: number, line: string): string {
+  const i = starts.findLastIndex((s) => s.time <= startedAt);
+  if (i < 0) return starts[0]!.step;
+  const declares = (name: string) => (type.steps.find((s) => s.name === name)?.hostCommands ?? []).some((pattern) => new RegExp(pattern).test(line));
+  let j = i;
+  // Walk back over steps that started in the same millisecond as the command and do not declare it.
+  while (j > 0 && starts[j]!.time === startedAt && !declares(starts[j]!.step)) j--;
+  return declares(starts[j]!.step) ? starts[j]!.step : starts[i]!.step;
 }
 
 function escapeRegex(s: string): string {
