@@ -17,7 +17,7 @@ import {
   type CowdHeader,
 } from './cowd-header.js';
 import type { RandomAccessFile } from './random-access.js';
-import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta-types.js';
+import { pushRange, type ByteRange, type ParentReader, type SparseDelta } from './sparse-delta-types.js';
 
 export { COWD_GT_ENTRIES, COWD_HEADER_SECTORS, COWD_MAGIC, isCowd } from './cowd-header.js';
 export type { ByteRange, ParentReader } from './sparse-delta-types.js';
@@ -28,12 +28,6 @@ export interface CowdCreateOptions {
   grainSectors?: number;
   /** Stored in the header's child union; the descriptor's parentFileNameHint is what readers use. */
   parentFileName?: string;
-}
-
-function pushRange(ranges: ByteRange[], offset: number, length: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last && last.offset + last.length === offset) last.length += length;
-  else ranges.push({ offset, length });
 }
 
 /** One piece of a request: a virtual byte range and, if allocated, where it lives in the file. */

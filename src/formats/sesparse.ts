@@ -18,7 +18,7 @@ import {
   SESPARSE_GT_SECTORS,
   type SesparseHeader,
 } from './sesparse-header.js';
-import type { ByteRange, ParentReader, SparseDelta } from './sparse-delta-types.js';
+import { pushRange, type ByteRange, type ParentReader, type SparseDelta } from './sparse-delta-types.js';
 
 export { isSesparse } from './sesparse-header.js';
 
@@ -27,12 +27,6 @@ const GRAIN_BYTES = SESPARSE_GRAIN_SECTORS * SECTOR;
 const TABLE_SPAN_SECTORS = SESPARSE_GT_ENTRIES * SESPARSE_GRAIN_SECTORS;
 const TYPE_UNMAPPED = 0x1n << 60n;
 const TYPE_ZERO = 0x2n << 60n;
-
-function pushRange(ranges: ByteRange[], offset: number, length: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last && last.offset + last.length === offset) last.length += length;
-  else ranges.push({ offset, length });
-}
 
 /** A virtual byte range and where it is: a file offset, or GRAIN_ABSENT / GRAIN_ZERO. */
 interface Piece {

@@ -1,4 +1,4 @@
-// What a snapshot delta is to a chain, whichever its format (COWD for vmfsSparse, SEsparse for seSparse).
+// What a snapshot delta is to a chain, whichever its format (COWD for vmfsSparse, SEsparse for seSparse), and the byte ranges it reports.
 
 export interface ByteRange {
   offset: number;
@@ -24,4 +24,11 @@ export interface SparseDelta {
   write(buf: Uint8Array, position: number, parent?: ParentReader): void;
   /** Why the delta's map points outside its file (truncated, or not assembled right), or undefined. */
   layoutProblem(): string | undefined;
+}
+
+/** Appends a range to ranges in order, merged with the last one when they touch. */
+export function pushRange(ranges: ByteRange[], offset: number, length: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last && last.offset + last.length === offset) last.length += length;
+  else ranges.push({ offset, length });
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { smallInventory } from '../sim/integration/helpers.js';
 import { binCommand } from '../../tools/test-support/bin-command.js';
+import { freePort } from '../../tools/test-support/free-port.js';
 import { startBench, type Bench } from './cli-helpers.js';
 
 let bench: Bench;
@@ -22,15 +23,6 @@ afterEach(async () => {
   relay = undefined;
 });
 afterAll(async () => bench?.stop());
-
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** Relays `port` to the simulated host's SSH port, counting connections. */
 async function openRelay(port: number): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { binCommand } from '../../tools/test-support/bin-command.js';
+import { freePort } from '../../tools/test-support/free-port.js';
 
 /** Any well-formed fingerprint: these runs must stop before a host key is ever checked. */
 const FP = `SHA256:${'A'.repeat(43)}`;
@@ -130,10 +131,7 @@ test('--help says which listed choices are refused, no flag shows two defaults o
 });
 
 test('a refused connection says the endpoint once and says connection refused', async () => {
-  const closed = createServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const closedPort = (closed.address() as { port: number }).port;
-  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const closedPort = await freePort();
   const endpoint = `127.0.0.1:${closedPort}`;
   const args = ['-h', '127.0.0.1', '--port', String(closedPort), '-u', 'root', '--host-key', FP, '--state-dir', join(work, 'state'), '-p', '-', '-a', 'name:vm1', '-r', join(work, 'never-created'), '-L', '1'];
   const r = await cli(args, { input: 'some-password\n' });

@@ -6,6 +6,7 @@ import { connectSsh, type SshTransport } from '../../src/transport/ssh.js';
 import { withReconnect } from '../../src/transport/reconnect.js';
 import { TransportError } from '../../src/transport/types.js';
 import { startSshFixture, type SshFixture } from './fixture/ssh-server.js';
+import { freePort } from '../../tools/test-support/free-port.js';
 
 const PASSWORD = 'correct-horse-battery';
 const WRONG_PASSWORD = 'Wr0ng-pa55word-value';
@@ -44,10 +45,7 @@ describe('SshTransport failures', () => {
   });
 
   it('rejects a refused connection with CONNECT', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const closedPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const closedPort = await freePort();
     const error = await failureOf(
       connectSsh({ host: '127.0.0.1', port: closedPort, username: 'u', password: 'p', hostKey: { kind: 'accept-any' } }),
     );

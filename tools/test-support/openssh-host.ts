@@ -6,10 +6,11 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Simulator } from '../../src/sim/simulator.js';
+import { freePort } from './free-port.js';
 import { projectRoot } from './project-root.js';
 
 export interface OpenSshHost {
@@ -26,14 +27,6 @@ export interface OpenSshHost {
 
 /** A program found on this host's PATH, not on the simulated host's: if it ever runs, a command line was injected. */
 export const CANARY = 'vcb-canary';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 async function waitForPort(port: number, sshd: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;

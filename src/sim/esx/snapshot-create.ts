@@ -182,15 +182,7 @@ function takeSnapshot(vm: SnapshotTarget, opts: SnapshotOptions): SnapshotRecord
       journal.rewrite(vmsd, formatVmsd([...vm.state.snapshots, rec], uid, vm.fileBase, vm.spec, uid));
     }
   } catch (e) {
-    journal.undo();
-    for (const p of created.reverse()) {
-      try {
-        vm.vfs.remove(p);
-      } catch {
-        /* best effort */
-      }
-    }
-    vm.dropChains();
+    undoFileChanges(vm, journal, created);
     const msg = (e as { code?: string }).code === 'ENOSPC' ? 'Insufficient disk space on datastore.' : (e as Error).message;
     throw new HostFault('vim.fault.FileFault', `An error occurred while saving the snapshot: ${msg}`, -1);
   }
@@ -238,4 +230,17 @@ export function createDeltaLink(
   created.push(`${vm.dir}/${childName}`);
   vm.vfs.writeFile(`${vm.dir}/${childName}`, formatDescriptor(child));
   return `${vm.dir}/${childName}`;
+}
+
+/** Puts back what a failed snapshot operation rewrote (from its journal) and removes the files it created. */
+export function undoFileChanges(vm: Pick<SnapshotTarget, 'vfs' | 'dropChains'>, journal: UndoJournal, created: string[]): void {
+  journal.undo();
+  for (const p of [...created].reverse()) {
+    try {
+      vm.vfs.remove(p);
+    } catch {
+      /* best effort */
+    }
+  }
+  vm.dropChains();
 }

@@ -1,7 +1,7 @@
 // Reverting a simulated VM to one of its snapshots: the running state is dropped and a new delta goes on the snapshot's layer.
 
 import { posix } from 'node:path';
-import { createDeltaLink, deltaFormatFor, type SnapshotTarget } from './snapshot-create.js';
+import { createDeltaLink, deltaFormatFor, undoFileChanges, type SnapshotTarget } from './snapshot-create.js';
 import { doomLayer } from './snapshot-remove.js';
 import { keptLayers } from './snapshot-tree.js';
 import { UndoJournal } from './undo-journal.js';
@@ -37,15 +37,7 @@ export function revertToSnapshot(vm: SnapshotTarget, uid: number): void {
     journal.rewrite(vm.state.vmxPath, cfg.format());
     if (hostdWritesVmsd(vm.spec)) journal.rewrite(`${vm.dir}/${vm.fileBase}.vmsd`, formatVmsd(vm.state.snapshots, vm.state.lastUid, vm.fileBase, vm.spec, uid));
   } catch (e) {
-    journal.undo();
-    for (const p of created.reverse()) {
-      try {
-        vm.vfs.remove(p);
-      } catch {
-        /* best effort */
-      }
-    }
-    vm.dropChains();
+    undoFileChanges(vm, journal, created);
     throw new HostFault('vim.fault.FileFault', `An error occurred while reverting to a snapshot: ${(e as Error).message}`, -1);
   }
   journal.keep();

@@ -3,13 +3,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseGetAllVms } from '../../../src/esx/parse/getallvms.js';
 import { binCommand } from '../../../tools/test-support/bin-command.js';
+import { freePort } from '../../../tools/test-support/free-port.js';
 
 
 interface Endpoint {
@@ -36,14 +36,6 @@ afterAll(async () => {
   }
   rmSync(work, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Starts `vcbmounter sim ...` and resolves with the JSON endpoint line it prints once ready. */
 function startCli(args: string[]): Promise<{ child: ChildProcess; endpoint: Endpoint; exited: Promise<number | null> }> {
