@@ -76,6 +76,15 @@ export async function leaveInterruptedRun(bench: Bench): Promise<void> {
  * what it left then run host commands).
  */
 export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean } = {}): Promise<Probe> {
+  // Times are whole milliseconds: a command that starts in the millisecond a step starts could be that step's or
+  // the last of the step before. Such a run tells nothing for sure, so it is made again.
+  for (let attempt = 1; ; attempt++) {
+    const found = await probeOnce(type, opts);
+    if (found || attempt === 5) return found ?? (await probeOnce(type, opts, true))!;
+  }
+}
+
+async function probeOnce(type: JobType, opts: { afterInterruptedRun?: boolean }, acceptTies = false): Promise<Probe | undefined> {
   const bench = await startBench([matrixVm()]);
   try {
     if (opts.afterInterruptedRun) await leaveInterruptedRun(bench);
@@ -87,11 +96,13 @@ export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean
     const commands = new Map<string, string[]>();
     const seen = new Map<string, number>();
     // Commands of the killed run may be logged late (when their channel closed): only this run's count.
-    for (const c of bench.sim.commandLog.filter((x) => x.startedAt >= starts[0]!.time).sort((a, b) => a.startedAt - b.startedAt)) {
+    const ours = bench.sim.commandLog.filter((x) => x.startedAt >= starts[0]!.time).sort((a, b) => a.startedAt - b.startedAt);
+    if (!acceptTies && ours.some((c) => starts.slice(1).some((s) => s.time === c.startedAt))) return undefined;
+    for (const c of ours) {
       const line = c.argv.join(' ');
       const count = (seen.get(line) ?? 0) + 1;
       seen.set(line, count);
-      const step = stepAt(type, starts, c.startedAt, line);
+      const step = [...starts].reverse().find((s) => s.time <= c.startedAt)?.step ?? starts[0]!.step;
       if (!targets.has(step)) targets.set(step, { line, nth: count });
       commands.set(step, [...(commands.get(step) ?? []), line]);
     }
@@ -99,20 +110,6 @@ export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean
   } finally {
     await bench.stop();
   }
-}
-
-/**
- * The step running when a command started. Times are whole milliseconds: a command the previous step sent last and
- * the next step's start can share one, and the command then belongs to the step that declares it.
- */
-function stepAt(type: JobType, starts: readonly { step: string; time: number }[], startedAt: number, line: string): string {
-  const i = starts.findLastIndex((s) => s.time <= startedAt);
-  if (i < 0) return starts[0]!.step;
-  const declares = (name: string) => (type.steps.find((s) => s.name === name)?.hostCommands ?? []).some((pattern) => new RegExp(pattern).test(line));
-  let j = i;
-  // Walk back over steps that started in the same millisecond as the command and do not declare it.
-  while (j > 0 && starts[j]!.time === startedAt && !declares(starts[j]!.step)) j--;
-  return declares(starts[j]!.step) ? starts[j]!.step : starts[i]!.step;
 }
 
 function escapeRegex(s: string): string {
