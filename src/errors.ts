@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'DESTINATION' // destination exists / not writable / full
   | 'INTERRUPTED'
   | 'CLEANUP' // the backup may have succeeded but cleanup did not
+  | 'MOUNT' // -t file: this proxy cannot mount the guest volumes (root, FUSE, loop devices, a tool)
   | 'SETTLING' // not released yet: a create the host may still finish is being waited for
   | 'INTERNAL';
 

@@ -12,6 +12,7 @@ export const EXIT = {
   SNAPSHOT: 6,
   EXPORT: 7,
   CLEANUP: 8,
+  MOUNT: 9,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -32,6 +33,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   DESTINATION: EXIT.EXPORT,
   INTERRUPTED: EXIT.INTERRUPTED,
   CLEANUP: EXIT.CLEANUP,
+  MOUNT: EXIT.MOUNT,
   SETTLING: EXIT.CLEANUP,
   INTERNAL: EXIT.FAILED,
 };
@@ -51,6 +53,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   7    export or destination failed (destination exists, full, unreadable disk)
   8    something could not be released (e.g. the backup snapshot), whatever failed first;
        the message says what is left: run "vcbmounter cleanup"
+  9    -t file: this proxy cannot mount guest volumes (not root, no FUSE or loop
+       devices, a program missing); nothing was acquired
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

@@ -24,6 +24,8 @@ Examples:
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/web01 -t fullvm    (password on stdin)
   vcbmounter -h esx01 -u root --password-file /root/.esxpass -a ipaddr:10.1.1.107 -r /backup/vm1 -M 0 -L 6
   vcbmounter -h esx01 -u root -i ~/.ssh/id_ed25519 -a moref:12 -r /backup/web01 -m san --lun 4c60368b-f4dd67bb-034c-001a31174665=/dev/sdb
+  vcbmounter -h esx01 -u root -p - -a name:fs01 -r /mnt/fs01 -t file      mount the guest volumes read-only
+  vcbmounter -U /mnt/fs01 -h esx01 -u root -p -        unmount them and remove the snapshot
   vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
   vcbmounter -U /backup/web01 -h esx01 -u root -p -    ... and the snapshot its run could not remove
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
@@ -81,7 +83,19 @@ function usageErrorText(commanderText: string): string {
   return commanderText;
 }
 
+function volumesSummary(r: JobResult): string {
+  const volumes = r.volumes ?? [];
+  const lines = [`guest volumes of ${r.vm.name} (moref:${r.vm.id}) mounted read-only under ${r.dir}, ${r.quiesced ? 'quiesced' : 'crash-consistent'}; take them down with: vcbmounter -U ${r.dir} -h HOST ...`];
+  for (const v of volumes) {
+    const what = `${v.device} partition ${v.partition} ${v.fileSystem}${v.label ? ` "${v.label}"` : ''}`;
+    lines.push(v.paths.length ? `  ${v.paths.join(', ')}: ${what}` : `  not mounted: ${what}: ${v.notMounted}`);
+  }
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n') + '\n';
+}
+
 function summaryText(r: JobResult): string {
+  if (r.volumes) return volumesSummary(r);
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const lines = [
     `backup of ${r.vm.name} (moref:${r.vm.id}) written to ${r.dir}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`,
@@ -141,7 +155,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)')
     .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
     .option('-r, --dir <dir>', 'export directory to create (must not exist)')
-    .addOption(new Option('-t, --type <type>', 'backup type (file: not available yet)').choices(['fullvm', 'file']).default('fullvm'))
+    .addOption(new Option('-t, --type <type>', 'fullvm: image of every disk in -r; file: the guest volumes mounted read-only under -r until -U').choices(['fullvm', 'file']).default('fullvm'))
     .addOption(new Option('-m, --mode <mode>', 'transport: nbd/nbdssl read through the host over SSH, san reads the LUN directly (hotadd: refused: this proxy reaches the host over SSH)').choices(['san', 'nbd', 'nbdssl', 'hotadd']).default('nbd'))
     .addOption(new Option('-M, --monolithic <0|1>', '1: one flat file per disk; 0: split into 2 GiB extents').choices(['0', '1']).default('1'))
     .option('-L, --log-level <0-6>', 'log verbosity: 0 fatal only ... 6 every remote command', '3')
@@ -172,6 +186,9 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
       if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter --help)`);
       const sim = isSimHost(String(flags.host));
+      if (sim && flags.type === 'file' && !flags.dryRun) {
+        throw new VcbError('USAGE', '-t file -h sim: the embedded simulated host lives only as long as this command, and the mounts must outlive it; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
+      }
       const password =
         sim || flags.dryRun
           ? undefined
@@ -256,6 +273,13 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--faults <file>', 'JSON fault rules (fail, hang, late, slow, drop, fill)')
     .action(async (flags: { port: number; dir?: string; inventory: string; faults?: string }) => {
       exitCode = await (await import('./sim.js')).runSim(flags, io);
+    });
+
+  // The -t file disk server, started by a run (its configuration arrives on stdin); not for people to call.
+  program
+    .command('serve-disks', { hidden: true })
+    .action(async () => {
+      exitCode = await (await import('../serve/disk-server.js')).runDiskServer();
     });
 
   const cleanup = program

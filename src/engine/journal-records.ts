@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isProcessAlive } from './process-alive.js';
 import { journalDir } from './state-dir.js';
 
-export type JournalEvent = 'begin' | 'acquire' | 'update' | 'release' | 'keep' | 'end' | 'recovered';
+export type JournalEvent = 'begin' | 'acquire' | 'update' | 'release' | 'keep' | 'handover' | 'end' | 'recovered';
 export type ReleasePhase = 'start' | 'done' | 'failed';
 export type RunStatus = 'ok' | 'failed' | 'interrupted';
 
@@ -29,6 +29,8 @@ export interface JournalRecord {
   error?: string;
   /** On 'end'. */
   status?: RunStatus;
+  /** On 'handover': the process that holds the run's resources from now on, and an epoch ms it started before. */
+  holder?: { pid: number; startedBefore: number };
 }
 
 export interface OutstandingResource {
@@ -55,6 +57,8 @@ export interface OpenRun {
   ended?: { status: RunStatus; at: string };
   /** Whether the run's process still lives; null when it ran on another machine (unknown). */
   pidAlive: boolean | null;
+  /** Set when the run handed what it holds to a longer-lived process (a -t file disk server): pid and pidAlive are that process's. */
+  handedOver?: { at: string; dir?: string };
   /** Acquired and neither released nor kept, in acquire order. */
   outstanding: OutstandingResource[];
 }
@@ -141,6 +145,7 @@ export function readRun(file: string, runId: string): OpenRun | undefined {
   if (!begin) return undefined;
   const outstanding = new Map<string, OutstandingResource>();
   let ended: OpenRun['ended'];
+  let holder: { pid: number; startedBefore: number; at: string; dir?: string } | undefined;
   for (const r of records) {
     if (r.event === 'acquire' && r.id) {
       outstanding.set(r.id, {
@@ -165,6 +170,8 @@ export function readRun(file: string, runId: string): OpenRun | undefined {
       }
     } else if (r.event === 'keep' && r.id) {
       outstanding.delete(r.id);
+    } else if (r.event === 'handover' && r.holder) {
+      holder = { ...r.holder, at: r.t, ...(typeof r.description === 'string' ? { dir: r.description } : {}) };
     } else if (r.event === 'end' && r.status) {
       ended = { status: r.status, at: r.t };
     } else if (r.event === 'recovered') {
@@ -172,16 +179,19 @@ export function readRun(file: string, runId: string): OpenRun | undefined {
     }
   }
   const hostname = begin.hostname ?? '';
+  const pid = holder?.pid ?? begin.pid;
+  const startedBefore = holder?.startedBefore ?? Date.parse(begin.t);
   return {
     runId,
     file,
     host: begin.host,
     vm: begin.vm,
-    pid: begin.pid,
+    pid,
     hostname,
     startedAt: begin.t,
     ended,
-    pidAlive: hostname === osHostname() ? isProcessAlive(begin.pid, Date.parse(begin.t)) : null,
+    pidAlive: hostname === osHostname() ? isProcessAlive(pid, startedBefore) : null,
+    ...(holder ? { handedOver: { at: holder.at, ...(holder.dir ? { dir: holder.dir } : {}) } } : {}),
     outstanding: [...outstanding.values()],
   };
 }

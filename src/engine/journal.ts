@@ -107,6 +107,14 @@ export class Journal implements UndoRecorder {
   }
 
   /**
+   * Records that process `pid` holds the run's outstanding resources from now on (the -t file disk server,
+   * serving the mounts at `dir`): cleanup and later runs leave them alone while it lives, and release them once it is gone.
+   */
+  handOver(pid: number, startedBefore: number, dir: string): void {
+    this.append({ event: 'handover', holder: { pid, startedBefore }, description: dir }, true);
+  }
+
+  /**
    * Writes the 'end' record and closes the file. If nothing is outstanding the file is renamed to
    * `.jsonl.done` (listOpenRuns no longer reads it); otherwise it stays for `cleanup`.
    */

@@ -141,6 +141,20 @@ export class UndoStack {
     };
   }
 
+  /**
+   * Hands the held resources `which` picks over to another process that now owns them (the -t file disk server): they
+   * leave this stack without a release or a keep, so the journal still lists them as outstanding, under
+   * that process's pid (recorded by the caller). Returns them, oldest first.
+   */
+  handOver(which: (entry: UndoEntry) => boolean): UndoEntry[] {
+    const held = this.slots.filter((s) => s.state === 'held' && which(s.entry));
+    for (const slot of held) {
+      slot.state = 'done';
+      this.remove(slot);
+    }
+    return held.map((s) => s.entry);
+  }
+
   /** Entries still held, oldest first. */
   get pending(): UndoEntry[] {
     return this.slots.filter((s) => s.state !== 'done').map((s) => s.entry);

@@ -2,14 +2,15 @@
 
 import { VcbError } from '../errors.js';
 import { fullvm } from './fullvm.js';
+import { file } from './file.js';
 import type { JobType } from '../steps/step.js';
 
-export const JOB_TYPES: Readonly<Record<string, JobType>> = { fullvm };
+export const JOB_TYPES: Readonly<Record<string, JobType>> = { fullvm, file };
 
 /** The job type -t names, or a usage error for one this version cannot run yet. */
 export function jobTypeFor(name: string): JobType {
   const type = JOB_TYPES[name];
-  if (!type) throw new VcbError('USAGE', `-t ${name} is not available yet: this version does image-level backups only (-t fullvm)`);
+  if (!type) throw new VcbError('USAGE', `-t ${name} is not available yet: this version does -t fullvm (image) and -t file (mounted guest volumes)`);
   return type;
 }
 

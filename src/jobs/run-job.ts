@@ -6,6 +6,7 @@ import { VcbError } from '../errors.js';
 import { writeStateFile } from '../export/index.js';
 import { releasable } from '../resources/index.js';
 import type { Catalog } from '../export/index.js';
+import type { VolumeRecord } from '../mount/layout.js';
 import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
 import type { JobContext, JobDeps, JobState, JobType } from '../steps/step.js';
@@ -18,6 +19,8 @@ export interface JobResult {
   quiesced: boolean;
   disks: Catalog['disks'];
   skipped: Catalog['skippedDisks'];
+  /** -t file: every volume, where it is mounted or why not. */
+  volumes?: VolumeRecord[];
   warnings: string[];
   startedAt: string;
   endedAt: string;
@@ -60,6 +63,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
       return job.vm?.ref.name;
     },
     acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
+    recordHandOver: (pid, startedBefore) => journal.opened?.handOver(pid, startedBefore, dir),
   };
   deps.onHolding?.(() => undo.pending.map((e) => e.description));
   const steps: Step[] = type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir), errorCode: s.errorCode, run: () => s.run(ctx) }));
@@ -71,18 +75,19 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     await recordHeldInExport(ctx);
     await job.session?.transport.close().catch(() => {});
   }
-  const catalog = job.exported!.catalog;
+  const catalog = job.exported?.catalog;
   return {
     runId,
     vm: { name: job.vm!.ref.name, id: job.vm!.ref.id },
     dir,
     quiesced: job.quiesced,
-    disks: catalog.disks,
-    skipped: catalog.skippedDisks,
+    disks: catalog?.disks ?? [],
+    skipped: catalog?.skippedDisks ?? [],
+    ...(job.volumes ? { volumes: job.volumes } : {}),
     warnings: job.warnings,
     startedAt,
     endedAt: new Date().toISOString(),
-    bytes: catalog.disks.reduce((n, d) => n + (d.allocatedBytes ?? 0), 0),
+    bytes: (catalog?.disks ?? []).reduce((n, d) => n + (d.allocatedBytes ?? 0), 0),
   };
 }
 

@@ -7,6 +7,11 @@ import { partialDir } from './partial-dir.js';
 import { replacedDir } from './replaced-dir.js';
 import { snapshot } from './snapshot.js';
 import { vmLock } from './vm-lock.js';
+import { mountDir } from './mount-dir.js';
+import { diskServer } from './disk-server.js';
+import { fuseDisk } from './fuse-disk.js';
+import { loopDevice } from './loop-device.js';
+import { volumeMount } from './volume-mount.js';
 import type { ReleaseEnv, ResourceKind, ResourceType } from './types.js';
 
 export type { ReleaseEnv, ResourceKind } from './types.js';
@@ -22,6 +27,11 @@ const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
   'partial-dir': partialDir as ResourceType<never>,
   'replaced-dir': replacedDir as ResourceType<never>,
   'export-dir': exportDir as ResourceType<never>,
+  'mount-dir': mountDir as ResourceType<never>,
+  'disk-server': diskServer as ResourceType<never>,
+  'fuse-disk': fuseDisk as ResourceType<never>,
+  'loop-device': loopDevice as ResourceType<never>,
+  'volume-mount': volumeMount as ResourceType<never>,
 };
 
 export function isResourceKind(kind: string): kind is ResourceKind {

@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors.js';
 import type { HostSession, SnapshotInfo } from '../esx/index.js';
 import type { Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
+import type { VolumeRecord } from '../mount/layout.js';
 import type { ResourceKind } from '../resources/index.js';
 import type { ExportDiskPlan, SkippedPlan } from '../workflow/disk-plan.js';
 import type { ResolvedVm } from '../workflow/identify.js';
@@ -38,6 +39,10 @@ export interface JobState {
   exported?: { partial: string; catalog: Catalog };
   /** The export is in place at -r. */
   published: boolean;
+  /** -t file: the disk server, the disk files nbdfuse presents, and the volumes found. */
+  server?: { pid: number; startedBefore: number };
+  diskFiles?: string[];
+  volumes?: VolumeRecord[];
   /** What the export's state file says is held, and how to write it again when that changes. */
   stateFile?: { listsSnapshot: boolean; content(withSnapshot: boolean): unknown };
 }
@@ -56,6 +61,8 @@ export interface JobContext extends RunContext {
    * before acquiring. Update the handle with what the acquire learnt.
    */
   acquire(kind: ResourceKind, description: string, resource: Record<string, unknown>): UndoHandle;
+  /** Journals that process `pid` holds what the run still holds from now on (see Journal.handOver). */
+  recordHandOver(pid: number, startedBefore: number): void;
 }
 
 /** One step of a job: data the runner, --dry-run, the docs and the fault matrix all read. */

@@ -8,12 +8,11 @@ import { completeExport, discardPartialDirectory, STATE_FILE } from '../export/i
 import type { Logger } from '../log.js';
 import { needsHost, releaseResource, type ReleaseEnv } from '../resources/index.js';
 import { recoverRun } from './recover.js';
+import { unmountVolumes, type FileRunState, type HeldEntry } from './unmount-volumes.js';
+import type { UnmountEnv, UnmountReport } from './unmount-types.js';
 
-export interface UnmountReport {
-  dir: string;
-  removed: string[];
-  nothingToDo: boolean;
-}
+export type { UnmountEnv, UnmountReport } from './unmount-types.js';
+
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -41,10 +40,16 @@ function refuseInterruptedReplacement(dir: string, open: OpenRun[]): void {
   throw new VcbError('CLEANUP', `-U ${dir}: a replacement of this backup by a newer one was interrupted (${what}); run \`vcbmounter cleanup -h HOST ...\` first: it keeps the newer backup if it is complete, else puts the earlier one back`);
 }
 
-interface HeldEntry {
-  kind: string;
-  description: string;
-  resource: Record<string, unknown>;
+/** The state file of a -t file run (its volumes are mounted in dir), or undefined for anything else. */
+function fileRunState(dir: string): FileRunState | undefined {
+  let state: Partial<FileRunState> & { type?: string; format?: string };
+  try {
+    state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as typeof state;
+  } catch {
+    return undefined;
+  }
+  if (state.format !== 'vcbmounter-state' || state.type !== 'file' || typeof state.runId !== 'string' || !Array.isArray(state.held)) return undefined;
+  return state as FileRunState;
 }
 
 /** The held list of a state file; version 1 files listed nothing, their export directory is all there is. */
@@ -54,15 +59,6 @@ function heldResources(dir: string, runId: string): HeldEntry[] {
   return state.held;
 }
 
-export interface UnmountEnv {
-  log: Logger;
-  /** The state directory's path (not created): whose runs are still open, to leave theirs alone and record releases. */
-  stateDir: string;
-  /** Reaches the host, when -U was given -h: a snapshot the run still holds is then removed too. */
-  host?: ReleaseEnv['host'];
-  hostFlags?: string;
-  cleanupTimeoutMs: number;
-}
 
 export async function unmountDir(target: string, env: UnmountEnv): Promise<UnmountReport> {
   const dir = resolve(target);
@@ -77,6 +73,8 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
     ...(env.host ? { host: env.host } : {}),
     ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}),
   };
+  const fileRun = existsSync(dir) ? fileRunState(dir) : undefined;
+  if (fileRun) return unmountVolumes(dir, fileRun, env, releaseEnv);
   if (existsSync(dir)) {
     const catalog = completeExport(dir);
     if (!catalog) {

@@ -1,0 +1,157 @@
+// Step mount: find every guest volume on the disk files, attach each to a read-only loop device and mount it read-only under DIR.
+
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VcbError } from '../errors.js';
+import { findVolumes } from '../guestfs/index.js';
+import { attachLoop } from '../mount/loop-device.js';
+import { LAYOUT_DIRS, writeManifest, type VolumeRecord } from '../mount/layout.js';
+import { digitsName, driveLetters, parseFstab, recognisableNames, type NamedVolumeInput } from '../mount/volume-names.js';
+import { bindPlan, mountPlan, mountVolume } from '../mount/volume-mount.js';
+import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import type { JobContext, JobStep } from './step.js';
+
+/** Reads of a disk file, as the partition and superblock probes want them. */
+async function diskReader(file: string) {
+  const handle = await open(file, 'r');
+  return {
+    read: async (offset: number, length: number) => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, offset);
+      return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** Mounts one volume at digits/<disk>-<partition>; a failure is the volume's, recorded with the reason, not the run's. */
+async function mountOne(ctx: JobContext, record: VolumeRecord, file: string): Promise<void> {
+  const mountPoint = join(ctx.dir, 'digits', digitsName(record));
+  const what = `${record.fileSystem} volume ${record.device} partition ${record.partition}`;
+  const loop = ctx.acquire('loop-device', `read-only loop device for ${what}`, { backingFile: file, offset: record.startBytes });
+  let mount: ReturnType<JobContext['acquire']> | undefined;
+  let plan;
+  try {
+    const device = await attachLoop(file, record.startBytes, record.sizeBytes);
+    loop.update({ device });
+    plan = mountPlan(record.fileSystem, device, mountPoint);
+    if ('skip' in plan) throw new Error(plan.skip);
+    mkdirSync(mountPoint);
+    mount = ctx.acquire('volume-mount', `${what} mounted at ${mountPoint}`, { mountPoint });
+    await mountVolume(plan);
+  } catch (e) {
+    await mount?.releaseNow();
+    await loop.releaseNow();
+    throw e;
+  }
+  record.paths.push(`digits/${digitsName(record)}`);
+  record.driver = plan.driver;
+}
+
+/** The guest's own mount points, from the /etc/fstab of any mounted Linux volume that has one. */
+function guestMountPoints(ctx: JobContext, records: VolumeRecord[]): void {
+  for (const r of records) {
+    if (!r.paths.length || !r.fileSystem.startsWith('ext')) continue;
+    const fstab = join(ctx.dir, r.paths[0]!, 'etc', 'fstab');
+    if (!existsSync(fstab)) continue;
+    for (const e of parseFstab(readFileSync(fstab, 'utf8'))) {
+      const target = records.find((v) => (e.uuid && v.uuid?.toLowerCase() === e.uuid) || (e.label && v.label === e.label));
+      if (target && !target.guestMountPoint) target.guestMountPoint = e.mountPoint;
+    }
+  }
+}
+
+async function bindUnder(ctx: JobContext, record: VolumeRecord, sub: 'letters' | 'names', name: string): Promise<void> {
+  const source = join(ctx.dir, record.paths[0]!);
+  const target = join(ctx.dir, sub, name);
+  mkdirSync(target);
+  ctx.acquire('volume-mount', `${source} also at ${target}`, { mountPoint: target });
+  await mountVolume(bindPlan(source, target));
+  record.paths.push(`${sub}/${name}`);
+}
+
+export const mountVolumes: JobStep = {
+  name: 'mount',
+  describe: (_o, dir) => `find the guest volumes (MBR, GPT; NTFS, FAT, ext2/3/4) and mount each read-only under ${dir}/digits, letters and names, with a manifest`,
+  acquires: ['mount-dir', 'loop-device', 'volume-mount'],
+  errorCode: 'MOUNT',
+  hostCommands: [],
+  writesDestination: true,
+  async run(ctx) {
+    const { job, dir } = ctx;
+    const created = !existsSync(dir);
+    ctx.acquire('mount-dir', `mount directory ${dir}`, { dir, runId: ctx.runId, created });
+    mkdirSync(dir, { recursive: true });
+    for (const sub of LAYOUT_DIRS) mkdirSync(join(dir, sub));
+    const records: VolumeRecord[] = [];
+    for (const [i, d] of job.disks.entries()) {
+      const file = job.diskFiles![i]!;
+      const disk = await diskReader(file);
+      let found;
+      try {
+        found = await findVolumes(disk.read, d.capacity);
+      } finally {
+        await disk.close();
+      }
+      for (const w of found.warnings) job.warnings.push(`${d.device}: ${w}`);
+      for (const v of found.volumes) {
+        const record: VolumeRecord = {
+          disk: i,
+          device: d.device,
+          partition: v.index,
+          partitionTable: v.table,
+          ...(v.type !== undefined ? { partitionType: v.type } : {}),
+          startBytes: v.start,
+          sizeBytes: v.size,
+          fileSystem: v.fs.type,
+          ...(v.fs.label ? { label: v.fs.label } : {}),
+          ...(v.fs.uuid ? { uuid: v.fs.uuid } : {}),
+          ...(v.fs.dirty ? { dirty: true } : {}),
+          paths: [],
+        };
+        records.push(record);
+        const plan = mountPlan(record.fileSystem, '/dev/null', '/');
+        if ('skip' in plan) {
+          record.notMounted = plan.skip;
+          if (record.fileSystem !== 'swap') job.warnings.push(`${d.device} partition ${record.partition} not mounted: ${plan.skip}`);
+          continue;
+        }
+        try {
+          await mountOne(ctx, record, file);
+        } catch (e) {
+          if (ctx.signal.aborted) throw e;
+          record.notMounted = (e as Error).message;
+          job.warnings.push(`${d.device} partition ${record.partition} (${record.fileSystem}) not mounted: ${record.notMounted}`);
+          ctx.log.warn({ disk: d.device, partition: record.partition, err: record.notMounted }, 'a volume could not be mounted');
+        }
+      }
+    }
+    const mounted = records.filter((r) => r.paths.length > 0);
+    if (mounted.length === 0) {
+      const why = records.length ? records.map((r) => `${r.device} partition ${r.partition}: ${r.notMounted}`).join('; ') : 'no partition table or file system found on any disk';
+      throw new VcbError('MOUNT', `no guest volume of ${job.vm!.ref.name} could be mounted (${why})`);
+    }
+    guestMountPoints(ctx, records);
+    const inputs = new Map<NamedVolumeInput, VolumeRecord>(mounted.map((r) => [{ ...r, ...(r.partitionType ? { partitionType: r.partitionType } : {}) } as NamedVolumeInput, r]));
+    for (const [input, letter] of driveLetters([...inputs.keys()])) {
+      const record = inputs.get(input)!;
+      record.letter = letter;
+      await bindUnder(ctx, record, 'letters', letter);
+    }
+    for (const [input, name] of recognisableNames([...inputs.keys()])) await bindUnder(ctx, inputs.get(input)!, 'names', name);
+    job.volumes = records;
+    writeManifest(dir, {
+      format: 'vcbmounter-volumes',
+      version: 1,
+      runId: ctx.runId,
+      host: job.session!.label,
+      vm: job.vm!.ref.name,
+      snapshot: { name: BACKUP_SNAPSHOT_NAME, quiesced: job.quiesced },
+      mode: ctx.o.mode,
+      createdAt: new Date().toISOString(),
+      volumes: records,
+      warnings: job.warnings,
+    });
+  },
+};
