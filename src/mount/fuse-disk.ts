@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { VcbError } from '../errors.js';
+import { tool } from './proxy-support.js';
 import { isMountPoint } from './mount-table.js';
 
 export const DISK_FILE = 'disk';
@@ -23,7 +24,7 @@ const READY_WAIT_MS = 15_000;
  */
 export async function startFuseDisk(mountPoint: string, socketPath: string): Promise<FuseDisk> {
   mkdirSync(mountPoint, { recursive: true, mode: 0o700 });
-  const child = execa('nbdfuse', ['-r', join(mountPoint, DISK_FILE), '--unix', socketPath], {
+  const child = execa(tool('nbdfuse'), ['-r', join(mountPoint, DISK_FILE), '--unix', socketPath], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     reject: false,
@@ -49,8 +50,8 @@ export async function startFuseDisk(mountPoint: string, socketPath: string): Pro
 /** Unmounts a disk file (lazily when the kernel still uses it); 'absent' when it was not mounted. */
 export async function stopFuseDisk(mountPoint: string): Promise<'released' | 'absent'> {
   if (!isMountPoint(mountPoint)) return 'absent';
-  let r = await execa('fusermount3', ['-u', mountPoint], { reject: false });
-  if (r.exitCode !== 0 && isMountPoint(mountPoint)) r = await execa('fusermount3', ['-u', '-z', mountPoint], { reject: false });
+  let r = await execa(tool('fusermount3'), ['-u', mountPoint], { reject: false });
+  if (r.exitCode !== 0 && isMountPoint(mountPoint)) r = await execa(tool('fusermount3'), ['-u', '-z', mountPoint], { reject: false });
   if (r.exitCode !== 0 && isMountPoint(mountPoint)) throw new Error(`fusermount3 -u ${mountPoint} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   return 'released';
 }

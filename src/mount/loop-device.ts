@@ -3,10 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { VcbError } from '../errors.js';
+import { tool } from './proxy-support.js';
 
 /** Attaches `file` [offset, offset+size) read-only to a free loop device; returns its path (/dev/loopN). */
 export async function attachLoop(file: string, offset: number, size: number): Promise<string> {
-  const r = await execa('losetup', ['--read-only', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file], { reject: false });
+  const r = await execa(tool('losetup'), ['--read-only', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file], { reject: false });
   const device = r.stdout.trim();
   if (r.exitCode !== 0 || !device.startsWith('/dev/')) {
     throw new VcbError('MOUNT', `cannot attach a read-only loop device to ${file} at offset ${offset}: ${r.stderr.trim() || `losetup exited ${r.exitCode}`}`);
@@ -33,7 +34,7 @@ export async function detachLoop(device: string, backingFile: string): Promise<'
   const current = loopBackingFile(device);
   // The kernel names a file served by FUSE by its path, with " (deleted)" once it is gone.
   if (current === undefined || current.replace(/ \(deleted\)$/, '') !== backingFile) return 'absent';
-  const r = await execa('losetup', ['--detach', device], { reject: false });
+  const r = await execa(tool('losetup'), ['--detach', device], { reject: false });
   if (r.exitCode !== 0 && loopBackingFile(device) !== undefined) {
     throw new Error(`losetup --detach ${device} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   }

@@ -69,3 +69,11 @@ export function assertProxyCanMount(): void {
   if (problems.length === 0) return;
   throw new VcbError('MOUNT', `-t file cannot mount guest volumes on this proxy: ${problems.join('; ')} (see docs/file-level.md for what a proxy needs)`);
 }
+
+/**
+ * The program's full path where it is found (cron's PATH often lacks /usr/sbin and /sbin, where losetup and
+ * mount.* live), else its bare name for the system to find.
+ */
+export function tool(program: string): string {
+  return findProgram(program) ?? program;
+}

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { isMountPoint } from './mount-table.js';
-import { DRIVER_TOOLS, findProgram } from './proxy-support.js';
+import { DRIVER_TOOLS, findProgram, tool } from './proxy-support.js';
 
 export interface MountPlan {
   /** The program and its arguments (device and mount point last, as each program wants them). */
@@ -62,7 +62,7 @@ export function mountPlan(fsType: string, device: string, mountPoint: string): M
 export async function mountVolume(plan: MountPlan): Promise<void> {
   const [program, ...args] = plan.argv as [string, ...string[]];
   const mountPoint = args[args.length - 1]!;
-  const r = await execa(program, args, { reject: false, timeout: 60_000 });
+  const r = await execa(tool(program), args, { reject: false, timeout: 60_000 });
   if (r.exitCode !== 0 || !isMountPoint(mountPoint)) {
     throw new Error(`${plan.argv.join(' ')} failed: ${(r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.exitCode}`}`);
   }
@@ -83,13 +83,13 @@ export async function unmountVolume(mountPoint: string, o: UnmountOptions = {}):
   const tries = o.busyTries ?? 5;
   let last = '';
   for (let i = 0; i < tries; i++) {
-    const r = await execa('umount', [mountPoint], { reject: false });
+    const r = await execa(tool('umount'), [mountPoint], { reject: false });
     if (!isMountPoint(mountPoint)) return 'released';
     last = r.stderr.trim();
     if (!/busy/i.test(last)) break;
     await new Promise((resolve) => setTimeout(resolve, o.busyWaitMs ?? 400));
   }
-  const lazy = await execa('umount', ['-l', mountPoint], { reject: false });
+  const lazy = await execa(tool('umount'), ['-l', mountPoint], { reject: false });
   if (isMountPoint(mountPoint)) throw new Error(`cannot unmount ${mountPoint}: ${lazy.stderr.trim() || last || `exit ${lazy.exitCode}`}`);
   return 'lazy';
 }

@@ -1,6 +1,8 @@
 // A read-only loop device over one guest partition as a resource: released by detaching it, only while it still serves our disk file.
 
+import { execa } from 'execa';
 import { detachLoop } from '../mount/loop-device.js';
+import { tool } from '../mount/proxy-support.js';
 import { field, type ResourceType } from './types.js';
 
 export interface LoopDeviceResource {
@@ -27,8 +29,7 @@ export const loopDevice: ResourceType<LoopDeviceResource> = {
 };
 
 async function findLoop(backingFile: string, offset: number): Promise<string | undefined> {
-  const { execa } = await import('execa');
-  const r = await execa('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE,OFFSET'], { reject: false });
+  const r = await execa(tool('losetup'), ['--list', '--json', '--output', 'NAME,BACK-FILE,OFFSET'], { reject: false });
   if (r.exitCode !== 0 || !r.stdout.trim()) return undefined;
   const devices = (JSON.parse(r.stdout) as { loopdevices?: Array<{ name: string; 'back-file'?: string; offset?: number | string }> }).loopdevices ?? [];
   return devices.find((d) => d['back-file']?.replace(/ \(deleted\)$/, '') === backingFile && Number(d.offset) === offset)?.name;

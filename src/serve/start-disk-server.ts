@@ -27,7 +27,9 @@ export interface StartedServer {
 export async function startDiskServer(config: ServeConfig, onSpawn: (pid: number) => void, signal?: AbortSignal): Promise<StartedServer> {
   const [cmd, args] = selfCommand();
   const logFd = openSync(config.logFile, 'a', 0o600);
-  const child = spawn(cmd, args, { detached: true, stdio: ['pipe', 'pipe', logFd] });
+  // It has its configuration (password included) from stdin: no secret in its environment either.
+  const { VCBMOUNTER_PASSWORD: _secret, ...env } = process.env;
+  const child = spawn(cmd, args, { detached: true, stdio: ['pipe', 'pipe', logFd], env });
   closeSync(logFd);
   if (child.pid === undefined) throw new VcbError('MOUNT', `cannot start the disk server (${cmd})`);
   onSpawn(child.pid);

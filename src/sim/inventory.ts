@@ -71,6 +71,8 @@ const vmSchema = z.object({
       flushIntervalMs: z.number().int().positive().default(500),
       /** Writes land within the first N bytes of each disk (default: whole disk). */
       region: sizeSchema.optional(),
+      /** Writes land at or after byte N of each disk (free space beyond the guest's file systems, say). */
+      regionStart: sizeSchema.optional(),
     })
     .default({ writesPerSecond: 5, writeSize: 4096, seed: 1, flushIntervalMs: 500 }),
   quiesce: z
@@ -233,6 +235,8 @@ export function demoInventory(): Inventory {
         guestOS: 'otherLinux64Guest',
         ip: '10.1.1.107',
         disks: [{ size: '256M', thin: true, fixture: 'linux01-disk0' }],
+        // The guest's seeded writes go to free space after its partitions, so that its file systems stay whole (-t file).
+        guest: { writesPerSecond: 5, writeSize: 4096, seed: 1, flushIntervalMs: 500, regionStart: '140M', region: '96M' },
         quiesce: {
           backupScripts: [{ name: '10-db-flush' }, { name: '20-app-pause' }],
           preFreeze: { exitCode: 0 },

@@ -37,6 +37,7 @@ export class SimVm {
       writeSize: g.writeSize,
       flushIntervalMs: g.flushIntervalMs,
       region: g.region,
+      ...(g.regionStart !== undefined ? { regionStart: g.regionStart } : {}),
       diskSizes: state.spec.disks.map((d) => d.size),
       logPath: guestLogPath,
       apply: (disk, offset, data) => this.chain(disk).write(data, offset),
@@ -113,6 +114,15 @@ export class SimVm {
   private dropChains(): void {
     for (const c of this.chains.values()) c.close();
     this.chains.clear();
+  }
+
+  /**
+   * A write the guest's own file system makes (a test's file created after the snapshot, say): it goes to the
+   * disk's current top like any guest write, but is not one of the seeded writes the guest log replays.
+   */
+  writeAsGuest(disk: number, offset: number, data: Buffer): void {
+    this.chain(disk).write(data, offset);
+    this.guest.marker('file-system write', { disk, offset, length: data.length });
   }
 
   /** The disk as the guest sees it right now. */

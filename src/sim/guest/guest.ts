@@ -26,8 +26,10 @@ export interface GuestOptions {
   flushIntervalMs: number;
   /** Byte size of each disk the guest may write to (index = disk number). */
   diskSizes: number[];
-  /** Writes fall within the first `region` bytes of a disk, if set. */
+  /** Writes fall within the first `region` bytes of a disk (from regionStart), if set. */
   region?: number;
+  /** Writes fall at or after this byte of a disk (a guest file system's free space, say); default 0. */
+  regionStart?: number;
   /** Persist the log as JSON lines here. */
   logPath?: string;
   /** Writes one guest write to the VM's current disk chain; throws on failure (e.g. datastore full). */
@@ -80,9 +82,10 @@ export class Guest {
     if (this.stalled) return undefined;
     const { writeSize, diskSizes, region } = this.opts;
     const disk = this.prng.int(diskSizes.length);
-    const span = Math.min(region ?? diskSizes[disk]!, diskSizes[disk]!);
+    const start = Math.min(this.opts.regionStart ?? 0, diskSizes[disk]! - writeSize);
+    const span = Math.min(region ?? diskSizes[disk]! - start, diskSizes[disk]! - start);
     const slots = Math.max(1, Math.floor((span - writeSize) / 512) + 1);
-    const w: GuestWrite = { seq: ++this.seq, disk, offset: this.prng.int(slots) * 512, length: writeSize };
+    const w: GuestWrite = { seq: ++this.seq, disk, offset: start + this.prng.int(slots) * 512, length: writeSize };
     this.pending.push(w);
     this.record({ ev: 'issue', t: Date.now(), ...w });
     return w;

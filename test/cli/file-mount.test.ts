@@ -1,0 +1,109 @@
+// -t file end to end: the guest volumes of a running VM's snapshot mounted read-only on this proxy (real nbdfuse, loop devices, mount, ntfs-3g), then -U.
+
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isProcessAlive } from '../../src/engine/index.js';
+import { MANIFEST_FILE, type VolumeManifest } from '../../src/mount/layout.js';
+import { SNAPSHOT_NAME, startBench, type Bench } from './cli-helpers.js';
+import { fileInventory, fixtureImage, guestWritesFile, LINUX_VM, proxyLeftovers, sha256, WINDOWS_VM } from '../mount/file-mount-helpers.js';
+
+function manifestOf(dir: string): VolumeManifest {
+  return JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as VolumeManifest;
+}
+
+function serverPid(dir: string): { pid: number; startedBefore: number } {
+  return (JSON.parse(readFileSync(join(dir, '.vcbmounter-state.json'), 'utf8')) as { server: { pid: number; startedBefore: number } }).server;
+}
+
+/** Every fixture file of `image` seen through the mount at `mounted(partition)` equals what the guest put there. */
+function expectFixtureFiles(image: string, mounted: (partition: number) => string): void {
+  const files = fixtureImage(image).files;
+  expect(files.length).toBeGreaterThan(0);
+  for (const f of files) {
+    const data = readFileSync(join(mounted(f.partition), f.path));
+    expect(data.length, f.path).toBe(f.sizeBytes);
+    expect(sha256(data), f.path).toBe(f.sha256);
+  }
+}
+
+function expectReadOnly(path: string): void {
+  expect(() => writeFileSync(join(path, 'written-by-the-proxy'), 'x')).toThrow(/EROFS|EACCES|EPERM|read-only/i);
+}
+
+describe('-t file', () => {
+  let bench: Bench;
+  const mode = (m: 'nbd' | 'san') => (m === 'san' ? ['-m', 'san', '--lun', `${bench.sim.esx.vfs.datastores()[0]!.lvid}=${bench.sim.esx.vfs.datastores()[0]!.lunPath}`] : ['-m', 'nbd']);
+
+  beforeAll(async () => {
+    bench = await startBench(fileInventory([LINUX_VM, WINDOWS_VM]));
+  });
+  afterAll(async () => bench?.stop());
+
+  test.each(['nbd', 'san'] as const)('-m %s: a Linux guest (GPT, ext4): every file as the guest wrote it, read-only, named from its fstab; a file written after the snapshot is not there; -U leaves nothing', async (m) => {
+    const vm = bench.sim.esx.vm(LINUX_VM.name);
+    const image = fixtureImage('linux01-disk0');
+    const root = image.partitions.find((p) => p.label === 'root')!;
+    const dir = join(bench.work, `linux-${m}`);
+    const r = await bench.cli(['-a', `name:${LINUX_VM.name}`, '-r', dir, '-t', 'file', ...mode(m)]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(vm.snapshots.map((s) => s.name)).toContain(SNAPSHOT_NAME);
+    const baseFlat = `${vm.dir}/${vm.fileBase}-flat.vmdk`;
+    const baseBefore = sha256(bench.sim.esx.vfs.readFile(baseFlat));
+
+    const manifest = manifestOf(dir);
+    expect(manifest.volumes.map((v) => [v.disk, v.partition, v.fileSystem, v.label, v.partitionTable])).toEqual([
+      [0, 1, 'ext4', 'boot', 'gpt'],
+      [0, 2, 'ext4', 'root', 'gpt'],
+    ]);
+    expect(manifest.volumes.map((v) => v.paths)).toEqual([
+      ['digits/0-1', 'names/boot'],
+      ['digits/0-2', 'names/root'],
+    ]);
+    expect(manifest.volumes.map((v) => v.guestMountPoint)).toEqual(['/boot', '/']);
+    expectFixtureFiles('linux01-disk0', (p) => join(dir, 'digits', `0-${p}`));
+    expectFixtureFiles('linux01-disk0', (p) => join(dir, 'names', p === 1 ? 'boot' : 'root'));
+    for (const p of ['digits/0-1', 'digits/0-2', 'names/root']) expectReadOnly(join(dir, p));
+
+    // The guest creates a file after the snapshot: it reaches the VM's disk, not the mounted snapshot.
+    const late = Buffer.from(`written after the snapshot (${m})\n`);
+    await guestWritesFile(vm, 0, root, '/late.txt', late);
+    expect(readdirSync(join(dir, 'names/root'))).not.toContain('late.txt');
+
+    // Reading every file wrote nothing to the frozen base disk.
+    expect(sha256(bench.sim.esx.vfs.readFile(baseFlat))).toBe(baseBefore);
+    const pid = serverPid(dir);
+    const u = await bench.cli(['-U', dir]);
+    expect(u.exitCode, u.stderr).toBe(0);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+    expect(isProcessAlive(pid.pid, pid.startedBefore), 'the disk server is stopped').toBe(false);
+    expect(() => statSync(dir)).toThrow(/ENOENT/);
+    expect(vm.snapshots.map((s) => s.name)).not.toContain(SNAPSHOT_NAME);
+    // The guest's file is on its disk now: the next snapshot shows it.
+    const again = await bench.cli(['-a', `name:${LINUX_VM.name}`, '-r', dir, '-t', 'file', ...mode(m)]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'names/root/late.txt')).equals(late)).toBe(true);
+    expect((await bench.cli(['-U', dir])).exitCode).toBe(0);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+  });
+
+  test('a Windows-like guest (MBR, NTFS C: and a second disk D:): drive letters in the guest\'s order, every file, read-only', async () => {
+    const dir = join(bench.work, 'windows');
+    const r = await bench.cli(['-a', `name:${WINDOWS_VM.name}`, '-r', dir, '-t', 'file']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const manifest = manifestOf(dir);
+    expect(manifest.volumes.map((v) => [v.disk, v.partition, v.fileSystem, v.label, v.letter, v.partitionTable])).toEqual([
+      [0, 1, 'ntfs', 'System', 'C', 'mbr'],
+      [1, 1, 'ntfs', 'Data', 'D', 'mbr'],
+    ]);
+    expectFixtureFiles('win01-disk0', () => join(dir, 'letters/C'));
+    expectFixtureFiles('win01-disk1', () => join(dir, 'letters/D'));
+    expectFixtureFiles('win01-disk1', () => join(dir, 'digits/1-1'));
+    for (const p of ['letters/C', 'letters/D', 'digits/0-1']) expectReadOnly(join(dir, p));
+    expect(r.stdout).toContain('letters/C');
+    const u = await bench.cli(['-U', dir]);
+    expect(u.exitCode, u.stderr).toBe(0);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+    expect(bench.sim.esx.vm(WINDOWS_VM.name).snapshots).toEqual([]);
+  });
+});
