@@ -43,6 +43,8 @@ export interface DiskViewStats {
   sharedFetches: number;
   /** Chunks in the cache now, and the most there ever were. */
   cachedChunks: number;
+  /** Chunks being fetched now. */
+  fetchingChunks: number;
   peakCachedChunks: number;
   /** The most chunk buffers alive at once: cached plus being fetched (what the view's memory is). */
   peakChunkBuffers: number;
@@ -57,6 +59,16 @@ interface OpenDelta {
   file: LocalFile;
   delta: SparseDelta;
   held: ByteRange[];
+}
+
+/** A chunk being fetched: its buffer fills as the reader delivers, and its waiters hear once it is whole. */
+interface PendingChunk {
+  index: number;
+  start: number;
+  end: number;
+  buffer: Buffer;
+  resolve(buffer: Buffer): void;
+  reject(error: unknown): void;
 }
 
 export class SnapshotDiskView {
@@ -111,7 +123,7 @@ export class SnapshotDiskView {
   }
 
   stats(): DiskViewStats {
-    return { ...this.counters, cachedChunks: this.cache.size };
+    return { ...this.counters, cachedChunks: this.cache.size, fetchingChunks: this.inflight.size };
   }
 
   /**
@@ -213,92 +225,110 @@ export class SnapshotDiskView {
     this.fetch(missing, true);
   }
 
-  /** Starts one fetch of the chunks (in order); each is in `inflight` until it is cached or the fetch fails. */
+  /**
+   * Starts one fetch of the chunks (in order). Each is in `inflight` until its bytes are all in: the reader
+   * delivers in file order, so a chunk is whole once bytes past its end arrive, and a request waiting on the
+   * first chunk of a read-ahead need not wait for the whole batch. A failure rejects the chunks not yet whole.
+   */
   private fetch(indexes: number[], ahead: boolean): void {
-    const buffers = new Map<number, Buffer>();
-    for (const index of indexes) {
+    const pending: PendingChunk[] = indexes.map((index) => {
       const { start, end } = this.chunkRange(index);
-      buffers.set(index, Buffer.alloc(end - start));
-    }
-    this.highestFetched = Math.max(this.highestFetched, indexes[indexes.length - 1]!);
-    const task = this.fill(indexes, buffers).then(
-      () => {
-        for (const index of indexes) {
-          this.inflight.delete(index);
-          if (this.closed) continue;
-          this.cache.set(index, buffers.get(index)!);
-          if (ahead) this.readAheadUnused.add(index);
-        }
-        this.evict();
-        return buffers;
-      },
-      (error: unknown) => {
-        for (const index of indexes) {
-          this.inflight.delete(index);
-          this.readAheadUnused.delete(index);
-        }
-        if (ahead) this.log?.debug({ file: this.source.dataPath, chunks: indexes.length, err: error }, 'read-ahead failed; the chunks are read again when asked for');
-        throw error;
-      },
-    );
-    this.fetches.add(task);
-    void task.then(
-      () => this.fetches.delete(task),
-      () => this.fetches.delete(task),
-    );
-    for (const index of indexes) {
-      const chunk = task.then((b) => b.get(index)!);
+      let resolve!: (buffer: Buffer) => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<Buffer>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
       // A read-ahead nobody waits for may fail unobserved; whoever does wait still gets the rejection.
-      chunk.catch(() => {});
-      this.inflight.set(index, chunk);
-    }
+      promise.catch(() => {});
+      this.inflight.set(index, promise);
+      return { index, start, end, buffer: Buffer.alloc(end - start), resolve, reject };
+    });
+    this.highestFetched = Math.max(this.highestFetched, indexes[indexes.length - 1]!);
     this.counters.peakChunkBuffers = Math.max(this.counters.peakChunkBuffers, this.cache.size + this.inflight.size);
+    let whole = 0;
+    /** Chunks ending at or before `position` have all their bytes: lay the deltas over, keep them, hand them out. */
+    const wholeUpTo = (position: number) => {
+      while (whole < pending.length && pending[whole]!.end <= position) {
+        const chunk = pending[whole]!;
+        this.overlay(chunk.start, chunk.buffer);
+        whole++;
+        this.inflight.delete(chunk.index);
+        if (!this.closed) {
+          this.cache.set(chunk.index, chunk.buffer);
+          if (ahead) this.readAheadUnused.add(chunk.index);
+          this.evict();
+        }
+        chunk.resolve(chunk.buffer);
+      }
+    };
+    const task = (async () => {
+      try {
+        await this.readBase(pending, wholeUpTo);
+        wholeUpTo(Infinity);
+      } catch (error) {
+        for (const chunk of pending.slice(whole)) {
+          this.inflight.delete(chunk.index);
+          chunk.reject(error);
+        }
+        if (ahead) this.log?.debug({ file: this.source.dataPath, chunks: pending.length - whole, err: error }, 'read-ahead failed; the chunks are read again when asked for');
+      }
+    })();
+    this.fetches.add(task);
+    void task.then(() => this.fetches.delete(task));
   }
 
-  /** Reads the chunks' base bytes in one reader call (none when they are all holes), then lays the deltas over. */
-  private async fill(indexes: number[], buffers: Map<number, Buffer>): Promise<void> {
+  /** Reads the chunks' base bytes in one reader call, none when they are all holes; `wholeUpTo` hears how far the bytes are in. */
+  private async readBase(pending: readonly PendingChunk[], wholeUpTo: (position: number) => void): Promise<void> {
     const extents: DiskExtent[] = [];
-    for (const run of runsOf(indexes)) {
-      extents.push(...extentsWithin(this.source.blockMap.extents, this.chunkRange(run.first).start, this.chunkRange(run.last).end));
+    for (const run of runsOf(pending)) extents.push(...extentsWithin(this.source.blockMap.extents, run.offset, run.offset + run.length));
+    if (!extents.some((e) => e.kind === 'mapped')) return;
+    this.counters.remoteReads++;
+    const byIndex = new Map(pending.map((chunk) => [chunk.index, chunk]));
+    // Bytes come in file order, so none will come before the end of these.
+    const sink = (position: number, data: Buffer) => {
+      this.place(position, data, byIndex);
+      wholeUpTo(position + data.length);
+    };
+    try {
+      await this.reader.read({ dataPath: this.source.dataPath, blockMap: { ...this.source.blockMap, extents } }, sink, { signal: this.lifetime.signal });
+    } catch (error) {
+      if (this.lifetime.signal.aborted) throw this.lifetime.signal.reason;
+      const first = pending[0]!.start;
+      const end = pending[pending.length - 1]!.end;
+      throw new Error(`reading ${this.source.dataPath} at offset ${first} (to ${end}) for the disk view failed: ${(error as Error).message}`, { cause: error });
     }
-    if (extents.some((e) => e.kind === 'mapped')) {
-      this.counters.remoteReads++;
-      const source: DiskSource = { dataPath: this.source.dataPath, blockMap: { ...this.source.blockMap, extents } };
-      try {
-        await this.reader.read(source, (position, data) => this.place(position, data, buffers), { signal: this.lifetime.signal });
-      } catch (error) {
-        if (this.lifetime.signal.aborted) throw this.lifetime.signal.reason;
-        const first = this.chunkRange(indexes[0]!).start;
-        const end = this.chunkRange(indexes[indexes.length - 1]!).end;
-        throw new Error(`reading ${this.source.dataPath} at offset ${first} (to ${end}) for the disk view failed: ${(error as Error).message}`, { cause: error });
-      }
-    }
-    for (const index of indexes) this.overlay(index, buffers.get(index)!);
   }
 
   /** Copies bytes the reader delivered into the chunk buffers they belong to. */
-  private place(position: number, data: Buffer, buffers: Map<number, Buffer>): void {
+  private place(position: number, data: Buffer, chunks: ReadonlyMap<number, PendingChunk>): void {
     this.counters.bytesFetched += data.length;
     let at = 0;
     while (at < data.length) {
       const index = Math.floor((position + at) / this.chunkBytes);
-      const buffer = buffers.get(index);
-      if (!buffer) throw new Error(`the reader returned bytes of ${this.source.dataPath} at ${position + at}, outside the chunks asked for`);
-      const within = position + at - index * this.chunkBytes;
-      const take = Math.min(data.length - at, buffer.length - within);
+      const chunk = chunks.get(index);
+      if (!chunk) throw new Error(`the reader returned bytes of ${this.source.dataPath} at ${position + at}, outside the chunks asked for`);
+      const within = position + at - chunk.start;
+      const take = Math.min(data.length - at, chunk.buffer.length - within);
       if (take <= 0) throw new Error(`the reader returned bytes of ${this.source.dataPath} at ${position + at}, past the disk's ${this.size} bytes`);
-      data.copy(buffer, within, at, at + take);
+      data.copy(chunk.buffer, within, at, at + take);
       at += take;
     }
   }
 
-  /** Lays each delta's held ranges in the chunk over it, oldest first (a newer delta's bytes win). */
-  private overlay(index: number, buffer: Buffer): void {
-    const { start, end } = this.chunkRange(index);
+  /** Lays each delta's held ranges in the chunk at `start` over it, oldest first (a newer delta's bytes win). */
+  private overlay(start: number, buffer: Buffer): void {
+    const end = start + buffer.length;
     for (const d of this.deltas) {
       if (!overlaps(d.held, start, end)) continue;
-      const scratch = this.scratch.subarray(0, end - start);
-      for (const r of d.delta.read(scratch, start)) scratch.copy(buffer, r.offset - start, r.offset - start, r.offset - start + r.length);
+      const scratch = this.scratch.subarray(0, buffer.length);
+      let held: ByteRange[];
+      try {
+        held = d.delta.read(scratch, start);
+      } catch (error) {
+        throw new Error(`reading snapshot delta ${d.path} at offset ${start} for the disk view failed: ${(error as Error).message}`, { cause: error });
+      }
+      for (const r of held) scratch.copy(buffer, r.offset - start, r.offset - start, r.offset - start + r.length);
     }
   }
 
@@ -353,15 +383,15 @@ function overlaps(ranges: readonly ByteRange[], start: number, end: number): boo
   return r !== undefined && r.offset < end;
 }
 
-/** Consecutive indexes grouped: [1,2,3,7,8] -> [1..3], [7..8]. */
-function runsOf(indexes: readonly number[]): Array<{ first: number; last: number }> {
-  const runs: Array<{ first: number; last: number }> = [];
-  for (const index of indexes) {
+/** Byte spans of consecutive chunks: chunks 1,2,3,7,8 give two spans. */
+function runsOf(chunks: readonly PendingChunk[]): ByteRange[] {
+  const runs: Array<{ start: number; end: number }> = [];
+  for (const chunk of chunks) {
     const run = runs[runs.length - 1];
-    if (run && run.last + 1 === index) run.last = index;
-    else runs.push({ first: index, last: index });
+    if (run && run.end === chunk.start) run.end = chunk.end;
+    else runs.push({ start: chunk.start, end: chunk.end });
   }
-  return runs;
+  return runs.map((r) => ({ offset: r.start, length: r.end - r.start }));
 }
 
 /** Waits for `promise`, or rejects with the signal's reason as soon as it aborts (the promise goes on). */
