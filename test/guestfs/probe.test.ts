@@ -34,10 +34,10 @@ describe('FAT', () => {
     expect(await probe(path, bytes)).toEqual({ type: blkidFsType(fields), label: `VOL${bits}`, uuid: fields.UUID });
   });
 
-  it('the root directory label wins over the boot sector one (Windows writes only the former)', async () => {
+  it.each(['NO NAME    ', 'OTHERNAME  '])('the root directory label wins over the boot sector one (%s; Windows updates only the former)', async (bpb) => {
     const bytes = 20 * MiB;
     const path = await image(bytes, (p) => tool('mkfs.vfat', ['-F', '16', '-n', 'ROOTLBL', p]));
-    await patchFile(path, 0x2b, Buffer.from('NO NAME    ', 'latin1'));
+    await patchFile(path, 0x2b, Buffer.from(bpb, 'latin1'));
     expect((await blkid(path)).LABEL).toBe('ROOTLBL');
     expect((await probe(path, bytes)).label).toBe('ROOTLBL');
   });
@@ -77,6 +77,17 @@ describe('ext2/3/4', () => {
     expect(await probe(path, bytes)).toMatchObject({ type: 'ext2', dirty: true, detail: 'not cleanly unmounted; errors recorded in the superblock' });
   });
 
+  it('ext4 told by its incompat features alone (extents, flex_bg; no ro_compat feature ext3 lacks)', async () => {
+    const bytes = 16 * MiB;
+    const features = '^has_journal,^huge_file,^dir_nlink,^extra_isize,^metadata_csum,^64bit,^metadata_csum_seed,^orphan_file';
+    const path = await image(bytes, (p) => tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-O', features, p]));
+    const shown = await tool('debugfs', ['-R', 'features', path]);
+    expect(shown).toContain('extent');
+    expect(shown).not.toMatch(/huge_file|dir_nlink|extra_isize|metadata_csum|has_journal/);
+    expect((await blkid(path)).TYPE).toBe('ext4');
+    expect((await probe(path, bytes)).type).toBe('ext4');
+  });
+
   it('a label set later with e2label, and the UUID blkid reports', async () => {
     const bytes = 16 * MiB;
     const path = await image(bytes, (p) => tool('mke2fs', ['-q', '-F', '-t', 'ext3', p]));
@@ -108,6 +119,14 @@ describe('NTFS', () => {
     const fields = await blkid(path);
     expect(await tool('ntfslabel', ['--force', path])).toBe('Zweite Übung'); // blkid's export escapes non-ASCII
     expect(await probe(path, bytes)).toEqual({ type: 'ntfs', label: 'Zweite Übung', uuid: fields.UUID, dirty: false });
+  });
+
+  it("a 120-character label, which crosses the record's first update sequence slot (byte 510)", async () => {
+    const label = 'Lang-'.repeat(24);
+    const path = await image(bytes, (p) => tool('mkntfs', ['-Q', '-F', '-L', 'x', p]));
+    await tool('ntfslabel', ['--force', path, label]);
+    expect(await tool('ntfslabel', ['--force', path])).toBe(label);
+    expect((await probe(path, bytes)).label).toBe(label);
   });
 
   it('the dirty flag of $VOLUME_INFORMATION (ntfsinfo agrees)', async () => {
