@@ -219,8 +219,12 @@ export async function readDiskPartitions(read: ReadAt, diskBytes: number): Promi
   return { table: 'mbr', partitions, warnings };
 }
 
-/** `p` as is when it lies on the disk; clipped-with-warning when it runs past the end; undefined when it starts past it. */
+/** `p` as is when it lies on the disk; kept with a warning when it runs past the end; undefined (warned) when it starts past it or is empty. */
 function inDisk(p: DiskPartition, diskBytes: number, what: string, warnings: string[]): DiskPartition | undefined {
+  if (p.size <= 0) {
+    warnings.push(`${what} ends before it starts: not listed`);
+    return undefined;
+  }
   if (p.start >= diskBytes) {
     warnings.push(`${what} starts at byte ${p.start}, past the disk's end (${diskBytes} bytes): not listed`);
     return undefined;

@@ -59,5 +59,6 @@ export async function findVolumes(read: ReadAt, diskBytes: number): Promise<Gues
     if (p.logical) volume.logical = true;
     volumes.push(volume);
   }
+  if (volumes.length === 0 && warnings.length === 0) warnings.push(`the ${layout.table.toUpperCase()} partition table lists no partitions`);
   return { table: layout.table, volumes, warnings };
 }

@@ -2,7 +2,7 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_EBR_CHAIN, readDiskPartitions, readPartitionTable, TABLE_BYTES, type DiskLayout } from '../../src/formats/partition-table.js';
+import { gptWithVmfs, MAX_EBR_CHAIN, readDiskPartitions, readPartitionTable, TABLE_BYTES, type DiskLayout } from '../../src/formats/partition-table.js';
 import { bufferReader, fileReader, makeTempDir, MiB, nodeNumber, patchFile, readFileAt, sfdiskJson, sparseFile, tool, type SfdiskPartition } from '../guestfs/disk-tools.js';
 
 const SECTOR = 512;
@@ -216,6 +216,12 @@ describe('readDiskPartitions on a GPT disk (sgdisk)', () => {
     expect(layout.table).toBe('gpt');
     expect(layout.partitions).toEqual([]);
     expect(layout.warnings).toEqual([expect.stringMatching(/neither GPT is usable: primary \(no "EFI PART" signature\), backup at byte \d+ \(GPT header checksum does not match\)/)]);
+  });
+
+  it('an entry whose last LBA precedes its first is not listed, with a warning', async () => {
+    const disk = Buffer.alloc(8 * MiB);
+    gptWithVmfs(MiB, 0, disk.length, '11111111-2222-3333-4444-555555555555', '66666666-7777-8888-9999-aaaaaaaaaaaa').copy(disk);
+    expect(await readDiskPartitions(bufferReader(disk), disk.length)).toEqual({ table: 'gpt', partitions: [], warnings: ['GPT partition 1 ends before it starts: not listed'] });
   });
 });
 

@@ -159,6 +159,12 @@ describe('findVolumes', () => {
     expect(await findVolumes(fileReader(disk), 4 * MiB)).toEqual({ table: 'none', volumes: [], warnings: ['no partition table and no file system at the start of the disk'] });
   });
 
+  it('an MBR listing no partitions: no volumes, and a warning', async () => {
+    const disk = await sparseFile(join(temp.dir, 'empty-mbr.img'), 4 * MiB);
+    await tool('sfdisk', ['-q', disk], 'label: dos\n');
+    expect(await findVolumes(fileReader(disk), 4 * MiB)).toEqual({ table: 'mbr', volumes: [], warnings: ['the MBR partition table lists no partitions'] });
+  });
+
   it('a partition the reader cannot read is listed as unknown with a warning; the others are still probed', async () => {
     const p6 = mbr.table.find((p) => nodeNumber(p.node) === 6)!;
     const inner = fileReader(mbr.disk);
