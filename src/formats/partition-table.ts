@@ -1,5 +1,4 @@
-// MBR and GPT partition tables: finding partitions in a disk's first sectors or, through a reader, in a whole disk
-// (with MBR logical partitions), and writing a one-partition table.
+// MBR and GPT partition tables: finding partitions in a disk's first sectors or, through a reader, in a whole disk (MBR logical partitions included), and writing a one-partition table.
 //
 // Facts relied on: the MBR's four 16-byte entries at byte 446 (boot flag at +0, 0x00 or 0x80; type at +4, first LBA
 // at +8, sector count at +12), signature 0x55AA at 510; type 0xEE marks a protective MBR in front of a GPT; types 0x05,
