@@ -32,7 +32,8 @@ async function startServing(config: ServeConfig, log: Logger): Promise<() => Pro
     ? await openHostSession({ ...config.connect, acceptNewHostKey: false, connectRetries: 2 }, log)
     : undefined;
   const throughHost = session ? reconnectingReader(session, new NbdReader(session.transport, { mode: config.mode === 'nbdssl' ? 'nbdssl' : 'nbd' })) : undefined;
-  const fromLun = config.mode === 'san' ? new SanReader(config.lunMap, { lunFlag: '--lun' }) : undefined;
+  // The view asks for a chunk or a read-ahead batch at a time: one chunk-sized buffer, no read-ahead of the reader's own.
+  const fromLun = config.mode === 'san' ? new SanReader(config.lunMap, { lunFlag: '--lun', chunkSize: 1024 * 1024, readAhead: 0 }) : undefined;
   const closers: Array<() => Promise<void>> = [];
   try {
     for (const d of config.disks) {

@@ -101,7 +101,7 @@ export const mountVolumes: JobStep = {
           device: d.device,
           partition: v.index,
           partitionTable: v.table,
-          ...(v.type !== undefined ? { partitionType: v.type } : {}),
+          ...(v.partitionType !== undefined ? { partitionType: v.partitionType } : {}),
           startBytes: v.start,
           sizeBytes: v.size,
           fileSystem: v.fs.type,
