@@ -22,9 +22,12 @@ export interface NbdServerOptions {
 }
 
 export interface NbdServer {
-  /** Stops listening, drops every connection, waits for reads under way to settle, removes the socket file. */
+  /**
+   * Stops listening, drops every connection, and removes the socket file. Resolves once every readAt under way
+   * has settled (each has had its signal aborted), so the sources can be closed after it.
+   */
   close(): Promise<void>;
-  /** Connections open now. */
+  /** Client connections open now (reads a closed one left under way may still be settling). */
   readonly connections: number;
 }
 
@@ -70,12 +73,11 @@ export async function serveNbd(opts: NbdServerOptions): Promise<NbdServer> {
   await refuseLiveSocket(opts.socketPath);
   const sockets = new Set<Socket>();
   const tasks = new Set<Promise<void>>();
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
+  // Half open: a client may shut its side right after NBD_CMD_DISC, and the replies owed before it must still go out.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
-    const task = serveConnection(socket, ctx).finally(() => {
-      sockets.delete(socket);
-      tasks.delete(task);
-    });
+    socket.once('close', () => sockets.delete(socket));
+    const task = serveConnection(socket, ctx).finally(() => tasks.delete(task));
     tasks.add(task);
   });
   server.on('error', (err) => log?.error({ err }, 'NBD server socket error'));
@@ -261,10 +263,10 @@ async function serveConnection(socket: Socket, ctx: Context): Promise<void> {
     await transmit(socket, reader, chosen, ctx, { signal: aborter.signal, wakeup, inflight });
   } catch (e) {
     if (e instanceof ConnectionClosed) {
+      // End of input without NBD_CMD_DISC is a hard disconnect (a Unix socket cannot tell a half close from a
+      // full one until a write fails): reads under way are aborted and their replies dropped.
       ctx.log?.debug('NBD client disconnected');
-      // A client that only shut its sending side still gets the replies to what it asked.
-      await Promise.allSettled([...inflight]);
-      socket.end();
+      socket.destroy();
       return;
     }
     if (e instanceof ProtocolViolation) {

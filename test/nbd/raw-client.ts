@@ -65,10 +65,14 @@ export class RawClient {
       await new Promise<void>((resolve) => (this.waiter = resolve));
       this.waiter = undefined;
     }
-    const all = Buffer.concat(this.buffered);
-    this.buffered = all.length > n ? [all.subarray(n)] : [];
-    this.size = all.length - n;
-    return all.subarray(0, n);
+    // Only the chunks that hold these n bytes are joined: joining all that is buffered would be quadratic.
+    let k = 0;
+    let have = 0;
+    while (have < n) have += this.buffered[k++]!.length;
+    const head = Buffer.concat(this.buffered.slice(0, k));
+    this.buffered = head.length > n ? [head.subarray(n), ...this.buffered.slice(k)] : this.buffered.slice(k);
+    this.size -= n;
+    return head.subarray(0, n);
   }
 
   write(b: Buffer): void {
