@@ -1,6 +1,7 @@
 // -t file end to end: the guest volumes of a running VM's snapshot mounted read-only on this proxy (real nbdfuse, loop devices, mount, ntfs-3g), then -U.
 
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isProcessAlive } from '../../src/engine/index.js';
@@ -16,19 +17,22 @@ function serverPid(dir: string): { pid: number; startedBefore: number } {
   return (JSON.parse(readFileSync(join(dir, '.vcbmounter-state.json'), 'utf8')) as { server: { pid: number; startedBefore: number } }).server;
 }
 
+// Reads through the mounts are asynchronous: the simulated host that serves them runs in this very process, and a
+// synchronous read would block it from answering.
+
 /** Every fixture file of `image` seen through the mount at `mounted(partition)` equals what the guest put there. */
-function expectFixtureFiles(image: string, mounted: (partition: number) => string): void {
+async function expectFixtureFiles(image: string, mounted: (partition: number) => string): Promise<void> {
   const files = fixtureImage(image).files;
   expect(files.length).toBeGreaterThan(0);
   for (const f of files) {
-    const data = readFileSync(join(mounted(f.partition), f.path));
+    const data = await readFile(join(mounted(f.partition), f.path));
     expect(data.length, f.path).toBe(f.sizeBytes);
     expect(sha256(data), f.path).toBe(f.sha256);
   }
 }
 
-function expectReadOnly(path: string): void {
-  expect(() => writeFileSync(join(path, 'written-by-the-proxy'), 'x')).toThrow(/EROFS|EACCES|EPERM|read-only/i);
+async function expectReadOnly(path: string): Promise<void> {
+  await expect(writeFile(join(path, 'written-by-the-proxy'), 'x')).rejects.toThrow(/EROFS|EACCES|EPERM|read-only/i);
 }
 
 describe('-t file', () => {
@@ -38,7 +42,11 @@ describe('-t file', () => {
   beforeAll(async () => {
     bench = await startBench(fileInventory([LINUX_VM, WINDOWS_VM]));
   });
-  afterAll(async () => bench?.stop());
+  afterAll(async () => {
+    // A failed test may have left volumes mounted: take them down before the work directory goes.
+    for (const name of ['linux-nbd', 'linux-san', 'windows']) if (existsSync(join(bench.work, name))) await bench.cli(['-U', join(bench.work, name)]);
+    await bench?.stop();
+  });
 
   test.each(['nbd', 'san'] as const)('-m %s: a Linux guest (GPT, ext4): every file as the guest wrote it, read-only, named from its fstab; a file written after the snapshot is not there; -U leaves nothing', async (m) => {
     const vm = bench.sim.esx.vm(LINUX_VM.name);
@@ -61,14 +69,15 @@ describe('-t file', () => {
       ['digits/0-2', 'names/root'],
     ]);
     expect(manifest.volumes.map((v) => v.guestMountPoint)).toEqual(['/boot', '/']);
-    expectFixtureFiles('linux01-disk0', (p) => join(dir, 'digits', `0-${p}`));
-    expectFixtureFiles('linux01-disk0', (p) => join(dir, 'names', p === 1 ? 'boot' : 'root'));
-    for (const p of ['digits/0-1', 'digits/0-2', 'names/root']) expectReadOnly(join(dir, p));
+    await expectFixtureFiles('linux01-disk0', (p) => join(dir, 'digits', `0-${p}`));
+    await expectFixtureFiles('linux01-disk0', (p) => join(dir, 'names', p === 1 ? 'boot' : 'root'));
+    for (const p of ['digits/0-1', 'digits/0-2', 'names/root']) await expectReadOnly(join(dir, p));
 
     // The guest creates a file after the snapshot: it reaches the VM's disk, not the mounted snapshot.
+    const lateName = `late-${m}.txt`;
     const late = Buffer.from(`written after the snapshot (${m})\n`);
-    await guestWritesFile(vm, 0, root, '/late.txt', late);
-    expect(readdirSync(join(dir, 'names/root'))).not.toContain('late.txt');
+    await guestWritesFile(vm, 0, root, `/${lateName}`, late);
+    expect(await readdir(join(dir, 'names/root'))).not.toContain(lateName);
 
     // Reading every file wrote nothing to the frozen base disk.
     expect(sha256(bench.sim.esx.vfs.readFile(baseFlat))).toBe(baseBefore);
@@ -77,12 +86,12 @@ describe('-t file', () => {
     expect(u.exitCode, u.stderr).toBe(0);
     expect(await proxyLeftovers(bench.work)).toEqual([]);
     expect(isProcessAlive(pid.pid, pid.startedBefore), 'the disk server is stopped').toBe(false);
-    expect(() => statSync(dir)).toThrow(/ENOENT/);
+    expect(existsSync(dir), 'DIR is removed').toBe(false);
     expect(vm.snapshots.map((s) => s.name)).not.toContain(SNAPSHOT_NAME);
     // The guest's file is on its disk now: the next snapshot shows it.
     const again = await bench.cli(['-a', `name:${LINUX_VM.name}`, '-r', dir, '-t', 'file', ...mode(m)]);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'names/root/late.txt')).equals(late)).toBe(true);
+    expect((await readFile(join(dir, 'names/root', lateName))).equals(late)).toBe(true);
     expect((await bench.cli(['-U', dir])).exitCode).toBe(0);
     expect(await proxyLeftovers(bench.work)).toEqual([]);
   });
@@ -96,10 +105,10 @@ describe('-t file', () => {
       [0, 1, 'ntfs', 'System', 'C', 'mbr'],
       [1, 1, 'ntfs', 'Data', 'D', 'mbr'],
     ]);
-    expectFixtureFiles('win01-disk0', () => join(dir, 'letters/C'));
-    expectFixtureFiles('win01-disk1', () => join(dir, 'letters/D'));
-    expectFixtureFiles('win01-disk1', () => join(dir, 'digits/1-1'));
-    for (const p of ['letters/C', 'letters/D', 'digits/0-1']) expectReadOnly(join(dir, p));
+    await expectFixtureFiles('win01-disk0', () => join(dir, 'letters/C'));
+    await expectFixtureFiles('win01-disk1', () => join(dir, 'letters/D'));
+    await expectFixtureFiles('win01-disk1', () => join(dir, 'digits/1-1'));
+    for (const p of ['letters/C', 'letters/D', 'digits/0-1']) await expectReadOnly(join(dir, p));
     expect(r.stdout).toContain('letters/C');
     const u = await bench.cli(['-U', dir]);
     expect(u.exitCode, u.stderr).toBe(0);
