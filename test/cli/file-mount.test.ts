@@ -116,3 +116,37 @@ describe('-t file', () => {
     expect(bench.sim.esx.vm(WINDOWS_VM.name).snapshots).toEqual([]);
   });
 });
+
+describe('-t file of a VM that runs on a user snapshot', () => {
+  let bench: Bench;
+  const VM = { ...LINUX_VM, name: 'fs-layered', vmid: 63, snapshots: [{ name: 'before-upgrade', description: 'admin' }] };
+
+  beforeAll(async () => {
+    bench = await startBench(fileInventory([VM]));
+  });
+  afterAll(async () => {
+    for (const name of ['layered-nbd', 'layered-san']) if (existsSync(join(bench.work, name))) await bench.cli(['-U', join(bench.work, name)]);
+    await bench?.stop();
+  });
+
+  test.each(['nbd', 'san'] as const)('-m %s: the mount shows the VM as of our snapshot: the base, the user snapshot\'s delta over it, nothing written later', async (m) => {
+    const vm = bench.sim.esx.vm(VM.name);
+    const root = fixtureImage('linux01-disk0').partitions.find((p) => p.label === 'root')!;
+    // Written after the admin's snapshot: it lives only in that snapshot's delta.
+    const inDelta = Buffer.from(`in the user snapshot's delta (${m})\n`);
+    await guestWritesFile(vm, 0, root, `/in-delta-${m}.txt`, inDelta);
+    const dir = join(bench.work, `layered-${m}`);
+    const ds = bench.sim.esx.vfs.datastores()[0]!;
+    const r = await bench.cli(['-a', `name:${VM.name}`, '-r', dir, '-t', 'file', '-m', m, ...(m === 'san' ? ['--lun', `${ds.lvid}=${ds.lunPath}`] : [])]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(vm.snapshots.map((s) => s.name)).toEqual(['before-upgrade', SNAPSHOT_NAME]);
+    await guestWritesFile(vm, 0, root, `/after-ours-${m}.txt`, Buffer.from('later\n'));
+    expect((await readFile(join(dir, 'names/root', `in-delta-${m}.txt`))).equals(inDelta)).toBe(true);
+    expect(await readdir(join(dir, 'names/root'))).not.toContain(`after-ours-${m}.txt`);
+    await expectFixtureFiles('linux01-disk0', (p) => join(dir, 'digits', `0-${p}`));
+    const u = await bench.cli(['-U', dir]);
+    expect(u.exitCode, u.stderr).toBe(0);
+    expect(vm.snapshots.map((s) => s.name)).toEqual(['before-upgrade']);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+  });
+});
