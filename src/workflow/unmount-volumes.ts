@@ -41,6 +41,8 @@ export async function unmountVolumes(dir: string, state: FileRunState, env: Unmo
       const outcome = await releaseResource(h.kind, h.resource, releaseEnv);
       if (outcome === 'released') removed.push(h.kind === 'mount-dir' ? dir : h.description);
     } catch (e) {
+      // Everything else is released; DIR kept for files someone put there is the export's case (exit 7).
+      if (h.kind === 'mount-dir' && e instanceof VcbError && e.code === 'DESTINATION' && failures.length === 0) throw e;
       failures.push(`${h.description}: ${(e as Error).message}`);
       env.log.warn({ what: h.description, err: (e as Error).message }, 'could not release');
     }

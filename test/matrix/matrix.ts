@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { JOB_TYPES } from '../../src/jobs/index.js';
+import { fullvm } from '../../src/jobs/fullvm.js';
 import type { JobStep, JobType } from '../../src/jobs/index.js';
 import { listOpenRuns, isProcessAlive } from '../../src/engine/index.js';
 import { parseCatalog, verifyExport } from '../../src/export/index.js';
@@ -220,4 +220,10 @@ export async function expectPromisesKept(cell: Cell, opts: { backupExpected: boo
   expect(listOpenRuns(bench.stateDir).map((r) => r.runId), 'no journal left open').toEqual([]);
 }
 
-export { JOB_TYPES, waitUntil, cli, backupArgs, outDir, type Bench, type JobStep, type JobType, type Simulator };
+/**
+ * The job types the matrix covers. -t file is not in it yet: its cells need a guest file system on the
+ * matrix VM and a -U after each success; its faults are covered by test/cli/file-mount-faults.test.ts.
+ */
+export const JOB_TYPES = { fullvm };
+
+export { waitUntil, cli, backupArgs, outDir, type Bench, type JobStep, type JobType, type Simulator };
