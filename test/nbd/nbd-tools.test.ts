@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../../src/log.js';
 import { serveNbd, type NbdServer } from '../../src/nbd/index.js';
 import { RawClient } from './raw-client.js';
 import { bufferSource, captureLog, DISK_SIZE, nbdUri, pseudoRandom, tempDir, waitFor } from './support.js';
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 afterAll(() => tmp.remove());
 
-async function serve(name: string, exports: Parameters<typeof serveNbd>[0]['exports'], log?: ReturnType<typeof captureLog>['log']) {
+async function serve(name: string, exports: Parameters<typeof serveNbd>[0]['exports'], log?: Logger) {
   const socketPath = join(tmp.dir, name);
   const server = await serveNbd({ socketPath, exports, log });
   servers.push(server);

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { createServer } from 'node:net';
 import { lstatSync, existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../../src/log.js';
 import { serveNbd, type BlockSource, type NbdServer } from '../../src/nbd/index.js';
 import { RawClient } from './raw-client.js';
 import { bufferSource, captureLog, DISK_SIZE, nbdUri, pseudoRandom, tempDir, waitFor } from './support.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
 });
 afterAll(() => tmp.remove());
 
-async function serve(opts: { exports?: Parameters<typeof serveNbd>[0]['exports']; maxRequestBytes?: number; log?: ReturnType<typeof captureLog>['log'] } = {}) {
+async function serve(opts: { exports?: Parameters<typeof serveNbd>[0]['exports']; maxRequestBytes?: number; log?: Logger } = {}) {
   const socketPath = join(tmp.dir, `s${n++}.sock`);
   const server = await serveNbd({ socketPath, exports: opts.exports ?? bufferSource(disk), maxRequestBytes: opts.maxRequestBytes, log: opts.log });
   servers.push(server);

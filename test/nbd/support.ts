@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { BlockSource } from '../../src/nbd/index.js';
+import type { Logger } from '../../src/log.js';
 
 /** 8 MiB and an odd tail: the size is not a multiple of 512 or 4096. */
 export const DISK_SIZE = 8 * 1024 * 1024 + 1234;
@@ -57,7 +58,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-export function captureLog(): { log: ReturnType<typeof pino>; lines: LogLine[] } {
+export function captureLog(): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
