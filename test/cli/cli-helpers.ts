@@ -39,9 +39,9 @@ export interface CliOptions {
   bare?: boolean;
 }
 
-export async function startBench(inventory: Inventory, opts: { password?: string } = {}): Promise<Bench> {
+export async function startBench(inventory: Inventory, opts: { password?: string; fixturesDir?: string } = {}): Promise<Bench> {
   const work = mkdtempSync(join(tmpdir(), 'vcb-cli-'));
-  const sim = await startSimulator({ inventory, password: opts.password });
+  const sim = await startSimulator({ inventory, password: opts.password, ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}) });
   const stateDir = join(work, 'state');
   const cli = async (args: string[], o: CliOptions = {}): Promise<CliResult> => {
     const pw = o.password ?? 'stdin';

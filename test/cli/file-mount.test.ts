@@ -8,6 +8,7 @@ import { isProcessAlive } from '../../src/engine/index.js';
 import { MANIFEST_FILE, type VolumeManifest } from '../../src/mount/layout.js';
 import { SNAPSHOT_NAME, startBench, type Bench } from './cli-helpers.js';
 import { fileInventory, fixtureImage, guestWritesFile, LINUX_VM, proxyLeftovers, sha256, WINDOWS_VM } from '../mount/file-mount-helpers.js';
+import { buildMixedMbrDisk, type BuiltImage } from '../mount/guest-images.js';
 
 function manifestOf(dir: string): VolumeManifest {
   return JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as VolumeManifest;
@@ -147,6 +148,47 @@ describe('-t file of a VM that runs on a user snapshot', () => {
     const u = await bench.cli(['-U', dir]);
     expect(u.exitCode, u.stderr).toBe(0);
     expect(vm.snapshots.map((s) => s.name)).toEqual(['before-upgrade']);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+  });
+});
+
+describe('-t file of an MBR disk with FAT32 and logical partitions', () => {
+  let bench: Bench;
+  let image: BuiltImage;
+  const VM = { name: 'fs-mixed', vmid: 64, disks: [{ size: '64M', thin: true, fixture: 'mixed-mbr' }], guest: { writesPerSecond: 0 } };
+
+  beforeAll(async () => {
+    image = await buildMixedMbrDisk();
+    bench = await startBench(fileInventory([VM]), { fixturesDir: image.fixturesDir });
+  });
+  afterAll(async () => {
+    if (existsSync(join(bench.work, 'mixed'))) await bench.cli(['-U', join(bench.work, 'mixed')]);
+    await bench?.stop();
+    image?.cleanup();
+  });
+
+  test('FAT32 through fusefat, ext3 in a logical partition, swap and an unknown partition listed with their reasons', async () => {
+    const dir = join(bench.work, 'mixed');
+    const r = await bench.cli(['-a', `name:${VM.name}`, '-r', dir, '-t', 'file']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const manifest = manifestOf(dir);
+    expect(manifest.volumes.map((v) => [v.partition, v.fileSystem, v.label ?? null, v.paths])).toEqual([
+      [1, 'fat32', 'WINDATA', ['digits/0-1', 'letters/C']],
+      [5, 'ext3', 'logs', ['digits/0-5', 'names/logs']],
+      [6, 'swap', 'swap0', []],
+      [7, 'unknown', null, []],
+    ]);
+    expect(manifest.volumes.find((v) => v.partition === 1)!.driver).toMatch(/vfat|fusefat/);
+    expect(manifest.volumes.find((v) => v.partition === 7)!.notMounted).toMatch(/no file system/);
+    expect(manifest.warnings.join('\n')).toContain('partition 7');
+    for (const f of image.files) {
+      const seen = await readFile(join(dir, 'digits', `0-${f.partition}`, f.path));
+      expect(seen.equals(f.data), f.path).toBe(true);
+    }
+    await expectReadOnly(join(dir, 'letters/C'));
+    await expectReadOnly(join(dir, 'names/logs'));
+    const u = await bench.cli(['-U', dir]);
+    expect(u.exitCode, u.stderr).toBe(0);
     expect(await proxyLeftovers(bench.work)).toEqual([]);
   });
 });
