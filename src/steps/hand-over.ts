@@ -30,7 +30,7 @@ export const handOver: JobStep = {
       vm: job.vm!.ref.name,
       vmId: job.vm!.ref.id,
       type: 'file',
-      server: job.server,
+      server: { pid: job.server!.pid, startedBefore: job.server!.startedBefore },
       held: held.map((e) => ({ kind: e.kind, description: e.description, resource: e.resource })),
     });
     ctx.recordHandOver(job.server!.pid, job.server!.startedBefore);

@@ -10,19 +10,38 @@ import { LAYOUT_DIRS, writeManifest, type VolumeRecord } from '../mount/layout.j
 import { digitsName, driveLetters, parseFstab, recognisableNames, type NamedVolumeInput } from '../mount/volume-names.js';
 import { bindPlan, mountPlan, mountVolume } from '../mount/volume-mount.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import { serverErrorsSince } from '../serve/server-log.js';
 import type { JobContext, JobStep } from './step.js';
 
-/** Reads of a disk file, as the partition and superblock probes want them. */
+/**
+ * Reads of a disk file, as the partition and superblock probes want them. The probes take a read they cannot
+ * make for damage and go on; here it is the disk server failing to read the host, which must fail the run
+ * (a volume left out for it would make the mount look complete): the first such error is kept.
+ */
 async function diskReader(file: string) {
   const handle = await open(file, 'r');
-  return {
+  const reader = {
+    failed: undefined as Error | undefined,
     read: async (offset: number, length: number) => {
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buf, 0, length, offset);
-      return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+      try {
+        const { bytesRead } = await handle.read(buf, 0, length, offset);
+        return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+      } catch (e) {
+        reader.failed ??= e as Error;
+        throw e;
+      }
     },
     close: () => handle.close(),
   };
+  return reader;
+}
+
+/** Any read the disk server could not make since `since` fails the step: what is mounted would be incomplete or wrong. */
+function failOnServerErrors(ctx: JobContext, since: number, what: string): void {
+  const errors = serverErrorsSince(ctx.job.server!.logFile, since);
+  if (errors.length === 0) return;
+  throw new VcbError('MOUNT', `${what}: the disk server could not read the snapshot disks from the host (${errors[errors.length - 1]}); nothing stays mounted`);
 }
 
 /** Mounts one volume at digits/<disk>-<partition>; a failure is the volume's, recorded with the reason, not the run's. */
@@ -80,6 +99,7 @@ export const mountVolumes: JobStep = {
   writesDestination: true,
   async run(ctx) {
     const { job, dir } = ctx;
+    const since = Date.now();
     const created = !existsSync(dir);
     ctx.acquire('mount-dir', `mount directory ${dir}`, { dir, runId: ctx.runId, created });
     mkdirSync(dir, { recursive: true });
@@ -91,8 +111,14 @@ export const mountVolumes: JobStep = {
       let found;
       try {
         found = await findVolumes(disk.read, d.capacity);
+      } catch (e) {
+        if (!disk.failed) throw e;
       } finally {
         await disk.close();
+      }
+      if (disk.failed || !found) {
+        failOnServerErrors(ctx, since, `reading ${d.device}`);
+        throw new VcbError('MOUNT', `reading ${d.device} through its disk file failed (${disk.failed?.message}); nothing stays mounted`);
       }
       for (const w of found.warnings) job.warnings.push(`${d.device}: ${w}`);
       for (const v of found.volumes) {
@@ -127,6 +153,7 @@ export const mountVolumes: JobStep = {
         }
       }
     }
+    failOnServerErrors(ctx, since, `mounting the volumes of ${job.vm!.ref.name}`);
     const mounted = records.filter((r) => r.paths.length > 0);
     if (mounted.length === 0) {
       const why = records.length ? records.map((r) => `${r.device} partition ${r.partition}: ${r.notMounted}`).join('; ') : 'no partition table or file system found on any disk';
@@ -140,6 +167,7 @@ export const mountVolumes: JobStep = {
       await bindUnder(ctx, record, 'letters', letter);
     }
     for (const [input, name] of recognisableNames([...inputs.keys()])) await bindUnder(ctx, inputs.get(input)!, 'names', name);
+    failOnServerErrors(ctx, since, `reading the guest's fstab under ${dir}`);
     job.volumes = records;
     writeManifest(dir, {
       format: 'vcbmounter-volumes',

@@ -83,7 +83,7 @@ export const serveDisks: JobStep = {
     };
     const started = await startDiskServer(config, (pid) => server.update({ pid }), ctx.signal);
     server.update({ pid: started.pid, startedBefore: started.startedBefore });
-    job.server = started;
+    job.server = { ...started, logFile: config.logFile };
     ctx.log.info({ pid: started.pid, log: config.logFile }, 'disk server started');
     job.diskFiles = [];
     for (const [i, d] of job.disks.entries()) {

@@ -40,7 +40,7 @@ export interface JobState {
   /** The export is in place at -r. */
   published: boolean;
   /** -t file: the disk server, the disk files nbdfuse presents, and the volumes found. */
-  server?: { pid: number; startedBefore: number };
+  server?: { pid: number; startedBefore: number; logFile: string };
   diskFiles?: string[];
   volumes?: VolumeRecord[];
   /** What the export's state file says is held, and how to write it again when that changes. */
