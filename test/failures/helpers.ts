@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { mountsUnder } from '../../src/mount/mount-table.js';
 import { execa, type ResultPromise } from 'execa';
 import { expect } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
@@ -44,9 +45,16 @@ export async function startBench(vms: Array<Record<string, unknown>>, faults: Fa
     connect,
     async stop() {
       await sim.stop();
+      // A failed -t file cell may have left volumes mounted under tmp: never delete through them.
+      await detachMountsUnder(tmp);
       rmSync(tmp, { recursive: true, force: true });
     },
   };
+}
+
+/** Lazily detaches every mount under dir, deepest first (only a failed test leaves any). */
+export async function detachMountsUnder(dir: string): Promise<void> {
+  for (const m of mountsUnder(dir)) await execa('umount', ['-l', m.mountPoint], { reject: false });
 }
 
 /** Starts `vcbmounter <args>` as a child process (never rejects; bounded by a kill timeout). */

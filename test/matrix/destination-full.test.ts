@@ -4,7 +4,7 @@ import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test, vi } from 'vitest';
-import { backupUntilStep, cleanupUntilSettled, expectPromisesKept, JOB_TYPES, message, startCell, VM } from './matrix.js';
+import { backupUntilStep, cleanupUntilSettled, EXPORT_TYPES, expectPromisesKept, message, startCell, VM } from './matrix.js';
 
 vi.setConfig({ testTimeout: 120_000 });
 
@@ -21,7 +21,7 @@ function fill(dir: string): void {
   }
 }
 
-for (const type of Object.values(JOB_TYPES)) {
+for (const type of Object.values(EXPORT_TYPES)) {
   describe(`${type.name}: destination full`, () => {
     for (const step of type.steps.filter((s) => s.writesDestination)) {
       test.runIf(root)(`${step.name} × the destination fills up`, async () => {

@@ -1,8 +1,8 @@
 // Fault matrix: every step's first host command meets fault 'hang' (generated from the job types' step lists).
 
 import { vi } from 'vitest';
-import { JOB_TYPES } from './matrix.js';
+import { EXPORT_TYPES } from './matrix.js';
 import { HOST_FAULTS, hostFaultCells } from './host-faults.js';
 
 vi.setConfig({ testTimeout: 120_000 });
-for (const type of Object.values(JOB_TYPES)) hostFaultCells(type, HOST_FAULTS.filter((f) => f.rule.action === 'hang'));
+for (const type of Object.values(EXPORT_TYPES)) hostFaultCells(type, HOST_FAULTS.filter((f) => f.rule.action === 'hang'));

@@ -1,6 +1,7 @@
 // Matrix cells for signals at every step: SIGINT, SIGTERM, and SIGKILL followed by `cleanup` or by the next run of the VM.
 
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Probe } from './matrix.js';
 import { backupArgs, backupUntilStep, cleanupUntilSettled, cli, expectPromisesKept, message, outDir, probe, ruleFor, startCell, TIMEOUTS, VM, type JobType } from './matrix.js';
@@ -22,7 +23,7 @@ export function signalCells(type: JobType, faults: readonly SignalFault[]): void
       for (const fault of faults) {
         test(`${step.name} × ${fault}`, async () => {
           const target = p.targets.get(step.name);
-          const cell = await startCell(target ? [ruleFor(target, { action: 'slow', delayMs: HOLD_MS })] : []);
+          const cell = await startCell(target ? [ruleFor(target, { action: 'slow', delayMs: HOLD_MS })] : [], { type });
           try {
             const { child, started } = backupUntilStep(cell, type, step.name);
             await started;
@@ -49,6 +50,10 @@ export function signalCells(type: JobType, faults: readonly SignalFault[]): void
               await cleanupUntilSettled(cell);
               complete = existsSync(outDir(cell.bench, VM));
             } else {
+              // A -t file run killed after it had handed its mounts over is done: the admin takes them down first.
+              if (type.name === 'file' && existsSync(join(outDir(cell.bench, VM), '.vcbmounter-state.json'))) {
+                expect((await cli(['-U', outDir(cell.bench, VM), ...cell.bench.connect])).exitCode).toBe(0);
+              }
               const next = await cli(backupArgs(cell.bench, VM, ['-t', type.name, ...TIMEOUTS, '--preexisting-mountpoint', 'delete']));
               expect(next.exitCode, message(next.stderr)).toBe(0);
               complete = true;
