@@ -43,6 +43,8 @@ export const mountDir: ResourceType<MountDirResource> = {
       }
     }
     rmSync(join(r.dir, MANIFEST_FILE), { force: true });
+    // What a run killed while writing them leaves: the temporary files of the manifest and the state file.
+    for (const name of readdirSync(r.dir)) if (name === `${MANIFEST_FILE}.tmp` || name.startsWith(`${STATE_FILE}.tmp-`)) rmSync(join(r.dir, name), { force: true });
     const others = readdirSync(r.dir).filter((n) => n !== STATE_FILE);
     if (others.length > 0) {
       env.log.warn({ dir: r.dir, kept: others }, 'kept what vcbmounter did not make');
