@@ -1,8 +1,8 @@
 // The NBD server byte by byte, from a client written in the test: handshake, option replies, error replies, concurrent and refused requests, the socket file.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
-import { createServer } from 'node:net';
+import { createServer, Socket } from 'node:net';
 import { lstatSync, existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
@@ -322,6 +322,13 @@ describe('failing sources', () => {
     });
     const { log, lines } = captureLog();
     const { server, socketPath } = await serve({ exports: source, log });
+    // Counts writes to destroyed sockets (Node drops them silently, so only a spy can see them).
+    let writesAfterClose = 0;
+    const realWrite = Socket.prototype.write;
+    const spy = vi.spyOn(Socket.prototype, 'write').mockImplementation(function (this: Socket, ...args: unknown[]) {
+      if (this.destroyed) writesAfterClose++;
+      return (realWrite as (...a: unknown[]) => boolean).apply(this, args);
+    });
     try {
       const c = await connect(socketPath);
       await c.open();
@@ -335,6 +342,8 @@ describe('failing sources', () => {
       release();
     }
     await new Promise((r) => setTimeout(r, 50));
+    spy.mockRestore();
+    expect(writesAfterClose).toBe(0);
 
     const d = await connect(socketPath);
     await d.open();
