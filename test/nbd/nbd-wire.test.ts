@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
 import { createServer, Socket } from 'node:net';
-import { lstatSync, existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../src/log.js';
 import { serveNbd, type BlockSource, type NbdServer } from '../../src/nbd/index.js';
@@ -364,8 +364,20 @@ describe('the socket file', () => {
     await server.close();
     expect(existsSync(socketPath)).toBe(false);
     // No temporary binding directory is left beside it.
-    const { stdout } = await execa('ls', ['-A', tmp.dir]);
-    expect(stdout.split('\n').filter((f) => f.startsWith('.nbd-'))).toEqual([]);
+    expect(readdirSync(tmp.dir).filter((f) => f.startsWith('.nbd'))).toEqual([]);
+  });
+
+  it('refuses a path too long for a Unix socket instead of binding a truncated one', async () => {
+    const long = join(tmp.dir, 'x'.repeat(120 - tmp.dir.length));
+    await expect(serveNbd({ socketPath: long, exports: bufferSource(disk) })).rejects.toThrow(/at most 107/);
+    // Fits, but the temporary name it is bound under first, in the same long directory, does not.
+    const deep = join(tmp.dir, 'y'.repeat(100 - tmp.dir.length - 1));
+    mkdirSync(deep);
+    const tight = join(deep, 'a.sock');
+    expect(Buffer.byteLength(tight)).toBe(107);
+    await expect(serveNbd({ socketPath: tight, exports: bufferSource(disk) })).rejects.toThrow(/shorter directory/);
+    expect(readdirSync(deep)).toEqual([]);
+    expect(readdirSync(tmp.dir).filter((f) => f.startsWith('.nbd') || f.startsWith('x'))).toEqual([]);
   });
 
   it('replaces a stale socket nobody listens on, refuses a live one, and never touches a file that is not a socket', async () => {
