@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import * as P from './protocol.js';
 
-/** A disk as the server reads it. readAt must resolve to exactly `length` bytes, or reject (the client then gets EIO). */
+/**
+ * A disk as the server reads it. readAt must resolve to exactly `length` bytes, or reject (the client then gets
+ * EIO). The buffer is handed to the socket as is: a source must not reuse it for a later read.
+ */
 export interface BlockSource {
   readonly size: number;
   readAt(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
