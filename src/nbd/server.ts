@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import * as P from './protocol.js';
 
-/** A disk as the server reads it. readAt must resolve to exactly `length` bytes, or reject (the client then gets EIO). */
+/**
+ * A disk as the server reads it. readAt must resolve to exactly `length` bytes, or reject (the client then gets
+ * EIO). The buffer is handed to the socket as is: a source must not reuse it for a later read.
+ */
 export interface BlockSource {
   readonly size: number;
   readAt(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
@@ -43,6 +46,8 @@ const MAX_INFLIGHT_REQUESTS = 16;
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 /** Unparsed input held per connection before the socket is paused. */
 const INPUT_HIGH_WATER = 1024 * 1024;
+/** sun_path holds 108 bytes with the NUL; Node 20 truncates a longer path silently and binds elsewhere. */
+const MAX_SOCKET_PATH_BYTES = 107;
 /** Distinct read-failure messages remembered for once-only logging (a bound, so a source with varying messages cannot grow it forever). */
 const MAX_REMEMBERED_FAILURES = 1000;
 
@@ -50,6 +55,9 @@ export async function serveNbd(opts: NbdServerOptions): Promise<NbdServer> {
   const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < PREFERRED_BLOCK_SIZE || maxRequestBytes > 0xffffffff) {
     throw new RangeError(`maxRequestBytes must be an integer from ${PREFERRED_BLOCK_SIZE} to 2^32-1, got ${maxRequestBytes}`);
+  }
+  if (Buffer.byteLength(opts.socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new RangeError(`socket path ${opts.socketPath} has ${Buffer.byteLength(opts.socketPath)} bytes; a Unix socket path has at most ${MAX_SOCKET_PATH_BYTES}`);
   }
   const exportMap = opts.exports instanceof Map ? opts.exports : new Map([['', opts.exports]]);
   for (const [name, source] of exportMap) {
@@ -80,8 +88,8 @@ export async function serveNbd(opts: NbdServerOptions): Promise<NbdServer> {
     const task = serveConnection(socket, ctx).finally(() => tasks.delete(task));
     tasks.add(task);
   });
-  server.on('error', (err) => log?.error({ err }, 'NBD server socket error'));
   const identity = await listenPrivately(server, opts.socketPath);
+  server.on('error', (err) => log?.error({ err }, 'NBD server socket error'));
   log?.debug({ socket: opts.socketPath, exports: [...exportMap.keys()] }, 'NBD server listening');
 
   let closed: Promise<void> | undefined;
@@ -139,9 +147,12 @@ async function refuseLiveSocket(path: string): Promise<void> {
  * moment would outlive it. The rename also replaces a stale socket file in one step.
  */
 async function listenPrivately(server: Server, path: string): Promise<{ ino: number; dev: number }> {
-  const dir = await mkdtemp(join(dirname(path), '.nbd-'));
+  const dir = await mkdtemp(join(dirname(path), '.nbd'));
   const bound = join(dir, 's');
   try {
+    if (Buffer.byteLength(bound) > MAX_SOCKET_PATH_BYTES) {
+      throw new RangeError(`socket path ${path}: the temporary name it is bound under (${bound}) is over ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter directory`);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(bound, () => {

@@ -63,9 +63,6 @@ describe('nbdinfo and nbdcopy', () => {
     const out1 = join(tmp.dir, 'named-1.raw');
     await execa('nbdcopy', [nbdUri(socketPath, 'disk-1'), out1]);
     expect(readFileSync(out1).equals(other)).toBe(true);
-    const out0 = join(tmp.dir, 'named-0.raw');
-    await execa('nbdcopy', [nbdUri(socketPath, 'disk-0'), out0]);
-    expect(readFileSync(out0).equals(disk)).toBe(true);
 
     const unknown = await execa('nbdinfo', [nbdUri(socketPath, 'disk-9')], { reject: false });
     expect(unknown.exitCode).not.toBe(0);
@@ -140,7 +137,7 @@ describe('a client that goes away mid-transfer', () => {
       async before() {
         started++;
         // Reads finish after the client is gone: their replies must be dropped, not written to a closed socket.
-        if (slow) await new Promise((r) => setTimeout(r, 300));
+        if (slow) await new Promise((r) => setTimeout(r, 200));
       },
     });
     const { log, lines } = captureLog();
@@ -154,7 +151,7 @@ describe('a client that goes away mid-transfer', () => {
     expect(killed.signal).toBe('SIGKILL');
     await waitFor(() => server.connections === 0, 3000, 'the killed client to be dropped');
     // Let the slow reads settle against the closed connections.
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 250));
     slow = false;
 
     const out = join(tmp.dir, 'after-kill.raw');

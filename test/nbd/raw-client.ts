@@ -59,10 +59,20 @@ export class RawClient {
     });
   }
 
-  async read(n: number): Promise<Buffer> {
+  /** Exactly n bytes; a server that sends fewer fails the test in seconds instead of at the test's timeout. */
+  async read(n: number, timeoutMs = 5000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
     while (this.size < n) {
       if (this.ended) throw new Error(`connection closed with ${this.size} of ${n} bytes`);
-      await new Promise<void>((resolve) => (this.waiter = resolve));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out with ${this.size} of ${n} bytes`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       this.waiter = undefined;
     }
     // Only the chunks that hold these n bytes are joined: joining all that is buffered would be quadratic.
