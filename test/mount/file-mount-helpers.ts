@@ -62,15 +62,29 @@ export function sha256(data: Buffer): string {
  * to the VM's disk through its current top (a snapshot's delta while one is taken).
  */
 export async function guestWritesFile(vm: SimVm, disk: number, partition: { startBytes: number; sizeBytes: number }, path: string, content: Buffer): Promise<void> {
+  await guestWritesFiles(vm, disk, partition, [[path, content]]);
+}
+
+/**
+ * guestWritesFile for several files at once (one scratch copy of the volume). Throws when debugfs did not write
+ * one of them (its directory does not exist, the volume is full): debugfs itself exits 0 then.
+ */
+export async function guestWritesFiles(vm: SimVm, disk: number, partition: { startBytes: number; sizeBytes: number }, files: Array<[path: string, content: Buffer]>): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'vcb-guest-'));
   try {
     const before = vm.readDisk(disk).subarray(partition.startBytes, partition.startBytes + partition.sizeBytes);
     const image = join(scratch, 'volume.img');
-    const source = join(scratch, 'content');
     writeFileSync(image, before);
-    writeFileSync(source, content);
-    const commands = [`rm ${path}`, `write ${source} ${path}`].join('\n');
-    await execa('debugfs', ['-w', '-f', '-', image], { input: commands + '\n' });
+    const commands: string[] = [];
+    files.forEach(([path, content], i) => {
+      const source = join(scratch, `content-${i}`);
+      writeFileSync(source, content);
+      commands.push(`rm ${path}`, `write ${source} ${path}`);
+    });
+    const r = await execa('debugfs', ['-w', '-f', '-', image], { input: commands.join('\n') + '\n' });
+    // Each write that succeeds says which inode it allocated.
+    const written = (r.stdout.match(/^Allocated inode: \d+$/gm) ?? []).length;
+    if (written !== files.length) throw new Error(`debugfs wrote ${written} of ${files.map(([p]) => p).join(', ')}: ${r.stderr.trim()}`);
     const after = readFileSync(image);
     for (let at = 0; at < after.length; at += 4096) {
       const block = after.subarray(at, at + 4096);
