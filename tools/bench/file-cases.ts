@@ -30,14 +30,57 @@ export interface FileRun {
   snapshotCreate: number;
   /** Seconds from the command's start at which each step began (its JSON log), then `exit`. */
   steps: Array<{ step: string; at: number }>;
-  /** The read after the first file: every file with tar, or the volume's loop device whole with dd. */
-  read?: { how: 'tar' | 'loop'; seconds: number; bytes: number };
+  /** The read after the first file: every file with tar, or the volume's loop device whole with dd; what the host served meanwhile. */
+  read: { how: 'tar' | 'loop'; seconds: number; bytes: number; host: HostReads };
   /** Peak RSS (VmHWM) of the disk server once the volumes were mounted, and after the read; of nbdfuse after the read. Bytes. */
   serverHwmMounted: number;
   serverHwmAfter: number;
   fuseHwmAfter?: number;
   /** How long -U took, s. */
   unmount: number;
+}
+
+/** The `dd` commands the simulated host ran for the disk server while a read went on (its command log). */
+export interface HostReads {
+  /** Bytes the dd commands were asked for (bs × count). */
+  bytes: number;
+  /** dd commands, and command lines (SSH channels: the disk server batches several dd into one line). */
+  commands: number;
+  lines: number;
+  /** Seconds in which at least one command line was running, and the sum of the lines' durations. */
+  busy: number;
+  lineSeconds: number;
+}
+
+/** Sums the `dd` commands of the command log that started within [fromMs, toMs]. */
+export function hostReadsBetween(log: ReadonlyArray<{ session: number; argv: string[]; startedAt: number; endedAt: number }>, fromMs: number, toMs: number): HostReads {
+  let bytes = 0;
+  let commands = 0;
+  const lines = new Map<number, { start: number; end: number }>();
+  for (const r of log) {
+    if (r.argv[0] !== 'dd' || r.startedAt < fromMs || r.startedAt > toMs) continue;
+    const operand = (name: string) => Number(r.argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1));
+    const bs = operand('bs');
+    const count = operand('count');
+    if (Number.isFinite(bs) && Number.isFinite(count)) bytes += bs * count;
+    commands++;
+    const line = lines.get(r.session);
+    if (line) {
+      line.start = Math.min(line.start, r.startedAt);
+      line.end = Math.max(line.end, r.endedAt);
+    } else lines.set(r.session, { start: r.startedAt, end: r.endedAt });
+  }
+  const spans = [...lines.values()].sort((a, b) => a.start - b.start);
+  let busy = 0;
+  let lineSeconds = 0;
+  let coveredTo = -Infinity;
+  for (const span of spans) {
+    lineSeconds += (span.end - span.start) / 1000;
+    const from = Math.max(span.start, coveredTo);
+    if (span.end > from) busy += (span.end - from) / 1000;
+    coveredTo = Math.max(coveredTo, span.end);
+  }
+  return { bytes, commands, lines: lines.size, busy, lineSeconds };
 }
 
 let fileRunCounter = 0;
@@ -139,14 +182,15 @@ export async function fileRun(host: BenchHost, vm: string, how: 'tar' | 'loop'):
     const serverPid = state.server.pid;
     const serverHwmMounted = peakRssOf(serverPid) ?? 0;
     let read: FileRun['read'];
+    const readFrom = Date.now();
     if (how === 'tar') {
       const tar = await runChild({ command: 'bash', args: ['-c', 'set -o pipefail; tar -cf - -C "$1" . | wc -c', 'bash', join(dir, 'digits', '0-1')] });
-      read = { how, seconds: tar.seconds, bytes: Number(tar.stdout.trim()) };
+      read = { how, seconds: tar.seconds, bytes: Number(tar.stdout.trim()), host: hostReadsBetween(host.sim.commandLog, readFrom, Date.now()) };
     } else {
       const loop = state.held.find((h) => h.kind === 'loop-device')?.resource.device as string | undefined;
       if (!loop) throw new Error(`no loop device in ${stateFile}`);
       const dd = await runChild({ command: 'dd', args: [`if=${loop}`, 'of=/dev/null', 'bs=1M', 'status=none'] });
-      read = { how, seconds: dd.seconds, bytes: plan.volumeSize };
+      read = { how, seconds: dd.seconds, bytes: plan.volumeSize, host: hostReadsBetween(host.sim.commandLog, readFrom, Date.now()) };
     }
     const serverHwmAfter = peakRssOf(serverPid) ?? 0;
     const fuse = runDir ? processesMentioning(join(runDir, 'disk0.sock')).find((p) => p.cmd.includes('nbdfuse')) : undefined;
@@ -191,6 +235,15 @@ function rate(bytes: number, seconds: number): string {
   return `${(bytes / 1024 / 1024 / seconds).toFixed(0)} MiB/s`;
 }
 
+/** What the host served during a read, for the notes: bytes against what was needed, command lines, how busy. */
+function hostReadsText(reads: HostReads, seconds: number, needed: number, neededWhat: string): string {
+  return (
+    `the disk server had the host run ${reads.commands} dd in ${reads.lines} command lines for ${mib(reads.bytes)} ` +
+    `(${(reads.bytes / needed).toFixed(2)}× ${neededWhat}); a line was running during ${((reads.busy / seconds) * 100).toFixed(0)}% of the ${seconds.toFixed(2)} s, ` +
+    `${(reads.lineSeconds / Math.max(reads.busy, 1e-3)).toFixed(1)} at once on average then, each line delivering ${rate(reads.bytes, Math.max(reads.lineSeconds, 1e-3))}`
+  );
+}
+
 /** The -t file cases: every run gives a time to the first file; the large volume's tar runs give the rate; both sizes' give the memory. */
 export async function fileMountCases(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison[]> {
   const large = host.volumes[VM.volumeLarge]!;
@@ -202,17 +255,17 @@ export async function fileMountCases(host: BenchHost, args: BenchArgs, log: Log)
   const r = await alternate(args.repeat, log, 'file read', () => sshCat(host, flat, true), async () => {
     const run = await fileRun(host, VM.volumeLarge, 'tar');
     largeRuns.push(run);
-    log(`    first file after ${run.firstFile.toFixed(2)} s (host's snapshot create ${run.snapshotCreate.toFixed(2)} s); tar ${rate(largeFileBytes, run.read!.seconds)}; disk server peak RSS ${mib(run.serverHwmAfter)}`);
-    return { seconds: run.read!.seconds };
+    log(`    first file after ${run.firstFile.toFixed(2)} s (host's snapshot create ${run.snapshotCreate.toFixed(2)} s); tar ${rate(largeFileBytes, run.read.seconds)}; disk server peak RSS ${mib(run.serverHwmAfter)}`);
+    return { seconds: run.read.seconds };
   });
   const smallRuns: FileRun[] = [];
   for (let i = 1; i <= args.repeat; i++) {
     const run = await fileRun(host, VM.volumeSmall, 'tar');
     smallRuns.push(run);
-    log(`  small volume run ${i}/${args.repeat}: first file after ${run.firstFile.toFixed(2)} s (snapshot create ${run.snapshotCreate.toFixed(2)} s), tar ${run.read!.seconds.toFixed(2)} s, disk server peak RSS ${mib(run.serverHwmAfter)}`);
+    log(`  small volume run ${i}/${args.repeat}: first file after ${run.firstFile.toFixed(2)} s (snapshot create ${run.snapshotCreate.toFixed(2)} s), tar ${run.read.seconds.toFixed(2)} s, disk server peak RSS ${mib(run.serverHwmAfter)}`);
   }
   const blockRun = await fileRun(host, VM.volumeLarge, 'loop');
-  log(`  block level, once: dd of the large volume's loop device ${blockRun.read!.seconds.toFixed(2)} s, ${rate(blockRun.read!.bytes, blockRun.read!.seconds)}`);
+  log(`  block level, once: dd of the large volume's loop device ${blockRun.read.seconds.toFixed(2)} s, ${rate(blockRun.read.bytes, blockRun.read.seconds)}`);
   return [
     timeToFirstFile([...largeRuns, ...smallRuns, blockRun]),
     throughput(host, args, large, largeFileBytes, r, largeRuns, blockRun),
@@ -252,7 +305,7 @@ function throughput(
   runs: FileRun[],
   blockRun: FileRun,
 ): Comparison {
-  const tarRun = runs.find((x) => x.read!.seconds === r.subject.seconds)!;
+  const tarRun = runs.find((x) => x.read.seconds === r.subject.seconds)!;
   const subjectRate = fileBytes / r.subject.seconds;
   const baselineRate = plan.diskSize / r.baseline.seconds;
   const ratio = subjectRate / baselineRate;
@@ -266,11 +319,13 @@ function throughput(
     target: 0.7,
     pass: ratio >= 0.7,
     notes: [
-      `rates: vcbmounter's is the files' bytes over tar's time (tar wrote ${mib(tarRun.read!.bytes)} with its headers), ` +
+      `rates: vcbmounter's is the files' bytes over tar's time (tar wrote ${mib(tarRun.read.bytes)} with its headers), ` +
         `the baseline's the flat file's bytes over cat's time (${mib(allocated)} of them allocated on the thin disk, the rest holes read as zeros); ` +
         `tar starts once the volumes are mounted, best of ${args.repeat} run(s) each, a new mount (cold caches) per run`,
-      `block level, one run: \`dd\` of the volume's loop device (${mib(blockRun.read!.bytes)}, bs=1M) read at ${rate(blockRun.read!.bytes, blockRun.read!.seconds)}, ` +
-        `${(blockRun.read!.bytes / blockRun.read!.seconds / baselineRate).toFixed(2)} of the baseline's rate: the nbd path without the file system's access pattern`,
+      `host side of the best tar run (simulator's command log): ${hostReadsText(tarRun.read.host, tarRun.read.seconds, allocated, 'the disk\'s allocated bytes')}`,
+      `block level, one run: \`dd\` of the volume's loop device (${mib(blockRun.read.bytes)}, bs=1M) read at ${rate(blockRun.read.bytes, blockRun.read.seconds)}, ` +
+        `${(blockRun.read.bytes / blockRun.read.seconds / baselineRate).toFixed(2)} of the baseline's rate: the nbd path without the file system's access pattern; ` +
+        hostReadsText(blockRun.read.host, blockRun.read.seconds, allocated, 'the disk\'s allocated bytes'),
     ],
   };
 }
@@ -286,8 +341,8 @@ function memoryAsVolumeGrows(args: BenchArgs, host: BenchHost, largeRuns: FileRu
   const smallBytes = planFileBytes(host.volumes[VM.volumeSmall]!);
   return {
     title: `peak RSS of the disk server (\`serve-disks\`) while tar reads every file of a ${mib(largeBytes)} vs a ${mib(smallBytes)} volume`,
-    subject: { label: `${mib(largeBytes)} volume`, seconds: best(largeRuns.map((x) => ({ seconds: x.read!.seconds }))).seconds, bytes: largeBytes, peakRss: large },
-    baseline: { label: `${mib(smallBytes)} volume`, seconds: best(smallRuns.map((x) => ({ seconds: x.read!.seconds }))).seconds, bytes: smallBytes, peakRss: small },
+    subject: { label: `${mib(largeBytes)} volume`, seconds: best(largeRuns.map((x) => ({ seconds: x.read.seconds }))).seconds, bytes: largeBytes, peakRss: large },
+    baseline: { label: `${mib(smallBytes)} volume`, seconds: best(smallRuns.map((x) => ({ seconds: x.read.seconds }))).seconds, bytes: smallBytes, peakRss: small },
     kind: 'memory',
     ratio,
     target: 1.25,

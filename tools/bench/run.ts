@@ -22,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
   const host = await startBenchHost(args, log);
   const lunImage = host.sim.esx.vfs.datastores()[0]!.lunPath;
   const placement = placementFacts(lunImage, host.out, host.sanOut);
+  const filePlacement = fileFacts(lunImage, host.work);
   const exportCases: Comparison[] = [];
   const fileCases: Comparison[] = [];
   try {
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown);
   }
   if (fileCases.length) {
-    const markdown = resultsMarkdown(args.command, fileCases, [...machineFacts(), ...fileFacts(lunImage, host.work)], FIRST_FILE_ROW);
+    const markdown = resultsMarkdown(args.command, fileCases, [...machineFacts(), ...filePlacement], FIRST_FILE_ROW);
     process.stdout.write(`${exportCases.length ? '\n' : ''}${markdown}\n`);
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: FILE_RESULTS_START, end: FILE_RESULTS_END });
   }
