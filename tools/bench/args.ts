@@ -10,6 +10,14 @@ export interface BenchArgs {
   /** Sizes of the two thin disks of the memory case, bytes. */
   memorySmall: number;
   memoryLarge: number;
+  /**
+   * Bytes of files in the guest volumes of the -t file cases (rows 5 to 7): the small one's and the large one's
+   * (the throughput case reads the large one).
+   */
+  volumeSmall: number;
+  volumeLarge: number;
+  /** Which cases run: the export's (rows 1 to 4, with row 0), -t file's (rows 5 to 7), or both. */
+  only?: CaseGroup;
   /** Fraction of each thin disk written, in scattered 1 MiB blocks. */
   thinFraction: number;
   /** Timed runs of each side of each comparison; the best is reported. */
@@ -28,8 +36,16 @@ export interface BenchArgs {
   command: string;
 }
 
+export type CaseGroup = 'export' | 'file';
+
 export const USAGE = `usage: npm run bench -- [--quick] [--size 4G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
+                        [--volume-sizes 256M,1G] [--only export|file]
                         [--repeat N] [--cache] [--out-dir DIR] [--write-docs | --no-docs]`;
+
+/** Whether the run measures this group of cases. */
+export function runsGroup(args: Pick<BenchArgs, 'only'>, group: CaseGroup): boolean {
+  return args.only === undefined || args.only === group;
+}
 
 function parseSize(flag: string, value: string | undefined): number {
   const parsed = sizeSchema.safeParse(value);
@@ -46,6 +62,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     size: quick ? 256 * mib : 4096 * mib,
     memorySmall: quick ? 128 * mib : 1024 * mib,
     memoryLarge: quick ? 1024 * mib : 8192 * mib,
+    volumeSmall: quick ? 64 * mib : 256 * mib,
+    volumeLarge: quick ? 256 * mib : 1024 * mib,
     thinFraction: 0.1,
     repeat: quick ? 1 : 2,
     quick,
@@ -66,6 +84,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         const [small, large] = (value() ?? '').split(',');
         args.memorySmall = parseSize(flag, small);
         args.memoryLarge = parseSize(flag, large);
+        break;
+      }
+      case '--volume-sizes': {
+        const [small, large] = (value() ?? '').split(',');
+        args.volumeSmall = parseSize(flag, small);
+        args.volumeLarge = parseSize(flag, large);
+        break;
+      }
+      case '--only': {
+        const group = value();
+        if (group !== 'export' && group !== 'file') throw new Error(`--only ${group ?? ''}: expected export (rows 1 to 4) or file (rows 5 to 7)`);
+        args.only = group;
         break;
       }
       case '--thin-fraction': {

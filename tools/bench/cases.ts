@@ -19,15 +19,18 @@ export interface Comparison {
   title: string;
   subject: Side;
   baseline: Side;
-  /** How the figure is read: a rate or speed ratio (higher is better), or a memory ratio (lower is better). */
-  kind: 'rate' | 'speedup' | 'memory';
+  /**
+   * How the figure is read: a rate or speed ratio (higher is better), a memory ratio (lower is better), or
+   * `overhead`: the subject's seconds beyond the baseline's (ratio holds that difference; lower is better).
+   */
+  kind: 'rate' | 'speedup' | 'memory' | 'overhead';
   ratio: number;
   target: number;
   pass: boolean;
   notes: string[];
 }
 
-type Log = (line: string) => void;
+export type Log = (line: string) => void;
 
 /** Per-run costs that do not depend on the disk: process start, connect, snapshot, block map, VM files, snapshot removal. */
 export interface FixedCosts {
@@ -66,7 +69,7 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
  * fsynced, the same work an export does with them (the baseline an admin would script); `toNull` only
  * reads them (stdout to /dev/null), which shows the transfer alone.
  */
-async function sshCat(host: BenchHost, path: string, toNull = false): Promise<RunResult> {
+export async function sshCat(host: BenchHost, path: string, toNull = false): Promise<RunResult> {
   const copy = join(host.out, 'ssh-cat-copy');
   try {
     return await runChild({
@@ -89,16 +92,16 @@ function flatFileIn(dir: string): string {
   return join(dir, flat);
 }
 
-function best<T extends { seconds: number }>(runs: T[]): T {
+export function best<T extends { seconds: number }>(runs: T[]): T {
   return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
 }
 
-function mib(bytes: number): string {
+export function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
 
 /** Runs baseline and subject alternately, `repeat` times each; returns the fastest of each. */
-async function alternate<S extends { seconds: number }, B extends { seconds: number }>(
+export async function alternate<S extends { seconds: number }, B extends { seconds: number }>(
   repeat: number,
   log: Log,
   what: string,

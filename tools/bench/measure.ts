@@ -9,12 +9,13 @@ export interface RunResult {
   /** Peak resident set size of the child, bytes (GNU time's %M); undefined when not measured. */
   peakRss?: number;
   stdout: string;
+  stderr: string;
 }
 
 export interface ChildRun {
   command: string;
   args: string[];
-  /** Written to the child's stdin, then closed. */
+  /** Written to the child's stdin, then closed; without it the child's stdin is /dev/null. */
   input?: string;
   /** Send the child's stdout to /dev/null instead of capturing it. */
   discardStdout?: boolean;
@@ -32,12 +33,16 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
   const started = process.hrtime.bigint();
   const stdoutFd = run.stdoutFile ? openSync(run.stdoutFile, 'w', 0o600) : run.discardStdout ? openSync('/dev/null', 'w') : undefined;
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', stdoutFd ?? 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [run.input === undefined ? 'ignore' : 'pipe', stdoutFd ?? 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr!.on('data', (c: Buffer) => err.push(c));
-    child.stdin!.end(run.input ?? '');
+    if (child.stdin) {
+      // A child that exits without reading its input (a failed login, say) must not crash the bench with EPIPE.
+      child.stdin.on('error', () => {});
+      child.stdin.end(run.input);
+    }
     const code = await new Promise<number | null>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (exitCode) => resolve(exitCode));
@@ -48,7 +53,7 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
       const stderr = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-15).join('\n');
       throw new Error(`${run.command} ${run.args.join(' ')} exited with ${code}:\n${stderr}`);
     }
-    const result: RunResult = { seconds, stdout: Buffer.concat(out).toString('utf8') };
+    const result: RunResult = { seconds, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
     if (run.rssFile) {
       result.peakRss = Number(readFileSync(run.rssFile, 'utf8').trim().split('\n').pop()) * 1024;
       rmSync(run.rssFile, { force: true });
@@ -91,7 +96,7 @@ export async function readExtents(lunPath: string, extents: readonly LunExtent[]
     await out?.close();
     if (copyTo) rmSync(copyTo, { force: true });
   }
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '' };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '', stderr: '' };
 }
 
 /**

@@ -7,6 +7,9 @@ import type { Comparison, Side } from './cases.js';
 
 export const RESULTS_START = '<!-- bench:results:start -->';
 export const RESULTS_END = '<!-- bench:results:end -->';
+/** The -t file cases' block (rows 5 to 7), written by the runs that measure them. */
+export const FILE_RESULTS_START = '<!-- bench:file-results:start -->';
+export const FILE_RESULTS_END = '<!-- bench:file-results:end -->';
 
 function rate(side: Side): string {
   return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;
@@ -23,10 +26,12 @@ function describe(side: Side, kind: Comparison['kind']): string {
 
 function target(c: Comparison): string {
   if (c.kind === 'memory') return `within ${Math.round(c.target * 100 - 100)}%`;
+  if (c.kind === 'overhead') return `≤ +${c.target} s`;
   return c.kind === 'speedup' ? `≥ ${c.target}× faster` : `≥ ${c.target} × baseline`;
 }
 
 function ratioText(c: Comparison): string {
+  if (c.kind === 'overhead') return `${c.ratio >= 0 ? '+' : '−'}${Math.abs(c.ratio).toFixed(2)} s`;
   return c.kind === 'speedup' ? `${c.ratio.toFixed(2)}×` : c.ratio.toFixed(2);
 }
 
@@ -52,6 +57,19 @@ export function placementFacts(lunImage: string, out: string, sanOut = out): str
   ];
 }
 
+/** Where the -t file cases' pieces are: the simulated LUN image, and the mount directories (each run's DIR) and the CLI's state directory. */
+export function fileFacts(lunImage: string, work: string): string[] {
+  const tool = (name: string, args: string[]) => {
+    const r = spawnSync(name, args, { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
+  };
+  return [
+    `simulated LUN image: ${lunImage} (${fileSystemOf(lunImage)})`,
+    `mount directories and the CLI's state directory (disk server sockets, nbdfuse mounts) under: ${work} (${fileSystemOf(work)})`,
+    `kernel: ${tool('uname', ['-r'])}; ${tool('nbdfuse', ['--version'])}; ${tool('tar', ['--version'])}`,
+  ];
+}
+
 export function machineFacts(): string[] {
   const cpu = cpus();
   return [
@@ -64,12 +82,13 @@ export function machineFacts(): string[] {
   ];
 }
 
-export function resultsMarkdown(command: string, comparisons: readonly Comparison[], facts: readonly string[]): string {
+/** The table of `comparisons`, numbered from `firstRow` (the -t file cases are rows 5 to 7 whatever else ran). */
+export function resultsMarkdown(command: string, comparisons: readonly Comparison[], facts: readonly string[], firstRow = 1): string {
   const rows = comparisons.map((c, i) => {
     const extra = c.subject.peakRss !== undefined && c.kind !== 'memory' ? ` (peak RSS ${mib(c.subject.peakRss)})` : '';
-    return `| ${i + 1}. ${c.title} | ${describe(c.subject, c.kind)}${extra} | ${describe(c.baseline, c.kind)} | ${ratioText(c)} | ${target(c)} | ${c.pass ? 'PASS' : 'MISS'} |`;
+    return `| ${i + firstRow}. ${c.title} | ${describe(c.subject, c.kind)}${extra} | ${describe(c.baseline, c.kind)} | ${ratioText(c)} | ${target(c)} | ${c.pass ? 'PASS' : 'MISS'} |`;
   });
-  const notes = comparisons.flatMap((c, i) => c.notes.map((n) => `- ${i + 1}: ${n}`));
+  const notes = comparisons.flatMap((c, i) => c.notes.map((n) => `- ${i + firstRow}: ${n}`));
   return [
     `Command: \`${command}\``,
     '',
@@ -82,12 +101,12 @@ export function resultsMarkdown(command: string, comparisons: readonly Compariso
   ].join('\n');
 }
 
-/** Replaces the generated block of the docs file (between the markers), or appends one. */
-export function writeResultsIntoDocs(path: string, markdown: string): void {
-  const block = `${RESULTS_START}\n${markdown}\n${RESULTS_END}`;
+/** Replaces the generated block of the docs file (between the markers, by default the export cases'), or appends one. */
+export function writeResultsIntoDocs(path: string, markdown: string, markers: { start: string; end: string } = { start: RESULTS_START, end: RESULTS_END }): void {
+  const block = `${markers.start}\n${markdown}\n${markers.end}`;
   const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\n## Latest results\n\n';
-  const start = text.indexOf(RESULTS_START);
-  const end = text.indexOf(RESULTS_END);
-  const next = start >= 0 && end > start ? text.slice(0, start) + block + text.slice(end + RESULTS_END.length) : `${text.trimEnd()}\n\n${block}\n`;
+  const start = text.indexOf(markers.start);
+  const end = text.indexOf(markers.end);
+  const next = start >= 0 && end > start ? text.slice(0, start) + block + text.slice(end + markers.end.length) : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(path, next);
 }

@@ -1,13 +1,17 @@
-// `npm run bench`: runs the four comparisons against one simulated host, prints the table, records it in docs/benchmarks.md.
+// `npm run bench`: runs the comparisons against one simulated host, prints the tables, records them in docs/benchmarks.md.
 
 import { join } from 'node:path';
 import { projectRoot } from '../test-support/project-root.js';
-import { parseBenchArgs, USAGE } from './args.js';
+import { parseBenchArgs, runsGroup, USAGE } from './args.js';
 import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
+import { fileMountCases } from './file-cases.js';
 import { startBenchHost } from './fixture.js';
-import { machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { FILE_RESULTS_END, FILE_RESULTS_START, fileFacts, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Row number of the first -t file case, whatever else ran. */
+const FIRST_FILE_ROW = 5;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -16,23 +20,34 @@ async function main(argv: string[]): Promise<number> {
   }
   const args = parseBenchArgs(argv);
   const host = await startBenchHost(args, log);
-  const placement = placementFacts(host.sim.esx.vfs.datastores()[0]!.lunPath, host.out, host.sanOut);
-  const comparisons: Comparison[] = [];
+  const lunImage = host.sim.esx.vfs.datastores()[0]!.lunPath;
+  const placement = placementFacts(lunImage, host.out, host.sanOut);
+  const filePlacement = fileFacts(lunImage, host.work);
+  const exportCases: Comparison[] = [];
+  const fileCases: Comparison[] = [];
   try {
-    const fixed = await measureFixedCosts(host, args, log);
-    for (const bench of [nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, memoryAsDiskGrows]) {
-      comparisons.push(await bench(host, args, log, fixed));
+    if (runsGroup(args, 'export')) {
+      const fixed = await measureFixedCosts(host, args, log);
+      for (const bench of [nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, memoryAsDiskGrows]) {
+        exportCases.push(await bench(host, args, log, fixed));
+      }
     }
+    if (runsGroup(args, 'file')) fileCases.push(...(await fileMountCases(host, args, log)));
   } finally {
     await host.close();
   }
-  const markdown = resultsMarkdown(args.command, comparisons, [...machineFacts(), ...placement]);
-  process.stdout.write(`${markdown}\n`);
-  if (args.writeDocs) {
-    const docs = join(projectRoot(), 'docs', 'benchmarks.md');
-    writeResultsIntoDocs(docs, markdown);
-    log(`results written to ${docs}`);
+  const docs = join(projectRoot(), 'docs', 'benchmarks.md');
+  if (exportCases.length) {
+    const markdown = resultsMarkdown(args.command, exportCases, [...machineFacts(), ...placement]);
+    process.stdout.write(`${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown);
   }
+  if (fileCases.length) {
+    const markdown = resultsMarkdown(args.command, fileCases, [...machineFacts(), ...filePlacement], FIRST_FILE_ROW);
+    process.stdout.write(`${exportCases.length ? '\n' : ''}${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: FILE_RESULTS_START, end: FILE_RESULTS_END });
+  }
+  if (args.writeDocs) log(`results written to ${docs}`);
   return 0;
 }
 
