@@ -59,6 +59,12 @@ export function mountPlan(fsType: string, device: string, mountPoint: string): M
   }
 }
 
+/** Why a volume of this file system is not mounted on this proxy, or undefined when it can be. */
+export function notMountable(fsType: string): string | undefined {
+  const plan = mountPlan(fsType, 'DEVICE', 'MOUNTPOINT');
+  return 'skip' in plan ? plan.skip : undefined;
+}
+
 export async function mountVolume(plan: MountPlan): Promise<void> {
   const [program, ...args] = plan.argv as [string, ...string[]];
   const mountPoint = args[args.length - 1]!;

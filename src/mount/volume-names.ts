@@ -25,8 +25,8 @@ export function digitsName(v: Pick<NamedVolumeInput, 'disk' | 'partition'>): str
  * Drive letters as Windows hands them out on a fresh install: C, D, ... to the volumes it can read, in disk
  * then partition order, leaving out the partitions it keeps hidden (System Reserved, EFI, MSR, recovery).
  */
-export function driveLetters(volumes: readonly NamedVolumeInput[]): Map<NamedVolumeInput, string> {
-  const letters = new Map<NamedVolumeInput, string>();
+export function driveLetters<V extends NamedVolumeInput>(volumes: readonly V[]): Map<V, string> {
+  const letters = new Map<V, string>();
   let next = 'C'.charCodeAt(0);
   const ordered = [...volumes].sort((a, b) => a.disk - b.disk || a.partition - b.partition);
   for (const v of ordered) {
@@ -54,11 +54,11 @@ export function recognisableName(v: NamedVolumeInput): string | undefined {
 }
 
 /** names/<name> for non-Windows volumes; a name two volumes share gets each one's digits appended. */
-export function recognisableNames(volumes: readonly NamedVolumeInput[]): Map<NamedVolumeInput, string> {
+export function recognisableNames<V extends NamedVolumeInput>(volumes: readonly V[]): Map<V, string> {
   const wanted = volumes.filter((v) => !WINDOWS_FS.has(v.fileSystem)).map((v) => [v, recognisableName(v)] as const);
   const counts = new Map<string, number>();
   for (const [, n] of wanted) if (n) counts.set(n, (counts.get(n) ?? 0) + 1);
-  const names = new Map<NamedVolumeInput, string>();
+  const names = new Map<V, string>();
   for (const [v, n] of wanted) if (n) names.set(v, counts.get(n)! > 1 ? `${n}-${digitsName(v)}` : n);
   return names;
 }

@@ -7,8 +7,8 @@ import { VcbError } from '../errors.js';
 import { findVolumes } from '../guestfs/index.js';
 import { attachLoop } from '../mount/loop-device.js';
 import { LAYOUT_DIRS, writeManifest, type VolumeRecord } from '../mount/layout.js';
-import { digitsName, driveLetters, parseFstab, recognisableNames, type NamedVolumeInput } from '../mount/volume-names.js';
-import { bindPlan, mountPlan, mountVolume } from '../mount/volume-mount.js';
+import { digitsName, driveLetters, parseFstab, recognisableNames } from '../mount/volume-names.js';
+import { bindPlan, mountPlan, mountVolume, notMountable } from '../mount/volume-mount.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 import { serverErrorsSince } from '../serve/server-log.js';
 import type { JobContext, JobStep } from './step.js';
@@ -137,10 +137,10 @@ export const mountVolumes: JobStep = {
           paths: [],
         };
         records.push(record);
-        const plan = mountPlan(record.fileSystem, '/dev/null', '/');
-        if ('skip' in plan) {
-          record.notMounted = plan.skip;
-          if (record.fileSystem !== 'swap') job.warnings.push(`${d.device} partition ${record.partition} not mounted: ${plan.skip}`);
+        const skip = notMountable(record.fileSystem);
+        if (skip) {
+          record.notMounted = skip;
+          if (record.fileSystem !== 'swap') job.warnings.push(`${d.device} partition ${record.partition} not mounted: ${skip}`);
           continue;
         }
         try {
@@ -160,13 +160,11 @@ export const mountVolumes: JobStep = {
       throw new VcbError('MOUNT', `no guest volume of ${job.vm!.ref.name} could be mounted (${why})`);
     }
     guestMountPoints(ctx, records);
-    const inputs = new Map<NamedVolumeInput, VolumeRecord>(mounted.map((r) => [{ ...r, ...(r.partitionType ? { partitionType: r.partitionType } : {}) } as NamedVolumeInput, r]));
-    for (const [input, letter] of driveLetters([...inputs.keys()])) {
-      const record = inputs.get(input)!;
+    for (const [record, letter] of driveLetters(mounted)) {
       record.letter = letter;
       await bindUnder(ctx, record, 'letters', letter);
     }
-    for (const [input, name] of recognisableNames([...inputs.keys()])) await bindUnder(ctx, inputs.get(input)!, 'names', name);
+    for (const [record, name] of recognisableNames(mounted)) await bindUnder(ctx, record, 'names', name);
     failOnServerErrors(ctx, since, `reading the guest's fstab under ${dir}`);
     job.volumes = records;
     writeManifest(dir, {
