@@ -203,14 +203,14 @@ test('-m hotadd is refused with an explanation, before contacting the host', asy
   expect(bench.sim.commandLog.length).toBe(before);
 });
 
-test('-t file is refused as not available yet (exit 2), with and without --dry-run, before contacting the host', async () => {
+test('-t file --dry-run prints the file job\'s steps, and -t with an unknown type is refused, without contacting the host', async () => {
   const before = bench.sim.commandLog.length;
-  for (const extra of [[], ['--dry-run']]) {
-    const r = await bench.cli(['-a', 'name:split', '-r', join(bench.work, 'file'), '-t', 'file', ...extra]);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('-t file is not available yet');
-    expect(r.stdout).toBe('');
-  }
+  const r = await bench.cli(['-a', 'name:split', '-r', join(bench.work, 'file'), '-t', 'file', '--dry-run']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect(r.stdout.split('\n').map((l) => /^\d+\. ([a-z-]+):/.exec(l)?.[1]).filter(Boolean)).toEqual(['proxy', 'connect', 'resolve', 'lock', 'recover', 'destination', 'disks', 'snapshots', 'snapshot', 'blockmap', 'serve', 'mount', 'hand-over']);
+  const unknown = await bench.cli(['-a', 'name:split', '-r', join(bench.work, 'file'), '-t', 'image']);
+  expect(unknown.exitCode).toBe(2);
+  expect(unknown.stderr).toMatch(/fullvm.*file/);
   expect(bench.sim.commandLog.length).toBe(before);
 });
 

@@ -111,11 +111,11 @@ function helpEntries(help: string): Map<string, string> {
   return entries;
 }
 
-test('--help says which listed choices are refused, no flag shows two defaults or a false one, --state-dir names $XDG_STATE_HOME', async () => {
+test('--help says what each -t does and which listed choices are refused, no flag shows two defaults or a false one, --state-dir names $XDG_STATE_HOME', async () => {
   const main = await cli(['--help']);
   expect(main.exitCode).toBe(0);
   const entries = helpEntries(main.stdout);
-  expect(entries.get('-t, --type <type>')).toContain('(file: not available yet)');
+  expect(entries.get('-t, --type <type>')).toMatch(/fullvm: .*file: .*mounted read-only .*-U/);
   expect(entries.get('-m, --mode <mode>')).toContain('(hotadd: refused: this proxy reaches the host over SSH)');
   const cleanup = await cli(['cleanup', '--help']);
   expect(cleanup.exitCode).toBe(0);
