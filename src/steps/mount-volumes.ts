@@ -95,7 +95,8 @@ export const mountVolumes: JobStep = {
   describe: (_o, dir) => `find the guest volumes (MBR, GPT; NTFS, FAT, ext2/3/4) and mount each read-only under ${dir}/digits, letters and names, with a manifest`,
   acquires: ['mount-dir', 'loop-device', 'volume-mount'],
   errorCode: 'MOUNT',
-  hostCommands: [],
+  // Not sent by this process: the disk server reads the host for what probing and mounting read.
+  hostCommands: ['^dd '],
   writesDestination: true,
   async run(ctx) {
     const { job, dir } = ctx;
