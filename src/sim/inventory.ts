@@ -255,6 +255,8 @@ export function demoInventory(): Inventory {
           { size: '128M', thin: true, fixture: 'win01-disk1' },
         ],
         annotation: 'Windows file server (MBR, NTFS C: and D:)',
+        // Its NTFS volumes fill its disks: seeded random writes would damage them, and -t file mounts them.
+        guest: { writesPerSecond: 0 },
       },
       { name: 'db-cold', vmid: 14, power: 'off', disks: [{ size: '64M', fillBytes: '8M' }] },
       {
