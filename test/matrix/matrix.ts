@@ -199,6 +199,29 @@ export async function cleanupUntilSettled(cell: Cell): Promise<void> {
   }
 }
 
+/** On the host: no backup snapshot, the user's snapshot intact, guest scripts released, every guest write on the disk. */
+function expectHostKept(cell: Cell): void {
+  const { bench } = cell;
+  const vm = bench.sim.esx.vm(VM);
+  expect(vm.snapshots.filter((s) => s.name === SNAP), 'no _VCB-BACKUP_ snapshot remains').toEqual([]);
+  expect(footprint(bench.sim, VM), 'user snapshots and disk files unchanged').toEqual(cell.before);
+  expectGuestReleased(bench.sim, VM);
+  vm.guest.stop();
+  const now = replayWrites(cell.initial, vm.guest.events.slice(cell.eventsFrom), 5);
+  for (let i = 0; i < 2; i++) expect(vm.readDisk(i).equals(now[i]!), `disk ${i} holds every guest write`).toBe(true);
+}
+
+/** In the state directory: no lock held by a live process, no open journal. */
+function expectNothingHeld(cell: Cell): void {
+  const { bench } = cell;
+  const locks = join(bench.stateDir, 'locks');
+  for (const name of existsSync(locks) ? readdirSync(locks) : []) {
+    const info = JSON.parse(readFileSync(join(locks, name), 'utf8')) as { pid: number; startedAt: string };
+    expect(isProcessAlive(info.pid, Date.parse(info.startedAt)), `lock ${name} is stale, not held`).toBe(false);
+  }
+  expect(listOpenRuns(bench.stateDir).map((r) => r.runId), 'no journal left open').toEqual([]);
+}
+
 /**
  * Every promise, after the run and whatever recovery its exit code calls for:
  * no backup snapshot, the user's snapshot intact, guest scripts released, every guest write on the disk,
@@ -211,12 +234,7 @@ export async function expectPromisesKept(cell: Cell, opts: { backupExpected: boo
     await expectMountsReleased(cell, opts);
     return;
   }
-  expect(vm.snapshots.filter((s) => s.name === SNAP), 'no _VCB-BACKUP_ snapshot remains').toEqual([]);
-  expect(footprint(bench.sim, VM), 'user snapshots and disk files unchanged').toEqual(cell.before);
-  expectGuestReleased(bench.sim, VM);
-  vm.guest.stop();
-  const now = replayWrites(cell.initial, vm.guest.events.slice(cell.eventsFrom), 5);
-  for (let i = 0; i < 2; i++) expect(vm.readDisk(i).equals(now[i]!), `disk ${i} holds every guest write`).toBe(true);
+  expectHostKept(cell);
   const dir = opts.dir ?? outDir(bench, VM);
   expect(partialSiblings(dir), 'no partial or set-aside directory').toEqual([]);
   if (opts.backupExpected) {
@@ -234,12 +252,7 @@ export async function expectPromisesKept(cell: Cell, opts: { backupExpected: boo
   } else {
     expect(existsSync(dir), 'no output where the backup failed').toBe(false);
   }
-  const locks = join(bench.stateDir, 'locks');
-  for (const name of existsSync(locks) ? readdirSync(locks) : []) {
-    const info = JSON.parse(readFileSync(join(locks, name), 'utf8')) as { pid: number; startedAt: string };
-    expect(isProcessAlive(info.pid, Date.parse(info.startedAt)), `lock ${name} is stale, not held`).toBe(false);
-  }
-  expect(listOpenRuns(bench.stateDir).map((r) => r.runId), 'no journal left open').toEqual([]);
+  expectNothingHeld(cell);
 }
 
 /** The job types whose signal cells (SIGINT, SIGTERM, SIGKILL then cleanup or the next run) are generated. */
@@ -258,7 +271,6 @@ export const EXPORT_TYPES = { fullvm };
  */
 async function expectMountsReleased(cell: Cell, opts: { backupExpected: boolean; dir?: string }): Promise<void> {
   const { bench } = cell;
-  const vm = bench.sim.esx.vm(VM);
   const dir = opts.dir ?? outDir(bench, VM);
   if (opts.backupExpected) {
     // Asynchronous: the simulated host serving the mount runs in this process.
@@ -268,18 +280,8 @@ async function expectMountsReleased(cell: Cell, opts: { backupExpected: boolean;
   }
   expect(existsSync(dir), 'no mount directory left').toBe(false);
   expect(await proxyLeftovers(bench.tmp), 'no mount, loop device or process left on the proxy').toEqual([]);
-  expect(vm.snapshots.filter((s) => s.name === SNAP), 'no _VCB-BACKUP_ snapshot remains').toEqual([]);
-  expect(footprint(bench.sim, VM), 'user snapshots and disk files unchanged').toEqual(cell.before);
-  expectGuestReleased(bench.sim, VM);
-  vm.guest.stop();
-  const now = replayWrites(cell.initial, vm.guest.events.slice(cell.eventsFrom), 5);
-  for (let i = 0; i < 2; i++) expect(vm.readDisk(i).equals(now[i]!), `disk ${i} holds every guest write`).toBe(true);
-  const locks = join(bench.stateDir, 'locks');
-  for (const name of existsSync(locks) ? readdirSync(locks) : []) {
-    const info = JSON.parse(readFileSync(join(locks, name), 'utf8')) as { pid: number; startedAt: string };
-    expect(isProcessAlive(info.pid, Date.parse(info.startedAt)), `lock ${name} is stale, not held`).toBe(false);
-  }
-  expect(listOpenRuns(bench.stateDir).map((r) => r.runId), 'no journal left open').toEqual([]);
+  expectHostKept(cell);
+  expectNothingHeld(cell);
 }
 
 export { waitUntil, cli, backupArgs, outDir, type Bench, type JobStep, type JobType, type Simulator };
