@@ -113,7 +113,7 @@ function shouldFire(state: RuleState): boolean {
 }
 
 /** mulberry32: a small deterministic PRNG, so a seed gives the same firing pattern on every run. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

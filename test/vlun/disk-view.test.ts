@@ -14,6 +14,7 @@ import { SnapshotDiskView, type SnapshotDiskViewOptions } from '../../src/vlun/d
 import { fetchFileByCat, NbdReader, SanReader, type DiskReader } from '../../src/vlun/index.js';
 import { planDisks, type ExportDiskPlan } from '../../src/workflow/disk-plan.js';
 import { smallInventory, waitUntil } from '../sim/integration/helpers.js';
+import { seededRandom } from '../../src/sim/faults.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -24,21 +25,10 @@ interface BlockSource {
   readAt(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
 }
 
-/** mulberry32: the same "random" requests on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pattern bytes no two writes share, so a byte from the wrong layer shows. */
 function pattern(length: number, seed: number): Buffer {
-  const next = prng(seed);
+  const next = seededRandom(seed);
   const b = Buffer.alloc(length);
   for (let i = 0; i < length; i += 4) b.writeUInt32LE((next() * 2 ** 32) >>> 0, i);
   return b;
@@ -80,7 +70,7 @@ describe('clipBlockMap', () => {
   });
 
   it('agrees with cutting every extent by hand, over many extents and ranges', () => {
-    const next = prng(3);
+    const next = seededRandom(3);
     const extents: DiskExtent[] = [];
     let at = 0;
     for (let i = 0; i < 500; i++) {
@@ -213,7 +203,7 @@ function viewOf(plan: ExportDiskPlan, reader: DiskReader, extra: Partial<Snapsho
 
 /** Unaligned requests anywhere: across chunk boundaries, at the very end, single bytes, whole chunks. */
 function randomRequests(size: number, count: number, seed: number, chunk: number): Array<[number, number]> {
-  const next = prng(seed);
+  const next = seededRandom(seed);
   const requests: Array<[number, number]> = [
     [0, 1],
     [size - 1, 1],
