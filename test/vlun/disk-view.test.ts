@@ -15,15 +15,10 @@ import { fetchFileByCat, NbdReader, SanReader, type DiskReader } from '../../src
 import { planDisks, type ExportDiskPlan } from '../../src/workflow/disk-plan.js';
 import { smallInventory, waitUntil } from '../sim/integration/helpers.js';
 import { seededRandom } from '../../src/sim/faults.js';
+import type { BlockSource } from '../../src/nbd/index.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
-
-/** What the NBD server serves (its BlockSource): the view must fit it. */
-interface BlockSource {
-  readonly size: number;
-  readAt(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
-}
 
 
 /** Pattern bytes no two writes share, so a byte from the wrong layer shows. */
