@@ -41,8 +41,8 @@ beforeAll(() => {
 });
 afterAll(() => host.cleanup());
 
-function realSh(line: string): string {
-  return execFileSync('/bin/sh', ['-c', line], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8' });
+function realSh(line: string, input = ''): string {
+  return execFileSync('/bin/sh', ['-c', line], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8', input });
 }
 
 describe('word expansion matches /bin/sh', () => {
@@ -65,6 +65,41 @@ describe('word expansion matches /bin/sh', () => {
   });
 });
 
+describe('while read loops match /bin/sh', () => {
+  const loops: [string, string][] = [
+    ['while read -r a b; do printf \'[%s|%s]\\n\' "$a" "$b"; done', 'one two three\n  lead  trail  \nsingle\n\nlast-without-newline'],
+    ['while read a; do printf \'[%s]\\n\' "$a"; done', 'back\\slash\njoined \\\nline\n'],
+    ['while read -r x; do echo "got $x"; done; echo "status $?"', 'a\nb\n'],
+    ['while read -r x y z; do echo "$z/$y/$x"; done', '1 2 3 4 5\n'],
+    ['while read -r n; do echo "$n"; test "$n" = stop && exit 3; done; echo never', 'go\nstop\nafter\n'],
+    ['while test ! -e /tmp/never-there-$$; do echo once; exit 4; done', ''],
+  ];
+  for (const [line, input] of loops) {
+    it(line, async () => {
+      let expectedStatus = 0;
+      let expected: string;
+      try {
+        expected = realSh(line, input);
+      } catch (error) {
+        expected = String((error as { stdout: string }).stdout);
+        expectedStatus = (error as { status: number }).status;
+      }
+      const result = await runLine(host.vfs, line, { env: { ...ENV }, stdin: input });
+      expect(result.err).toBe('');
+      expect(result.out).toBe(expected);
+      expect(result.status).toBe(expectedStatus);
+    });
+  }
+
+  it('leaves the bytes after the line in stdin for the commands of the body', async () => {
+    const line = 'while read -r a; do read -r b; echo "$a+$b"; done';
+    const input = '1\n2\n3\n4\n5\n';
+    const result = await runLine(host.vfs, line, { env: { ...ENV }, stdin: input });
+    expect(result.out).toBe(realSh(line, input));
+    expect(result.out).toBe('1+2\n3+4\n5+\n');
+  });
+});
+
 describe('syntax errors and unsupported constructs', () => {
   const cases: [string, 'syntax' | 'unsupported', RegExp][] = [
     [`echo 'open`, 'syntax', /unterminated quoted string/],
@@ -78,7 +113,13 @@ describe('syntax errors and unsupported constructs', () => {
     [`echo >`, 'syntax', /missing file name/],
     [`if true; then echo; fi`, 'unsupported', /"if"/],
     [`for i in 1 2; do echo; done`, 'unsupported', /"for"/],
-    [`while true; do :; done`, 'unsupported', /"while"/],
+    [`until false; do :; done`, 'unsupported', /"until"/],
+    [`while true; do echo`, 'syntax', /end of file \(expecting "done"\)/],
+    [`while true; echo`, 'syntax', /end of file \(expecting "do"\)/],
+    [`while read a; do done`, 'syntax', /unexpected "done"/],
+    [`while do echo; done`, 'syntax', /unexpected "do"/],
+    [`while true; do :; done x`, 'syntax', /after "done"/],
+    [`done`, 'unsupported', /"done"/],
     [`f() { echo; }`, 'unsupported', /function/],
     [`(echo sub)`, 'unsupported', /subshell/],
     [`& echo`, 'syntax', /unexpected "&"/],

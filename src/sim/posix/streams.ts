@@ -72,6 +72,27 @@ export async function readChunk(input: Readable, signal: AbortSignal): Promise<B
   }
 }
 
+/**
+ * Reads up to and including the next newline and leaves every byte after it in the stream, as sh's `read`
+ * does by reading a pipe one byte at a time (the commands after it see the rest). Returns the line without
+ * its newline and whether the newline came (false: input ended first; null when nothing at all was left).
+ */
+export async function readLine(input: Readable, signal: AbortSignal): Promise<{ line: string; ended: boolean } | null> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const chunk = await readChunk(input, signal);
+    if (chunk === null) return parts.length === 0 ? null : { line: Buffer.concat(parts).toString('utf8'), ended: true };
+    const newline = chunk.indexOf(0x0a);
+    if (newline < 0) {
+      parts.push(chunk);
+      continue;
+    }
+    if (newline + 1 < chunk.length) input.unshift(chunk.subarray(newline + 1));
+    parts.push(chunk.subarray(0, newline));
+    return { line: Buffer.concat(parts).toString('utf8'), ended: false };
+  }
+}
+
 /** Calls onChunk for every chunk of a random-access file between start and end, CHUNK_SIZE at most each. */
 export async function forEachFileChunk(
   file: RandomAccessFile,

@@ -1,8 +1,8 @@
-// Shell builtins of the simulated host: cd, pwd, true, false, :, echo, printf, exit, test/[, export, unset.
+// Shell builtins of the simulated host: cd, pwd, true, false, :, echo, printf, exit, test/[, export, unset, read.
 
 import type { CommandIO } from './types.js';
 import { errorText, resolvePath } from '../posix/paths.js';
-import { isStreamStop, writeChunk } from '../posix/streams.js';
+import { isStreamStop, readLine, writeChunk } from '../posix/streams.js';
 
 export interface ShellState {
   /** Shell variables; all of them are passed to commands as their environment. */
@@ -175,6 +175,60 @@ function evaluateTest(args: string[], io: CommandIO): boolean {
   throw new Error('too many arguments');
 }
 
+/**
+ * read [-r] NAME...: one line of stdin, split at blanks into the names, the last taking the rest; status 1 at
+ * end of input (the names still get what came before it). Without -r a backslash escapes the next character
+ * and a backslash-newline joins the next line.
+ */
+const read: Builtin = async (io, shell) => {
+  const args = io.argv.slice(1);
+  let raw = false;
+  while (args[0]?.startsWith('-')) {
+    const option = args.shift()!;
+    if (option === '--') break;
+    if (option !== '-r') return (await print(io, `sh: read: ${option}: invalid option\n`, 'stderr'), 2);
+    raw = true;
+  }
+  const names = args.length > 0 ? args : ['REPLY'];
+  const bad = names.find((n) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
+  if (bad !== undefined) return (await print(io, `sh: read: '${bad}': not a valid identifier\n`, 'stderr'), 2);
+  let text = '';
+  let ended = false;
+  for (;;) {
+    let got;
+    try {
+      got = await readLine(io.stdin, io.signal);
+    } catch (err) {
+      if (isStreamStop(err)) return 1;
+      throw err;
+    }
+    if (got === null) {
+      ended = true;
+      break;
+    }
+    ended = got.ended;
+    if (!raw && got.line.endsWith('\\') && !got.line.endsWith('\\\\') && !ended) {
+      text += got.line.slice(0, -1);
+      continue;
+    }
+    text += got.line;
+    break;
+  }
+  if (!raw) text = text.replace(/\\(.)/g, '$1');
+  const fields = text.replace(/^[ \t]+/, '');
+  let rest = fields;
+  names.forEach((name, i) => {
+    if (i === names.length - 1) {
+      shell.vars[name] = rest.replace(/[ \t]+$/, '');
+      return;
+    }
+    const m = /^([^ \t]*)[ \t]*/.exec(rest)!;
+    shell.vars[name] = m[1]!;
+    rest = rest.slice(m[0].length);
+  });
+  return ended ? 1 : 0;
+};
+
 const pwd: Builtin = async (io, shell) => print(io, `${shell.cwd}\n`);
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
@@ -190,4 +244,5 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   ['unset', unset],
   ['test', test],
   ['[', test],
+  ['read', read],
 ]);

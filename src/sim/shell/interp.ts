@@ -6,7 +6,7 @@ import type { Vfs } from '../vmfs/types.js';
 import type { CommandIO, CommandRecord, CommandTable } from './types.js';
 import type { FaultDecision, FaultEngine } from '../faults.js';
 import { parseCommandLine } from './parse.js';
-import { ShellSyntaxError, type List, type Pipeline, type SimpleCommand } from './syntax.js';
+import { ShellSyntaxError, type Command, type List, type Pipeline, type SimpleCommand, type WhileLoop } from './syntax.js';
 import { expandWord, expandWordToString, type ExpandContext } from './expand.js';
 import { builtins, type ShellState } from './builtins.js';
 import { throttledWritable } from './throttle.js';
@@ -94,7 +94,7 @@ class Interpreter {
 
   private async runPipeline(pipeline: Pipeline, state: ShellState, fds: Fds, signal: AbortSignal): Promise<number> {
     const { commands } = pipeline;
-    if (commands.length === 1) return this.runSimple(commands[0]!, state, fds, signal);
+    if (commands.length === 1) return this.runCommand(commands[0]!, state, fds, signal);
     const pipes = commands.slice(1).map(() => {
       const pipe = new PassThrough();
       pipe.on('error', () => {});
@@ -111,7 +111,7 @@ class Interpreter {
             stdout: i === commands.length - 1 ? fds.stdout : pipes[i]!,
             stderr: fds.stderr,
           };
-          const status = await this.runSimple(command, { ...state }, io, controllers[i]!.signal);
+          const status = await this.runCommand(command, { ...state }, io, controllers[i]!.signal);
           if (i < commands.length - 1) pipes[i]!.end();
           if (i > 0) {
             // Like SIGPIPE: once a reader is gone, the commands feeding it stop.
@@ -125,6 +125,33 @@ class Interpreter {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  private runCommand(command: Command, state: ShellState, fds: Fds, signal: AbortSignal): Promise<number> {
+    return command.kind === 'while' ? this.runWhile(command, state, fds, signal) : this.runSimple(command, state, fds, signal);
+  }
+
+  /** Runs the body while the condition's status is 0; the status is the body's last (0 if it never ran). */
+  private async runWhile(loop: WhileLoop, state: ShellState, fds: Fds, signal: AbortSignal): Promise<number> {
+    const substituted = { status: 0 };
+    const expand = this.expandContext(state, fds, signal, substituted);
+    const opened = await this.openRedirects(loop, state, fds, expand, signal);
+    if (typeof opened === 'number') return opened;
+    let status = 0;
+    try {
+      for (;;) {
+        // A loop of builtins alone never waits on I/O: yield so the channel's close (the host's SIGHUP) is heard.
+        await new Promise((resolve) => setImmediate(resolve));
+        const condition = await this.runList(loop.condition, state, opened.fds, signal);
+        if (this.stopped(state, signal)) return state.dropped || signal.aborted ? KILLED_STATUS : condition;
+        if (condition !== 0) break;
+        status = await this.runList(loop.body, state, opened.fds, signal);
+        if (this.stopped(state, signal)) return state.dropped || signal.aborted ? KILLED_STATUS : status;
+      }
+    } finally {
+      await opened.close();
+    }
+    return status;
   }
 
   private expandContext(state: ShellState, fds: Fds, signal: AbortSignal, substituted: { status: number }): ExpandContext {
@@ -260,7 +287,7 @@ class Interpreter {
   }
 
   /** Applies redirections in order; returns the resulting fds, or an exit status when a file cannot be opened. */
-  private async openRedirects(command: SimpleCommand, state: ShellState, fds: Fds, expand: ExpandContext, signal: AbortSignal): Promise<{ fds: Fds; close: () => Promise<void> } | number> {
+  private async openRedirects(command: Pick<SimpleCommand, 'redirects'>, state: ShellState, fds: Fds, expand: ExpandContext, signal: AbortSignal): Promise<{ fds: Fds; close: () => Promise<void> } | number> {
     const table: (Readable | Writable | undefined)[] = [fds.stdin, fds.stdout, fds.stderr];
     const owned: Writable[] = [];
     for (const redirect of command.redirects) {

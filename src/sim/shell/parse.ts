@@ -1,16 +1,19 @@
 // Parser for the POSIX-sh subset the simulated host understands: words, quotes, $VAR, $(...), lists, pipelines, redirections.
 //
 // Supported: ; && || newlines, |, > >> < 2> 2>&1 N>&M, NAME=value prefixes, comments, '...', "...", \ escapes,
-// $NAME ${NAME} $? $$ $# $0-$9, $(...) and `...`. Anything else that a full shell would treat as syntax
-// (if/for/while/case/functions/subshells/&/$((...))/here-documents) is rejected with ShellSyntaxError,
+// $NAME ${NAME} $? $$ $# $0-$9, $(...) and `...`, & and `while LIST; do LIST; done`. Anything else that a full
+// shell would treat as syntax (if/for/until/case/functions/subshells/$((...))/here-documents) is rejected with ShellSyntaxError,
 // kind 'unsupported': the product never sends it, and silently misreading it would be worse.
 
-import { ShellSyntaxError, type AndOr, type List, type Pipeline, type Redirect, type SimpleCommand, type Word, type WordPart } from './syntax.js';
+import { ShellSyntaxError, type AndOr, type Command, type List, type Pipeline, type Redirect, type SimpleCommand, type WhileLoop, type Word, type WordPart } from './syntax.js';
 
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'for', 'while', 'until', 'do', 'done', 'case', 'esac', 'function', '{', '}', '!', '[[', 'select']);
 const WORD_END = new Set([' ', '\t', '\n', ';', '&', '|', '<', '>', '(', ')']);
 const NAME_START = /[A-Za-z_]/;
 const NAME_CHAR = /[A-Za-z0-9_]/;
+
+/** Reserved words that end a list inside a compound command. */
+type Terminator = 'do' | 'done';
 
 export function parseCommandLine(src: string): List {
   const parser = new Parser(src);
@@ -46,14 +49,18 @@ class Parser {
     }
   }
 
-  /** Parses and-or lists separated by ; or newlines, up to end of input or (inSubst) a closing parenthesis. */
-  parseList(inSubst: boolean): List {
+  /**
+   * Parses and-or lists separated by ; or newlines, up to end of input, (inSubst) a closing parenthesis, or one of
+   * the reserved words `until` at the start of a command.
+   */
+  parseList(inSubst: boolean, until: readonly Terminator[] = []): List {
     const list: List = [];
     for (;;) {
       this.skipBlanks();
       const c = this.peek();
       if (c === undefined) break;
       if (c === ')' && inSubst) break;
+      if (until.some((word) => this.atReservedWord(word))) break;
       if (c === '\n') {
         this.pos++;
         continue;
@@ -98,14 +105,49 @@ class Parser {
   }
 
   private parsePipeline(): Pipeline {
-    const commands = [this.parseSimple()];
+    const commands = [this.parseCommand()];
     for (;;) {
       this.skipBlanks();
       if (this.peek() !== '|' || this.peek(1) === '|') return { commands };
       this.pos++;
       this.skipLinebreaks();
-      commands.push(this.parseSimple());
+      commands.push(this.parseCommand());
     }
+  }
+
+  /** Whether the reserved word `word` stands here as a whole word. */
+  private atReservedWord(word: string): boolean {
+    if (!this.src.startsWith(word, this.pos)) return false;
+    const after = this.peek(word.length);
+    return after === undefined || WORD_END.has(after);
+  }
+
+  private parseCommand(): Command {
+    this.skipBlanks();
+    return this.atReservedWord('while') ? this.parseWhile() : this.parseSimple();
+  }
+
+  /** `while LIST; do LIST; done`, then the loop's redirections. */
+  private parseWhile(): WhileLoop {
+    this.pos += 'while'.length;
+    const condition = this.parseList(false, ['do']);
+    if (!this.atReservedWord('do')) throw this.syntax(this.pos >= this.src.length ? 'unexpected end of file (expecting "do")' : 'expecting "do"');
+    if (condition.length === 0) throw this.syntax('unexpected "do"');
+    this.pos += 'do'.length;
+    const body = this.parseList(false, ['done']);
+    if (!this.atReservedWord('done')) throw this.syntax(this.pos >= this.src.length ? 'unexpected end of file (expecting "done")' : 'expecting "done"');
+    if (body.length === 0) throw this.syntax('unexpected "done"');
+    this.pos += 'done'.length;
+    const redirects: Redirect[] = [];
+    for (;;) {
+      this.skipBlanks();
+      const redirect = this.tryRedirect();
+      if (!redirect) break;
+      redirects.push(redirect);
+    }
+    const c = this.peek();
+    if (c !== undefined && !WORD_END.has(c)) throw this.syntax(`unexpected word after "done"`);
+    return { kind: 'while', condition, body, redirects };
   }
 
   private parseSimple(): SimpleCommand {

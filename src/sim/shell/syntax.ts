@@ -14,13 +14,24 @@ export type Redirect =
   | { fd: number; op: 'dup'; targetFd: number };
 
 export interface SimpleCommand {
+  kind?: undefined;
   assignments: { name: string; value: Word }[];
   words: Word[];
   redirects: Redirect[];
 }
 
+/** `while LIST; do LIST; done [redirections]`: the one compound command the host's sh is asked to run (a reader loop). */
+export interface WhileLoop {
+  kind: 'while';
+  condition: List;
+  body: List;
+  redirects: Redirect[];
+}
+
+export type Command = SimpleCommand | WhileLoop;
+
 export interface Pipeline {
-  commands: SimpleCommand[];
+  commands: Command[];
 }
 
 export interface AndOr {
