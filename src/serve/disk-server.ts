@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { BlockMap } from '../esx/parse/block-map.js';
 import { serveNbd, type BlockSource } from '../nbd/index.js';
 import { SnapshotDiskView } from '../vlun/disk-view.js';
-import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
+import { SanReader, SessionReader, type DiskReader } from '../vlun/index.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { withReconnect } from '../transport/index.js';
 import { serveConfigSchema, type ServeConfig, type ServeReady } from './serve-config.js';
@@ -31,7 +31,9 @@ async function startServing(config: ServeConfig, log: Logger): Promise<() => Pro
   const session = needsHost
     ? await openHostSession({ ...config.connect, acceptNewHostKey: false, connectRetries: 2 }, log)
     : undefined;
-  const throughHost = session ? reconnectingReader(session, new NbdReader(session.transport, { mode: config.mode === 'nbdssl' ? 'nbdssl' : 'nbd' })) : undefined;
+  // Long-lived dd loops: the mount's reads come one small miss at a time, and a new command per miss costs more than the read.
+  const loops = session ? new SessionReader(session.transport, { mode: config.mode === 'nbdssl' ? 'nbdssl' : 'nbd' }) : undefined;
+  const throughHost = session && loops ? reconnectingReader(session, loops) : undefined;
   // The view asks for a chunk or a read-ahead batch at a time: one chunk-sized buffer, no read-ahead of the reader's own.
   const fromLun = config.mode === 'san' ? new SanReader(config.lunMap, { lunFlag: '--lun', chunkSize: 1024 * 1024, readAhead: 0 }) : undefined;
   const closers: Array<() => Promise<void>> = [];
@@ -55,11 +57,13 @@ async function startServing(config: ServeConfig, log: Logger): Promise<() => Pro
     }
   } catch (e) {
     for (const close of closers.reverse()) await close().catch(() => {});
+    await loops?.close().catch(() => {});
     await session?.transport.close().catch(() => {});
     throw e;
   }
   return async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
+    await loops?.close().catch(() => {});
     await session?.transport.close().catch(() => {});
   };
 }

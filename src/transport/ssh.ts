@@ -297,8 +297,13 @@ export class SshTransport implements Transport {
             fail(new TransportError('SOCKET', `SSH channel error: ${channelError.message}`, { cause: channelError })),
           );
           attachStdout(opened);
-          if (opts.stdin !== undefined) opened.end(opts.stdin);
-          else opened.end();
+          const input = opts.stdin;
+          if (input === undefined) opened.end();
+          else if (typeof input === 'string' || Buffer.isBuffer(input)) opened.end(input);
+          else {
+            input.pipe(opened);
+            opened.once('close', () => input.unpipe(opened));
+          }
         });
       };
 

@@ -3,8 +3,8 @@
 import type { Readable } from 'node:stream';
 
 export interface ExecOptions {
-  /** Bytes written to the remote command's stdin, then EOF. */
-  stdin?: Buffer | string;
+  /** Bytes written to the remote command's stdin, then EOF; or a stream piped into it (EOF when it ends). */
+  stdin?: Buffer | string | Readable;
   /** Kill the command (close the channel) after this long; rejects with a TransportError code TIMEOUT. */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -11,6 +11,7 @@
 import { openLocalFile, type LocalFile } from '../formats/local-file.js';
 import { openSparseDelta, type SparseDelta } from '../formats/sparse-delta.js';
 import type { Logger } from '../log.js';
+import { untilAborted } from '../util/until-aborted.js';
 import { extentsWithin, hasMappedWithin } from './clip-block-map.js';
 import { throwIfAborted, type ByteRange, type DiskExtent, type DiskReader, type DiskSource } from './types.js';
 
@@ -392,24 +393,4 @@ function runsOf(chunks: readonly PendingChunk[]): ByteRange[] {
     else runs.push({ start: chunk.start, end: chunk.end });
   }
   return runs.map((r) => ({ offset: r.start, length: r.end - r.start }));
-}
-
-/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts (the promise goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -73,6 +73,7 @@ describe('while read loops match /bin/sh', () => {
     ['while read -r x y z; do echo "$z/$y/$x"; done', '1 2 3 4 5\n'],
     ['while read -r n; do echo "$n"; test "$n" = stop && exit 3; done; echo never', 'go\nstop\nafter\n'],
     ['while test ! -e /tmp/never-there-$$; do echo once; exit 4; done', ''],
+    ['while read -r x; do test "$x" = ok || echo "not ok: $x ($?)"; done; false || exit $?', 'ok\nbad\n'],
   ];
   for (const [line, input] of loops) {
     it(line, async () => {

@@ -11,7 +11,7 @@ import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { connectSsh, type SshTransport } from '../../src/transport/index.js';
 import { clipBlockMap } from '../../src/vlun/clip-block-map.js';
 import { SnapshotDiskView, type SnapshotDiskViewOptions } from '../../src/vlun/disk-view.js';
-import { fetchFileByCat, NbdReader, SanReader, type DiskReader } from '../../src/vlun/index.js';
+import { fetchFileByCat, NbdReader, SanReader, SessionReader, type DiskReader } from '../../src/vlun/index.js';
 import { planDisks, type ExportDiskPlan } from '../../src/workflow/disk-plan.js';
 import { smallInventory, waitUntil } from '../sim/integration/helpers.js';
 import { seededRandom } from '../../src/sim/faults.js';
@@ -168,6 +168,8 @@ const readers: Array<[string, () => DiskReader]> = [
   // The export's nbd reader hands over SSH packets as they come (chunkSize 0): pieces cross chunk boundaries.
   ['nbd (packets)', () => new NbdReader(bench.transport, { chunkSize: 0 })],
   ['san', () => new SanReader(bench.lunMap, { chunkSize: 256 * KiB, readAhead: 1 })],
+  // The disk server's: long-lived dd loops (ended soon after each test, so counts of later tests are their own).
+  ['session', () => new SessionReader(bench.transport, { idleMs: 100 })],
 ];
 
 /** Remote command lines that ran dd since `from` in the command log (one SSH session each). */

@@ -11,7 +11,13 @@ export class LocalShellTransport implements Transport {
 
   stream(commandLine: string, opts: ExecOptions = {}): StreamHandle {
     this.commandLines.push(commandLine);
-    const child = spawn('/bin/sh', ['-c', commandLine], { cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const input = opts.stdin;
+    const child = spawn('/bin/sh', ['-c', commandLine], { cwd: this.cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) {
+      child.stdin!.on('error', () => {});
+      if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin!.end(input);
+      else input.pipe(child.stdin!);
+    }
     const onAbort = () => child.kill('SIGTERM');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     let stderr = '';

@@ -83,6 +83,8 @@ class Interpreter {
     let status = await this.runPipeline(andOr.first, state, fds, signal);
     for (const { op, pipeline } of andOr.rest) {
       if (this.stopped(state, signal)) break;
+      // `a || exit $?`: $? is a's status within the list too.
+      state.status = status;
       if ((op === '&&') === (status === 0)) status = await this.runPipeline(pipeline, state, fds, signal);
     }
     return status;
