@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'INTERRUPTED'
   | 'CLEANUP' // the backup may have succeeded but cleanup did not
   | 'MOUNT' // -t file: this proxy cannot mount the guest volumes (root, FUSE, loop devices, a tool)
+  | 'AGENT' // --agent: the backup program failed, hung past --agent-timeout, or was killed
   | 'SETTLING' // not released yet: a create the host may still finish is being waited for
   | 'INTERNAL';
 

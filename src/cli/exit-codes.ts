@@ -13,6 +13,7 @@ export const EXIT = {
   EXPORT: 7,
   CLEANUP: 8,
   MOUNT: 9,
+  AGENT: 10,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -34,6 +35,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   INTERRUPTED: EXIT.INTERRUPTED,
   CLEANUP: EXIT.CLEANUP,
   MOUNT: EXIT.MOUNT,
+  AGENT: EXIT.AGENT,
   SETTLING: EXIT.CLEANUP,
   INTERNAL: EXIT.FAILED,
 };
@@ -55,6 +57,8 @@ export const EXIT_CODES_HELP = `Exit codes:
        the message says what is left: run "vcbmounter cleanup"
   9    -t file: this proxy cannot mount guest volumes (not root, no FUSE or loop
        devices, a program missing); nothing was acquired
+  10   --agent: the backup program failed, timed out or was killed; the snapshot and
+       mounts are released (a fullvm export stays in -r)
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
+import { agentArgv } from '../agent/run-agent.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { unmountDir } from '../workflow/unmount.js';
@@ -28,6 +29,8 @@ Examples:
   vcbmounter -U /mnt/fs01 -h esx01 -u root -p -        unmount them and remove the snapshot
   vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
   vcbmounter -U /backup/web01 -h esx01 -u root -p -    ... and the snapshot its run could not remove
+  vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/stage/web01 --agent 'restic backup --tag "vm={vm}" {dir}'
+                                                       hand the export to restic (RESTIC_* from the environment)
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
@@ -53,7 +56,7 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
 }
 
 /** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
-const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout' };
+const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout' };
 
 function flagOf(option: string): string {
   return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -173,6 +176,9 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--json', 'print a JSON summary on stdout (and JSON logs)')
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
+    .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
+    .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
+    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
     .action(async (flags: Record<string, unknown>) => {
       const level = Number(flags.logLevel);
       if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
@@ -223,13 +229,18 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
         commandTimeoutMs: seconds(flags.commandTimeout, '--command-timeout'),
         connectRetries: connectRetriesFlag(flags.connectRetries),
         dryRun: flags.dryRun,
+        agent: flags.agent,
+        agentShell: flags.agentShell,
+        agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
       });
       if (!parsed.success) {
         const i = parsed.error.issues[0]!;
         throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
       }
       const o: BackupOptions = parsed.data;
-      const jobType = jobTypeFor(o.type);
+      if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
+      if (o.agent && !o.agentShell) agentArgv(o.agent);
+      const jobType = jobTypeFor(o.type, { agent: o.agent });
       if (o.dryRun) {
         io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
         return;

@@ -82,6 +82,7 @@ export const createSnapshot: JobStep = {
       if (!unanswered(e)) handle.update({ outcome: 'failed' });
       throw explain(e, ref.name, o.snapshotTimeoutMs);
     }
+    job.snapshotTakenAt = new Date().toISOString();
     const created = job.snapshot.owned?.created;
     handle.update({ outcome: 'created', ...(job.snapshot.id ? { snapshotId: job.snapshot.id } : {}), ...(created ? { created } : {}) });
     if (job.snapshot.owned && job.snapshot.id === undefined) {

@@ -31,6 +31,8 @@ export interface JobState {
   /** The snapshot listing made by check-snapshots, while nothing changed the tree since: the create reuses it. */
   snapshotsListed?: SnapshotInfo[];
   snapshot?: SnapshotInfo;
+  /** When the create returned, on this proxy's clock (what an agent is told the backup's time is). */
+  snapshotTakenAt?: string;
   snapshotHandle?: UndoHandle;
   quiesced: boolean;
   warnings: string[];

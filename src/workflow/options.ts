@@ -38,6 +38,10 @@ export const backupOptionsSchema = z.object({
   /** Further connection attempts after a failure the network may clear (see workflow/connect.ts). */
   connectRetries: z._default(z.int().check(z.nonnegative()), 2),
   dryRun: z._default(z.boolean(), false),
+  /** The backup program run on the ready export or mount (see agent/run-agent.ts); the run releases everything after it. */
+  agent: z.optional(z.string().check(z.minLength(1))),
+  agentShell: z._default(z.boolean(), false),
+  agentTimeoutMs: z._default(z.int().check(z.positive()), 12 * 3600_000),
 });
 
 export type BackupOptions = z.infer<typeof backupOptionsSchema>;
