@@ -73,11 +73,6 @@ export interface AgentRun {
   log: Logger;
 }
 
-/** The program's name for messages: its argv[0], or "sh -c" for a shell command. */
-function agentName(run: AgentRun): string {
-  return run.shell ? `sh -c ${shellQuote(run.command)}` : agentArgv(run.command)[0]!;
-}
-
 /**
  * Runs the agent to its end. Its stdout and stderr go to the log line by line (tagged), never to our stdout.
  * Rejects with VcbError AGENT when it exits non-zero, is killed, or outlives timeoutMs (then SIGTERM, and
@@ -91,7 +86,8 @@ export async function runAgent(run: AgentRun): Promise<void> {
         const argv = agentArgv(run.command).map((w) => fillPlaceholders(w, values));
         return [argv[0]!, argv.slice(1)] as const;
       })();
-  const name = agentName(run);
+  // For messages: the program's argv[0], or the shell command whole.
+  const name = run.shell ? `sh -c ${shellQuote(run.command)}` : file;
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
   const started = Date.now();

@@ -10,6 +10,10 @@ export const VOLUME_UUID = '4f3c1a2b-aabbccdd-eeff-001122334455';
 
 export type BlockKind = DiskExtent['kind'];
 
+/** A disk of every kind of block, data runs of one and two blocks, and an unaligned tail of TAIL bytes. */
+export const KINDS: BlockKind[] = ['mapped', 'hole', 'mapped', 'mapped', 'unzeroed', 'hole', 'mapped', 'mapped', 'hole', 'mapped'];
+export const TAIL = 3 * 512 + 64 * 1024;
+
 export interface FakeDisk {
   /** What a reader must reconstruct: mapped blocks' data, zeros elsewhere. */
   expected: Buffer;

@@ -6,11 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NbdReader, SanReader } from '../../src/vlun/index.js';
 import { VcbError } from '../../src/errors.js';
-import { buildFakeDisk, collector, LVID, MiB, VOLUME_UUID, writeFakeFiles, type BlockKind } from './fake-host.js';
+import { buildFakeDisk, collector, KINDS, TAIL, LVID, MiB, VOLUME_UUID, writeFakeFiles, type BlockKind } from './fake-host.js';
 import { LocalShellTransport } from './local-shell-transport.js';
 
-const KINDS: BlockKind[] = ['mapped', 'hole', 'mapped', 'mapped', 'unzeroed', 'hole', 'mapped', 'mapped', 'hole', 'mapped'];
-const TAIL = 3 * 512 + 64 * 1024;
 
 let dir: string;
 beforeAll(() => {

@@ -10,11 +10,9 @@ import type { BlockMap } from '../../src/esx/parse/block-map.js';
 import { connectSsh, TransportError, withReconnect, type SshTransport } from '../../src/transport/index.js';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { smallInventory, waitUntil } from '../sim/integration/helpers.js';
-import { buildFakeDisk, collector, MiB, writeFakeFiles, type BlockKind } from './fake-host.js';
+import { buildFakeDisk, collector, KINDS, TAIL, MiB, writeFakeFiles, type BlockKind } from './fake-host.js';
 import { LocalShellTransport } from './local-shell-transport.js';
 
-const KINDS: BlockKind[] = ['mapped', 'hole', 'mapped', 'mapped', 'unzeroed', 'hole', 'mapped', 'mapped', 'hole', 'mapped'];
-const TAIL = 3 * 512 + 64 * 1024;
 
 let dir: string;
 beforeAll(() => {
