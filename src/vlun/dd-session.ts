@@ -53,13 +53,12 @@ export class DdSession {
   private ended: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
-  private queuedBytes = 0;
   /** Settles when the loop is over, never rejects. */
   readonly closed: Promise<void>;
   private readonly stop: () => void;
 
   constructor(
-    private readonly transport: Transport,
+    transport: Transport,
     readonly path: string,
     /** Closes the loop after this long with nothing asked (a held channel costs the host a process). */
     private readonly idleMs = 5_000,
@@ -74,7 +73,7 @@ export class DdSession {
     const reading = eachChunk(handle.stdout, (chunk) => this.receive(chunk)).catch((error: unknown) => {
       // Lost its place, or the channel failed: nothing more of it can be trusted.
       this.end(error as Error);
-      handle.stdout.destroy();
+      this.stop();
     });
     this.closed = Promise.allSettled([reading, handle.done]).then(([, outcome]) => {
       if (outcome.status === 'rejected') return this.end(outcome.reason as Error);
@@ -91,7 +90,7 @@ export class DdSession {
 
   /** Bytes asked for and not yet delivered: how busy the loop is. */
   get backlog(): number {
-    return this.queuedBytes;
+    return this.waiting.reduce((sum, r) => sum + r.remaining, 0);
   }
 
   /** Asks for one dd read; resolves once its bytes have all gone to onData. */
@@ -101,7 +100,6 @@ export class DdSession {
     return new Promise<void>((resolve, reject) => {
       const id = this.nextId++;
       this.waiting.push({ id, read, onData, remaining: read.length, resolve, reject });
-      this.queuedBytes += read.length;
       if (this.waiting.length === 1) this.armStall();
       this.input.write(`${id} ${read.blockSize} ${read.skip} ${read.count}\n`);
     });
@@ -141,7 +139,6 @@ export class DdSession {
         const take = Math.min(current.remaining, chunk.length - at);
         const offset = current.read.offset + current.read.length - current.remaining;
         current.remaining -= take;
-        this.queuedBytes -= take;
         await current.onData(offset, chunk.subarray(at, at + take));
         at += take;
         continue;
@@ -175,6 +172,5 @@ export class DdSession {
     clearTimeout(this.stallTimer);
     this.input.end();
     for (const request of this.waiting.splice(0)) request.reject(this.ended);
-    this.queuedBytes = 0;
   }
 }
