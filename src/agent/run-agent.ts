@@ -91,30 +91,23 @@ export async function runAgent(run: AgentRun): Promise<void> {
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
   const started = Date.now();
+  // execa hands a generator each line of the stream; yielding nothing keeps it out of the (unbuffered) result.
+  const toLog = (stream: 'stdout' | 'stderr') =>
+    function* (line: unknown) {
+      if (typeof line === 'string' && line.trim()) agentLog.info({ stream }, line);
+    };
   const child = execa(file, args, {
     env: agentEnv(values),
     extendEnv: false,
     stdin: 'ignore',
+    stdout: toLog('stdout'),
+    stderr: toLog('stderr'),
     timeout: run.timeoutMs,
     cancelSignal: run.signal,
     forceKillAfterDelay: 10_000,
     reject: false,
-    stripFinalNewline: false,
-    lines: false,
     buffer: false,
   });
-  for (const [stream, readable] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
-    let rest = '';
-    readable?.setEncoding('utf8');
-    readable?.on('data', (text: string) => {
-      const lines = (rest + text).split('\n');
-      rest = lines.pop()!;
-      for (const line of lines) if (line.trim()) agentLog.info({ stream }, line);
-    });
-    readable?.on('end', () => {
-      if (rest) agentLog.info({ stream }, rest);
-    });
-  }
   const result = await child;
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.exitCode === 0 && !result.failed) {

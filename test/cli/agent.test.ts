@@ -111,6 +111,8 @@ describe('--agent on a fullvm export', () => {
     expect(r.exitCode, r.stderr).toBe(10);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/step agent/);
+    // What the agent printed is in the log, a line per entry, tagged with its stream.
+    if (_what === 'fails') expect(r.stderr).toMatch(/"agent":"sh","stream":"stderr","msg":"disk full"/);
     expect(vm.snapshots).toHaveLength(0);
     expect(readCatalog(out).disks).toHaveLength(1);
   });
