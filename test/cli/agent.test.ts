@@ -2,7 +2,10 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
+import { isProcessAlive } from '../../src/engine/index.js';
+import { binCommand } from '../../tools/test-support/bin-command.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { replayWrites } from '../../src/sim/guest/guest.js';
 import { FAST_GUEST, markerIndex, smallInventory } from '../sim/integration/helpers.js';
@@ -115,6 +118,42 @@ describe('--agent on a fullvm export', () => {
     if (_what === 'fails') expect(r.stderr).toMatch(/"agent":"sh","stream":"stderr","msg":"disk full"/);
     expect(vm.snapshots).toHaveLength(0);
     expect(readCatalog(out).disks).toHaveLength(1);
+  });
+});
+
+describe('--agent when vcbmounter itself is stopped', () => {
+  let bench: Bench;
+
+  beforeAll(async () => {
+    bench = await startBench(fileInventory([LINUX_VM]));
+  });
+  afterAll(async () => bench?.stop());
+
+  test('SIGTERM while the agent runs on a -t file mount: the agent is stopped, then the mounts and the snapshot are released, exit 143', async () => {
+    const vm = bench.sim.esx.vm(LINUX_VM.name);
+    const dir = join(bench.work, 'interrupted');
+    const pidFile = join(bench.work, 'agent.pid');
+    const run = binCommand(['-h', '127.0.0.1', '--port', String(bench.sim.port), '-u', 'root', '--host-key', bench.sim.fingerprint, '--state-dir', bench.stateDir, '-p', '-',
+      '-a', `name:${LINUX_VM.name}`, '-r', dir, '-t', 'file', '--agent-shell', '--agent', `echo $$ > ${pidFile}; exec sleep 120`]);
+    const child = spawn(run.command, run.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VCBMOUNTER_PASSWORD: '' } });
+    child.stdin.end(`${bench.sim.password}\n`);
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    // One signal only: a second one forces the exit without cleanup.
+    const poll = setInterval(() => {
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n')) {
+        clearInterval(poll);
+        child.kill('SIGTERM');
+      }
+    }, 50);
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    clearInterval(poll);
+    expect(exitCode, stderr).toBe(143);
+    const agentPid = Number(readFileSync(pidFile, 'utf8'));
+    expect(isProcessAlive(agentPid), 'the agent is stopped').toBe(false);
+    expect(vm.snapshots.map((s) => s.name)).not.toContain(SNAPSHOT_NAME);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
   });
 });
 
