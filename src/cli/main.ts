@@ -31,6 +31,10 @@ Examples:
   vcbmounter -U /backup/web01 -h esx01 -u root -p -    ... and the snapshot its run could not remove
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/stage/web01 --agent 'restic backup --tag "vm={vm}" {dir}'
                                                        hand the export to restic (RESTIC_* from the environment)
+  vcbmounter pre -h esx01 -u root --password-file F -a name:web01 -r /backup/stage/web01
+                                                       for a backup program's "before job": prints the ready directory
+  vcbmounter post /backup/stage/web01 -h esx01 -u root --password-file F
+                                                       its "after job" (also after a failed job): releases everything
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
@@ -141,20 +145,16 @@ async function unmountWithOptionalHost(dir: string, flags: Record<string, unknow
   }
 }
 
-export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  let exitCode = EXIT.OK as number;
-  let log: Logger | undefined;
-  let interruptedBy: HandledSignal | undefined;
-  const program = new Command('vcbmounter');
-  program
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: (s, write) => write(usageErrorText(s)) })
-    .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
-    .version(TOOL_VERSION, '--version')
-    .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
-    .addHelpText('after', EXAMPLES);
-  withConnectionOptions(program, 'ESX/ESXi host (or "sim" for the embedded simulated host)')
+/** What the commands' actions tell run() after they return or throw. */
+interface RunOutcome {
+  exitCode: number;
+  log?: Logger;
+  interruptedBy?: HandledSignal;
+}
+
+/** The flags of a backup, shared by the plain command line and `pre`. */
+function withBackupOptions(cmd: Command): Command {
+  return withConnectionOptions(cmd, 'ESX/ESXi host (or "sim" for the embedded simulated host)')
     .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)')
     .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
     .option('-r, --dir <dir>', 'export directory to create (must not exist)')
@@ -162,7 +162,6 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .addOption(new Option('-m, --mode <mode>', 'transport: nbd/nbdssl read through the host over SSH, san reads the LUN directly (hotadd: refused: this proxy reaches the host over SSH)').choices(['san', 'nbd', 'nbdssl', 'hotadd']).default('nbd'))
     .addOption(new Option('-M, --monolithic <0|1>', '1: one flat file per disk; 0: split into 2 GiB extents').choices(['0', '1']).default('1'))
     .option('-L, --log-level <0-6>', 'log verbosity: 0 fatal only ... 6 every remote command', '3')
-    .option('-U, --unmount <dir>', 'remove a directory an earlier run created (safe to repeat)')
     .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy, as LVID[:EXTENT]=PATH[@OFFSET] (repeatable; see docs/usage.md)')
     .addOption(new Option('--preexisting-mountpoint <policy>', 'if -r exists').choices(['fail', 'delete']).default('fail'))
     .addOption(new Option('--preexisting-snapshot <policy>', 'if the VM already has a _VCB-BACKUP_ snapshot').choices(['fail', 'delete']).default('fail'))
@@ -178,102 +177,171 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
     .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
     .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
-    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
-    .action(async (flags: Record<string, unknown>) => {
-      const level = Number(flags.logLevel);
-      if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
-      log = createLogger({ level, json: Boolean(flags.json), file: flags.logFile as string | undefined });
-      const cleanupTimeoutMs = seconds(flags.cleanupTimeout, '--cleanup-timeout');
-      if (flags.unmount) {
-        const report = await unmountWithOptionalHost(String(flags.unmount), flags, log, cleanupTimeoutMs);
-        io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...report }) + '\n' : report.nothingToDo ? `nothing to remove at ${report.dir}\n` : `removed ${report.removed.join(', ')}\n`);
-        return;
-      }
-      const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
-      if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter --help)`);
-      const sim = isSimHost(String(flags.host));
-      if (sim && flags.type === 'file' && !flags.dryRun) {
-        throw new VcbError('USAGE', '-t file -h sim: the embedded simulated host lives only as long as this command, and the mounts must outlive it; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
-      }
-      const password =
-        sim || flags.dryRun
-          ? undefined
-          : await resolvePassword({
-              password: flags.password as string | undefined,
-              passwordFile: flags.passwordFile as string | undefined,
-              prompt: flags.identity ? undefined : () => promptPassword(`${String(flags.user)}@${String(flags.host)}`),
-            });
-      const parsed = backupOptionsSchema.safeParse({
-        host: flags.host,
-        port: flags.port,
-        user: flags.user,
-        password,
-        identityFile: flags.identity,
-        hostKey: flags.hostKey,
-        knownHosts: flags.knownHosts,
-        acceptNewHostKey: flags.acceptNewHostKey,
-        selector: flags.vm,
-        dir: flags.dir,
-        type: flags.type,
-        mode: flags.mode,
-        monolithic: flags.monolithic === '1',
-        commandSet: flags.commandSet,
-        preexistingMountpoint: flags.preexistingMountpoint,
-        preexistingSnapshot: flags.preexistingSnapshot,
-        requireQuiesce: flags.requireQuiesce,
-        quiesce: flags.quiesce,
-        lunMap: parseLunMap(flags.lun as string[] | undefined),
-        stateDir: flags.stateDir,
-        snapshotTimeoutMs: seconds(flags.snapshotTimeout, '--snapshot-timeout'),
-        cleanupTimeoutMs,
-        commandTimeoutMs: seconds(flags.commandTimeout, '--command-timeout'),
-        connectRetries: connectRetriesFlag(flags.connectRetries),
-        dryRun: flags.dryRun,
-        agent: flags.agent,
-        agentShell: flags.agentShell,
-        agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
-      });
-      if (!parsed.success) {
-        const i = parsed.error.issues[0]!;
-        throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
-      }
-      const o: BackupOptions = parsed.data;
-      if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
-      if (o.agent && !o.agentShell) agentArgv(o.agent);
-      const jobType = jobTypeFor(o.type, { agent: o.agent });
-      if (o.dryRun) {
-        io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
-        return;
-      }
-      let holding: () => string[] = () => [];
-      const handlers = installSignalHandlers({
-        print: (line) => io.stderr.write(`${line}\n`),
-        onForce: (reason) => {
-          const left = holding();
-          const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
-          io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
-          process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
-        },
-      });
-      const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
-      const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
-      try {
-        const result = await runJob(jobType, o, {
-          log,
-          signal: handlers.signal,
-          onProgress: progress.update,
-          ...(embedded ? { openSession: embedded.open } : {}),
-          onHolding: (list) => (holding = list),
+    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'));
+}
+
+function startLogging(flags: Record<string, unknown>, outcome: RunOutcome): Logger {
+  const level = Number(flags.logLevel ?? 3);
+  if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
+  outcome.log = createLogger({ level, json: Boolean(flags.json), file: flags.logFile as string | undefined });
+  return outcome.log;
+}
+
+/** -U DIR and `post DIR`: release what the run at DIR holds; done and safe to repeat. */
+async function unmountAction(dir: string, flags: Record<string, unknown>, io: CliIO, outcome: RunOutcome): Promise<void> {
+  const log = startLogging(flags, outcome);
+  const report = await unmountWithOptionalHost(dir, flags, log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
+  io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...report }) + '\n' : report.nothingToDo ? `nothing to remove at ${report.dir}\n` : `removed ${report.removed.join(', ')}\n`);
+}
+
+/**
+ * A backup. As `pre` (a backup program's hook before its own job) stdout carries only the ready directory,
+ * for the caller to read; the summary goes to stderr.
+ */
+async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: RunOutcome, mode: 'backup' | 'pre'): Promise<void> {
+  const log = startLogging(flags, outcome);
+  const cleanupTimeoutMs = seconds(flags.cleanupTimeout, '--cleanup-timeout');
+  const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
+  if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter ${mode === 'pre' ? 'pre ' : ''}--help)`);
+  const sim = isSimHost(String(flags.host));
+  if (sim && flags.type === 'file' && !flags.dryRun) {
+    throw new VcbError('USAGE', '-t file -h sim: the embedded simulated host lives only as long as this command, and the mounts must outlive it; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
+  }
+  if (sim && mode === 'pre' && !flags.dryRun) {
+    throw new VcbError('USAGE', 'pre -h sim: the embedded simulated host lives only as long as this command, and `post` needs it too; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
+  }
+  const password =
+    sim || flags.dryRun
+      ? undefined
+      : await resolvePassword({
+          password: flags.password as string | undefined,
+          passwordFile: flags.passwordFile as string | undefined,
+          prompt: flags.identity ? undefined : () => promptPassword(`${String(flags.user)}@${String(flags.host)}`),
         });
-        progress.done();
-        io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summaryText(result));
-      } finally {
-        progress.done();
-        interruptedBy = handlers.received;
-        handlers.dispose();
-        await embedded?.stop();
-      }
+  const parsed = backupOptionsSchema.safeParse({
+    host: flags.host,
+    port: flags.port,
+    user: flags.user,
+    password,
+    identityFile: flags.identity,
+    hostKey: flags.hostKey,
+    knownHosts: flags.knownHosts,
+    acceptNewHostKey: flags.acceptNewHostKey,
+    selector: flags.vm,
+    dir: flags.dir,
+    type: flags.type,
+    mode: flags.mode,
+    monolithic: flags.monolithic === '1',
+    commandSet: flags.commandSet,
+    preexistingMountpoint: flags.preexistingMountpoint,
+    preexistingSnapshot: flags.preexistingSnapshot,
+    requireQuiesce: flags.requireQuiesce,
+    quiesce: flags.quiesce,
+    lunMap: parseLunMap(flags.lun as string[] | undefined),
+    stateDir: flags.stateDir,
+    snapshotTimeoutMs: seconds(flags.snapshotTimeout, '--snapshot-timeout'),
+    cleanupTimeoutMs,
+    commandTimeoutMs: seconds(flags.commandTimeout, '--command-timeout'),
+    connectRetries: connectRetriesFlag(flags.connectRetries),
+    dryRun: flags.dryRun,
+    agent: flags.agent,
+    agentShell: flags.agentShell,
+    agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
+  });
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
+  }
+  const o: BackupOptions = parsed.data;
+  if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
+  if (o.agent && !o.agentShell) agentArgv(o.agent);
+  if (o.agent && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
+  const jobType = jobTypeFor(o.type, { agent: o.agent });
+  if (o.dryRun) {
+    io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
+    return;
+  }
+  let holding: () => string[] = () => [];
+  const handlers = installSignalHandlers({
+    print: (line) => io.stderr.write(`${line}\n`),
+    onForce: (reason) => {
+      const left = holding();
+      const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
+      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
+      process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
+    },
+  });
+  const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
+  const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
+  try {
+    const result = await runJob(jobType, o, {
+      log,
+      signal: handlers.signal,
+      onProgress: progress.update,
+      ...(embedded ? { openSession: embedded.open } : {}),
+      onHolding: (list) => (holding = list),
     });
+    progress.done();
+    if (flags.json) io.stdout.write(JSON.stringify({ ok: true, ...result }) + '\n');
+    else if (mode === 'pre') {
+      io.stderr.write(summaryText(result));
+      io.stdout.write(`${result.dir}\n`);
+    } else io.stdout.write(summaryText(result));
+  } finally {
+    progress.done();
+    outcome.interruptedBy = handlers.received;
+    handlers.dispose();
+    await embedded?.stop();
+  }
+}
+
+const PRE_EXAMPLES = `
+Examples (as a backup program's commands before and after its job):
+  vcbmounter pre -h esx01 -u root --password-file /etc/vcbmounter/esx01.pass -a name:web01 -r /backup/stage/web01
+  vcbmounter post /backup/stage/web01 -h esx01 -u root --password-file /etc/vcbmounter/esx01.pass
+
+pre prints the ready directory on stdout and exits 0; any other exit status means: do not back it up
+(nothing is left held). post is safe to run after a failed, half-done or killed pre, and to repeat.
+`;
+
+export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const outcome: RunOutcome = { exitCode: EXIT.OK };
+  const program = new Command('vcbmounter');
+  program
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: (s, write) => write(usageErrorText(s)) })
+    .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
+    .version(TOOL_VERSION, '--version')
+    .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
+    .addHelpText('after', EXAMPLES);
+  withBackupOptions(program)
+    .option('-U, --unmount <dir>', 'remove a directory an earlier run created (safe to repeat)')
+    .action(async (flags: Record<string, unknown>) => {
+      if (flags.unmount) await unmountAction(String(flags.unmount), flags, io, outcome);
+      else await backupAction(flags, io, outcome, 'backup');
+    });
+
+  const pre = program
+    .command('pre')
+    .description('for a backup program\'s "before job" command: make the export (or -t file mount) ready, print its directory, exit 0; `post DIR` releases it')
+    .helpOption('--help')
+    .addHelpText('after', PRE_EXAMPLES);
+  withBackupOptions(pre).action(async (flags: Record<string, unknown>) => backupAction(flags, io, outcome, 'pre'));
+
+  const post = program
+    .command('post')
+    .description('for a backup program\'s "after job" command (also after a failed or cancelled job): release everything `pre` made for DIR, as -U DIR does')
+    .argument('<dir>', 'the directory `pre` printed (its -r)')
+    .helpOption('--help')
+    .addHelpText('after', PRE_EXAMPLES);
+  withConnectionOptions(post, 'the host `pre` backed up from (needed when pre was interrupted while it held a snapshot)')
+    .option('--state-dir <dir>', 'locks and journals (the same as pre\'s)')
+    .addOption(new Option('--cleanup-timeout <seconds>', 'bound on releasing everything').default('300', '300 s'))
+    .option('-L, --log-level <0-6>', 'log verbosity', '3')
+    .option('--json', 'print a JSON summary on stdout (and JSON logs)')
+    .option('--log-file <file>', 'write logs to this file instead of stderr')
+    .action(async (dir: string, flags: Record<string, unknown>) => unmountAction(dir, flags, io, outcome));
 
   program
     .command('sim')
@@ -283,14 +351,14 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--inventory <demo|file>', 'VMs and datastores: "demo" or a JSON inventory file', 'demo')
     .option('--faults <file>', 'JSON fault rules (fail, hang, late, slow, drop, fill)')
     .action(async (flags: { port: number; dir?: string; inventory: string; faults?: string }) => {
-      exitCode = await (await import('./sim.js')).runSim(flags, io);
+      outcome.exitCode = await (await import('./sim.js')).runSim(flags, io);
     });
 
   // The -t file disk server, started by a run (its configuration arrives on stdin); not for people to call.
   program
     .command('serve-disks', { hidden: true })
     .action(async () => {
-      exitCode = await (await import('../serve/disk-server.js')).runDiskServer();
+      outcome.exitCode = await (await import('../serve/disk-server.js')).runDiskServer();
     });
 
   const cleanup = program
@@ -304,13 +372,13 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('-L, --log-level <0-6>', 'log verbosity', '3')
     .helpOption('--help')
     .action(async (flags: Record<string, unknown>) => {
-      log = createLogger({ level: Number(flags.logLevel), json: false });
-      exitCode = await runCleanup(flags, io, log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
+      outcome.log = createLogger({ level: Number(flags.logLevel), json: false });
+      outcome.exitCode = await runCleanup(flags, io, outcome.log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
     });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return exitCode;
+    return outcome.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
@@ -319,11 +387,11 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     const err = toVcbError(e);
     if (err.code === 'INTERRUPTED') io.stderr.write(`${INTERRUPT_MESSAGE.split(':')[0]}: ${err.message}\n`);
     else io.stderr.write(errorText(err));
-    log?.debug({ err: { code: err.code, message: err.message, context: err.context } }, 'run failed');
+    outcome.log?.debug({ err: { code: err.code, message: err.message, context: err.context } }, 'run failed');
     if (argv.includes('--json')) {
       io.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...err.context } }) + '\n');
     }
-    if (err.code === 'INTERRUPTED' && interruptedBy) return signalExitCode(interruptedBy);
+    if (err.code === 'INTERRUPTED' && outcome.interruptedBy) return signalExitCode(outcome.interruptedBy);
     return exitCodeFor(err.code);
   }
 }

@@ -20,6 +20,8 @@ export interface JournalRecord {
   pid: number;
   /** On 'begin': the proxy's hostname. */
   hostname?: string;
+  /** On 'begin': the run's -r directory (absolute), so `post DIR` finds a run that was killed before it made anything there. */
+  dir?: string;
   /** acquire/release/keep: which acquire this is about. */
   id?: string;
   kind?: string;
@@ -53,6 +55,8 @@ export interface OpenRun {
   pid: number;
   hostname: string;
   startedAt: string;
+  /** The run's -r directory, absolute (journals written before it was recorded have none). */
+  dir?: string;
   /** The run's end record, if it got that far (it ended but could not release everything). */
   ended?: { status: RunStatus; at: string };
   /** Whether the run's process still lives; null when it ran on another machine (unknown). */
@@ -189,6 +193,7 @@ export function readRun(file: string, runId: string): OpenRun | undefined {
     pid,
     hostname,
     startedAt: begin.t,
+    ...(typeof begin.dir === 'string' ? { dir: begin.dir } : {}),
     ended,
     pidAlive: hostname === osHostname() ? isProcessAlive(pid, startedBefore) : null,
     ...(holder ? { handedOver: { at: holder.at, ...(holder.dir ? { dir: holder.dir } : {}) } } : {}),

@@ -44,7 +44,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
   const stateDir = resolveStateDir(o.stateDir);
   const dir = resolvePath(o.dir);
   const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
-  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId }));
+  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId, dir }));
   const undo = new UndoStack(journal);
   const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
   const ctx: JobContext = {

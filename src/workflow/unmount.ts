@@ -60,9 +60,49 @@ function heldResources(dir: string, runId: string): HeldEntry[] {
 }
 
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs on this proxy whose -r was dir and that still hold something, other than a -t file run's live disk server (its state file covers that). */
+function runsTargeting(dir: string, stateDir: string): OpenRun[] {
+  return listOpenRuns(stateDir).filter((r) => r.dir === dir && r.pidAlive !== null && !(r.handedOver && r.pidAlive));
+}
+
+/**
+ * A run for dir that is still going (a `pre` being stopped by the backup software unwinds itself) is waited
+ * for, up to --cleanup-timeout; one that died (killed, or could not release everything) is finished here
+ * from its journal, which needs the host for what it holds there.
+ */
+async function finishRunsTargeting(dir: string, env: UnmountEnv): Promise<string[]> {
+  const deadline = Date.now() + env.cleanupTimeoutMs;
+  let runs = runsTargeting(dir, env.stateDir);
+  let told = false;
+  while (runs.some((r) => r.pidAlive) && Date.now() < deadline) {
+    if (!told) env.log.info({ dir, runs: runs.filter((r) => r.pidAlive).map((r) => `${r.runId} (pid ${r.pid})`) }, 'waiting for the run still working on this directory to finish');
+    told = true;
+    await sleep(500);
+    runs = runsTargeting(dir, env.stateDir);
+  }
+  const busy = runs.filter((r) => r.pidAlive);
+  if (busy.length) {
+    throw new VcbError('CLEANUP', `-U ${dir}: run ${busy.map((r) => `${r.runId} (pid ${r.pid})`).join(', ')} is still working on this directory after --cleanup-timeout (${env.cleanupTimeoutMs / 1000} s); stop it, then -U again`);
+  }
+  const onHost = runs.flatMap((r) => r.outstanding.filter((o) => needsHost(o.kind)));
+  if (onHost.length && !env.host) {
+    const held = onHost.map((o) => o.description).join(', ');
+    throw new VcbError('CLEANUP', `-U ${dir}: run ${runs.map((r) => r.runId).join(', ')} for this directory was interrupted and still holds ${held}; give -U the host's flags (-h ${runs[0]!.host} -u USER ...) so it can release them (same --state-dir)`);
+  }
+  const released: string[] = [];
+  for (const run of runs) {
+    const report = await recoverRun(run, { stateDir: env.stateDir, log: env.log, ...(env.host ? { host: env.host } : {}), ...(env.hostFlags ? { hostFlags: env.hostFlags } : {}), cleanupTimeoutMs: env.cleanupTimeoutMs });
+    env.log.info({ dir, run: run.runId, released: report.released }, 'finished an interrupted run for this directory');
+    released.push(...report.released);
+  }
+  return released;
+}
+
 export async function unmountDir(target: string, env: UnmountEnv): Promise<UnmountReport> {
   const dir = resolve(target);
-  const removed: string[] = [];
+  const removed: string[] = await finishRunsTargeting(dir, env);
   const open = listOpenRuns(env.stateDir);
   refuseInterruptedReplacement(dir, open);
   // One --cleanup-timeout for all of -U's own releases, as for a run's unwind.
