@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'CLEANUP' // the backup may have succeeded but cleanup did not
   | 'MOUNT' // -t file: this proxy cannot mount the guest volumes (root, FUSE, loop devices, a tool)
   | 'AGENT' // --agent: the backup program failed, hung past --agent-timeout, or was killed
+  | 'HOOK' // --hook: the user's script failed at a phase that decides the run
   | 'SETTLING' // not released yet: a create the host may still finish is being waited for
   | 'INTERNAL';
 

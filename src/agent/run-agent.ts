@@ -1,10 +1,10 @@
 // Hands a ready export or mount to the backup program (--agent): its argv with placeholders filled, VCB_* variables, output to the log, a time bound.
 
-import { execa } from 'execa';
 import { parse } from 'shell-quote';
 import { VcbError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { shellQuote } from '../util/shell-quote.js';
+import { programEnv, runProgram } from './run-program.js';
 
 /** What an agent is told about the backup, as {name} placeholders and as VCB_NAME variables. */
 export interface AgentValues {
@@ -18,9 +18,6 @@ export interface AgentValues {
 }
 
 const PLACEHOLDERS: Record<string, keyof AgentValues> = { dir: 'dir', vm: 'vm', type: 'type', host: 'host', time: 'time', runid: 'runId' };
-
-/** Variables of vcbmounter's own environment an agent must not inherit (a password source). */
-const WITHHELD_ENV = ['VCBMOUNTER_PASSWORD'];
 
 /**
  * Splits --agent's text into argv the way sh splits words (quotes and backslashes), without running a shell:
@@ -50,17 +47,14 @@ export function fillPlaceholders(text: string, values: AgentValues, quote: (valu
 }
 
 export function agentEnv(values: AgentValues): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !WITHHELD_ENV.includes(name)) env[name] = value;
-  return {
-    ...env,
+  return programEnv({
     VCB_DIR: values.dir,
     VCB_VM: values.vm,
     VCB_TYPE: values.type,
     VCB_HOST: values.host,
     VCB_SNAPSHOT_TIME: values.time,
     VCB_RUN_ID: values.runId,
-  };
+  });
 }
 
 export interface AgentRun {
@@ -90,35 +84,10 @@ export async function runAgent(run: AgentRun): Promise<void> {
   const name = run.shell ? `sh -c ${shellQuote(run.command)}` : file;
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
-  const started = Date.now();
-  // execa hands a generator each line of the stream; yielding nothing keeps it out of the (unbuffered) result.
-  const toLog = (stream: 'stdout' | 'stderr') =>
-    function* (line: unknown) {
-      if (typeof line === 'string' && line.trim()) agentLog.info({ stream }, line);
-    };
-  const child = execa(file, args, {
-    env: agentEnv(values),
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: toLog('stdout'),
-    stderr: toLog('stderr'),
-    timeout: run.timeoutMs,
-    cancelSignal: run.signal,
-    forceKillAfterDelay: 10_000,
-    reject: false,
-    buffer: false,
-  });
-  const result = await child;
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (result.exitCode === 0 && !result.failed) {
-    agentLog.info({ seconds: Number(seconds) }, 'the agent finished');
+  const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog });
+  if (end.ok) {
+    agentLog.info({ seconds: end.seconds }, 'the agent finished');
     return;
   }
-  let why: string;
-  if (result.isCanceled) why = 'was stopped: vcbmounter was interrupted';
-  else if (result.timedOut) why = `did not finish within --agent-timeout (${run.timeoutMs / 1000} s) and was killed`;
-  else if (result.signal) why = `was killed by ${result.signal}`;
-  else if (result.exitCode !== undefined) why = `exited with status ${result.exitCode}`;
-  else why = `could not be started: ${result.originalMessage ?? result.shortMessage}`;
-  throw new VcbError('AGENT', `the agent ${name} ${why} after ${seconds} s; its output is in the log`);
+  throw new VcbError('AGENT', `the agent ${name} ${end.why} after ${end.seconds.toFixed(1)} s; its output is in the log`);
 }

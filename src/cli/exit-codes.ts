@@ -14,6 +14,7 @@ export const EXIT = {
   CLEANUP: 8,
   MOUNT: 9,
   AGENT: 10,
+  HOOK: 11,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -36,6 +37,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   CLEANUP: EXIT.CLEANUP,
   MOUNT: EXIT.MOUNT,
   AGENT: EXIT.AGENT,
+  HOOK: EXIT.HOOK,
   SETTLING: EXIT.CLEANUP,
   INTERNAL: EXIT.FAILED,
 };
@@ -59,6 +61,8 @@ export const EXIT_CODES_HELP = `Exit codes:
        devices, a program missing); nothing was acquired
   10   --agent: the backup program failed, timed out or was killed; the snapshot and
        mounts are released (a fullvm export stays in -r)
+  11   --hook: the script failed at job-start, backup-start, pre-snapshot, post-snapshot,
+       backup-end or job-end; everything is released (a fullvm export made stays in -r)
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

@@ -8,7 +8,10 @@ import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import { agentArgv } from '../agent/run-agent.js';
-import { hostFlags } from '../workflow/host-flags.js';
+import { checkHook } from '../hooks/run-hook.js';
+import { withJobHooks } from '../hooks/job-hooks.js';
+import { resolve as resolvePath } from 'node:path';
+import { hostFlags, hostLabel } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { unmountDir } from '../workflow/unmount.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
@@ -60,7 +63,7 @@ function parseLunMap(values: string[] | undefined): Record<string, string> {
 }
 
 /** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
-const FLAG_OF_OPTION: Record<string, string> = { selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout' };
+const FLAG_OF_OPTION: Record<string, string> = { hookTimeoutMs: '--hook-timeout', selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout' };
 
 function flagOf(option: string): string {
   return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -177,7 +180,9 @@ function withBackupOptions(cmd: Command): Command {
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
     .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
     .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
-    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'));
+    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
+    .option('--hook <script>', 'run SCRIPT PHASE at job-start, backup-start, pre-snapshot, post-snapshot, backup-end or backup-abort, job-end ($VCB_PHASE, $VCB_VM, $VCB_DIR, $VCB_STATUS, ...); a failure stops the backup (exit 11)')
+    .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'));
 }
 
 function startLogging(flags: Record<string, unknown>, outcome: RunOutcome): Logger {
@@ -247,6 +252,8 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     agent: flags.agent,
     agentShell: flags.agentShell,
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
+    hook: typeof flags.hook === 'string' ? checkHook(flags.hook) : undefined,
+    hookTimeoutMs: seconds(flags.hookTimeout, '--hook-timeout'),
   });
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
@@ -256,7 +263,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
   if (o.agent && !o.agentShell) agentArgv(o.agent);
   if (o.agent && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
-  const jobType = jobTypeFor(o.type, { agent: o.agent });
+  const jobType = jobTypeFor(o.type, { agent: o.agent, hook: o.hook });
   if (o.dryRun) {
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;
@@ -274,13 +281,16 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
   const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
   try {
-    const result = await runJob(jobType, o, {
-      log,
-      signal: handlers.signal,
-      onProgress: progress.update,
-      ...(embedded ? { openSession: embedded.open } : {}),
-      onHolding: (list) => (holding = list),
-    });
+    const hook = o.hook ? { file: o.hook, timeoutMs: o.hookTimeoutMs, log, signal: handlers.signal } : undefined;
+    const result = await withJobHooks(hook, { selector: o.selector, dir: resolvePath(o.dir), host: hostLabel(o), type: o.type }, () =>
+      runJob(jobType, o, {
+        log,
+        signal: handlers.signal,
+        onProgress: progress.update,
+        ...(embedded ? { openSession: embedded.open } : {}),
+        onHolding: (list) => (holding = list),
+      }),
+    );
     progress.done();
     if (flags.json) io.stdout.write(JSON.stringify({ ok: true, ...result }) + '\n');
     else if (mode === 'pre') {

@@ -7,7 +7,10 @@ import type { JobType } from '../steps/step.js';
 
 export function dryRunPlan(type: JobType, o: BackupOptions): string[] {
   const dir = resolve(o.dir);
-  return describePlan(
-    type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir) + (s.acquires.length ? ` [acquires: ${s.acquires.join(', ')}]` : '') })),
-  );
+  const steps = type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir) + (s.acquires.length ? ` [acquires: ${s.acquires.join(', ')}]` : '') }));
+  if (o.hook) {
+    steps.unshift({ name: 'hook-job-start', description: `run the hook: ${o.hook} job-start, before anything is contacted` });
+    steps.push({ name: 'hook-job-end', description: `run the hook: ${o.hook} job-end, whatever happened (backup-abort first if the VM's backup failed)` });
+  }
+  return describePlan(steps);
 }

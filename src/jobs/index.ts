@@ -4,19 +4,34 @@ import { VcbError } from '../errors.js';
 import { fullvm } from './fullvm.js';
 import { file } from './file.js';
 import { agent } from '../steps/run-agent.js';
-import type { JobType } from '../steps/step.js';
+import { hookStep } from '../steps/hook.js';
+import type { JobStep, JobType } from '../steps/step.js';
 
 export const JOB_TYPES: Readonly<Record<string, JobType>> = { fullvm, file };
+
+/** The --hook phases a VM's steps carry: backup-start once the VM is known, two around the snapshot, backup-end last. */
+function withHookSteps(steps: readonly JobStep[]): JobStep[] {
+  return [
+    ...steps.flatMap((s) => {
+      if (s.name === 'resolve') return [s, hookStep('backup-start')];
+      if (s.name === 'snapshot') return [hookStep('pre-snapshot'), s, hookStep('post-snapshot')];
+      return [s];
+    }),
+    hookStep('backup-end'),
+  ];
+}
 
 /**
  * The job type -t names, or a usage error for one this version cannot run yet. With an agent the agent step
  * comes last and nothing is handed over: the run itself releases the mounts and the snapshot after it.
  */
-export function jobTypeFor(name: string, options: { agent?: string | undefined } = {}): JobType {
+export function jobTypeFor(name: string, options: { agent?: string | undefined; hook?: string | undefined } = {}): JobType {
   const type = JOB_TYPES[name];
   if (!type) throw new VcbError('USAGE', `-t ${name} is not available yet: this version does -t fullvm (image) and -t file (mounted guest volumes)`);
-  if (!options.agent) return type;
-  return { name: type.name, steps: [...type.steps.filter((s) => s.name !== 'hand-over'), agent] };
+  let steps: readonly JobStep[] = type.steps;
+  if (options.agent) steps = [...steps.filter((s) => s.name !== 'hand-over'), agent];
+  if (options.hook) steps = withHookSteps(steps);
+  return steps === type.steps ? type : { name: type.name, steps };
 }
 
 export { runJob, type JobResult } from './run-job.js';

@@ -11,6 +11,9 @@ import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
 import type { JobContext, JobDeps, JobState, JobType } from '../steps/step.js';
 import { hostFlags } from '../workflow/host-flags.js';
+import { backupHookValues } from '../steps/hook.js';
+import { runHook } from '../hooks/run-hook.js';
+import { statusOf } from '../hooks/job-hooks.js';
 
 export interface JobResult {
   runId: string;
@@ -70,7 +73,9 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
   try {
     await runSteps(steps, ctx);
   } catch (e) {
-    throw leftBehind(e, ctx);
+    const error = leftBehind(e, ctx);
+    await abortHook(ctx, error);
+    throw error;
   } finally {
     await recordHeldInExport(ctx);
     await job.session?.transport.close().catch(() => {});
@@ -89,6 +94,16 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     endedAt: new Date().toISOString(),
     bytes: (catalog?.disks ?? []).reduce((n, d) => n + (d.allocatedBytes ?? 0), 0),
   };
+}
+
+/** --hook backup-abort: after the unwind, so the script sees the VM without our snapshot; its own failure is only logged. */
+async function abortHook(ctx: JobContext, error: unknown): Promise<void> {
+  if (!ctx.o.hook) return;
+  await runHook({ file: ctx.o.hook, timeoutMs: ctx.o.hookTimeoutMs, log: ctx.log }, 'backup-abort', {
+    ...backupHookValues(ctx),
+    status: statusOf(error),
+    error: (error as Error).message,
+  });
 }
 
 /**

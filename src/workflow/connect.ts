@@ -1,5 +1,6 @@
 // Opens the SSH session and the host driver for a run, with the host key policy the user chose.
 
+import { hostLabel } from './host-flags.js';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +73,7 @@ async function transportFailure(e: TransportError, o: ConnectOptions, label: str
 
 /** Logs in and detects the host's command set; `signal` stops waiting between connection retries. */
 export async function openHostSession(o: ConnectOptions, log: Logger, signal?: AbortSignal): Promise<HostSession> {
-  const label = o.port === 22 ? o.host : `${o.host}:${o.port}`;
+  const label = hostLabel(o);
   if (o.password === undefined && o.identityFile === undefined) {
     throw new VcbError('USAGE', `no credentials for ${o.user}@${label}: give -p PASS, -p - (read stdin), --password-file FILE, VCBMOUNTER_PASSWORD, or -i KEY`);
   }

@@ -42,6 +42,9 @@ export const backupOptionsSchema = z.object({
   agent: z.optional(z.string().check(z.minLength(1))),
   agentShell: z._default(z.boolean(), false),
   agentTimeoutMs: z._default(z.int().check(z.positive()), 12 * 3600_000),
+  /** A program run at each phase of the job with the phase as its argument (see hooks/run-hook.ts). */
+  hook: z.optional(z.string().check(z.minLength(1))),
+  hookTimeoutMs: z._default(z.int().check(z.positive()), 3600_000),
 });
 
 export type BackupOptions = z.infer<typeof backupOptionsSchema>;

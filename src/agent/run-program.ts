@@ -1,0 +1,65 @@
+// Runs a user's program (an agent or a hook) to its end: output to the log line by line, a time bound, and how it ended in words.
+
+import { execa } from 'execa';
+import type { Logger } from '../log.js';
+
+/** Variables of vcbmounter's own environment a user's program must not inherit (a password source). */
+const WITHHELD_ENV = ['VCBMOUNTER_PASSWORD'];
+
+/** vcbmounter's environment without its secrets, plus `extra`. */
+export function programEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !WITHHELD_ENV.includes(name)) env[name] = value;
+  return { ...env, ...extra };
+}
+
+export interface ProgramRun {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  timeoutMs: number;
+  /** The flag that sets timeoutMs, for the message when it runs out. */
+  timeoutFlag: string;
+  /** Stops the program as a timeout does (SIGTERM, then SIGKILL); undefined: only the timeout bounds it. */
+  signal?: AbortSignal;
+  /** Already tagged with the program's name: its lines are logged under it. */
+  log: Logger;
+}
+
+export interface ProgramEnd {
+  ok: boolean;
+  /** How it ended when not ok: "exited with status 3", "was killed by SIGKILL", ... */
+  why?: string;
+  seconds: number;
+}
+
+/** Runs the program; never rejects for the program's own failure (the caller words it). */
+export async function runProgram(run: ProgramRun): Promise<ProgramEnd> {
+  const started = Date.now();
+  // execa hands a generator each line of the stream; yielding nothing keeps it out of the (unbuffered) result.
+  const toLog = (stream: 'stdout' | 'stderr') =>
+    function* (line: unknown) {
+      if (typeof line === 'string' && line.trim()) run.log.info({ stream }, line);
+    };
+  const result = await execa(run.file, run.args, {
+    env: run.env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: toLog('stdout'),
+    stderr: toLog('stderr'),
+    timeout: run.timeoutMs,
+    ...(run.signal ? { cancelSignal: run.signal } : {}),
+    forceKillAfterDelay: 10_000,
+    reject: false,
+    buffer: false,
+  });
+  const seconds = Number(((Date.now() - started) / 1000).toFixed(1));
+  if (result.exitCode === 0 && !result.failed) return { ok: true, seconds };
+  let why: string;
+  if (result.isCanceled) why = 'was stopped: vcbmounter was interrupted';
+  else if (result.timedOut) why = `did not finish within ${run.timeoutFlag} (${run.timeoutMs / 1000} s) and was killed`;
+  else if (result.signal) why = `was killed by ${result.signal}`;
+  else if (result.exitCode !== undefined) why = `exited with status ${result.exitCode}`;
+  else why = `could not be started: ${result.originalMessage ?? result.shortMessage}`;
+  return { ok: false, why, seconds };
+}
