@@ -58,7 +58,10 @@ export function agentEnv(values: AgentValues): Record<string, string> {
 }
 
 export interface AgentRun {
+  /** The --agent text; ignored when argv is given. */
   command: string;
+  /** A preset's argv, run as it is (no placeholders, no shell). */
+  argv?: string[];
   /** Run the text with /bin/sh -c (placeholders quoted for it) instead of splitting it into argv. */
   shell: boolean;
   timeoutMs: number;
@@ -74,14 +77,16 @@ export interface AgentRun {
  */
 export async function runAgent(run: AgentRun): Promise<void> {
   const { values, log } = run;
-  const [file, args] = run.shell
+  const [file, args] = run.argv
+    ? [run.argv[0]!, run.argv.slice(1)]
+    : run.shell
     ? ['/bin/sh', ['-c', fillPlaceholders(run.command, values, shellQuote)]]
     : (() => {
         const argv = agentArgv(run.command).map((w) => fillPlaceholders(w, values));
         return [argv[0]!, argv.slice(1)] as const;
       })();
   // For messages: the program's argv[0], or the shell command whole.
-  const name = run.shell ? `sh -c ${shellQuote(run.command)}` : file;
+  const name = run.shell && !run.argv ? `sh -c ${shellQuote(run.command)}` : file;
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
   const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog });

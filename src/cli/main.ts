@@ -8,6 +8,7 @@ import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import { agentArgv } from '../agent/run-agent.js';
+import { checkPresetEnv } from '../agent/presets.js';
 import { checkHook } from '../hooks/run-hook.js';
 import { withJobHooks } from '../hooks/job-hooks.js';
 import { resolve as resolvePath } from 'node:path';
@@ -34,6 +35,8 @@ Examples:
   vcbmounter -U /backup/web01 -h esx01 -u root -p -    ... and the snapshot its run could not remove
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/stage/web01 --agent 'restic backup --tag "vm={vm}" {dir}'
                                                        hand the export to restic (RESTIC_* from the environment)
+  vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/stage/web01 --agent-preset borg
+                                                       ... or to borg, ready-made for disk images (BORG_REPO, BORG_PASSCOMMAND)
   vcbmounter pre -h esx01 -u root --password-file F -a name:web01 -r /backup/stage/web01
                                                        for a backup program's "before job": prints the ready directory
   vcbmounter post /backup/stage/web01 -h esx01 -u root --password-file F
@@ -180,6 +183,7 @@ function withBackupOptions(cmd: Command): Command {
     .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
     .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
     .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
+    .addOption(new Option('--agent-preset <program>', 'hand the export or mount to restic or borg with settings for disk images, tagged (restic) or named (borg) after the VM and the snapshot time; repository and password from RESTIC_*/BORG_* in the environment').choices(['restic', 'borg']))
     .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
     .option('--hook <script>', 'run SCRIPT PHASE at job-start, backup-start, pre-snapshot, post-snapshot, backup-end or backup-abort, job-end ($VCB_PHASE, $VCB_VM, $VCB_DIR, $VCB_STATUS, ...); a failure stops the backup (exit 11)')
     .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'));
@@ -251,6 +255,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     dryRun: flags.dryRun,
     agent: flags.agent,
     agentShell: flags.agentShell,
+    agentPreset: flags.agentPreset,
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
     hook: typeof flags.hook === 'string' ? checkHook(flags.hook) : undefined,
     hookTimeoutMs: seconds(flags.hookTimeout, '--hook-timeout'),
@@ -261,9 +266,11 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   }
   const o: BackupOptions = parsed.data;
   if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
+  if (o.agent && o.agentPreset) throw new VcbError('USAGE', `--agent and --agent-preset ${o.agentPreset}: give one of them (the preset is a ready --agent)`);
   if (o.agent && !o.agentShell) agentArgv(o.agent);
-  if (o.agent && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
-  const jobType = jobTypeFor(o.type, { agent: o.agent, hook: o.hook });
+  if (o.agentPreset) checkPresetEnv(o.agentPreset);
+  if ((o.agent || o.agentPreset) && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
+  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook });
   if (o.dryRun) {
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;

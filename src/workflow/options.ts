@@ -41,6 +41,8 @@ export const backupOptionsSchema = z.object({
   /** The backup program run on the ready export or mount (see agent/run-agent.ts); the run releases everything after it. */
   agent: z.optional(z.string().check(z.minLength(1))),
   agentShell: z._default(z.boolean(), false),
+  /** restic or borg with vcbmounter's own argv for them (see agent/presets.ts), in place of agent. */
+  agentPreset: z.optional(z.enum(['restic', 'borg'])),
   agentTimeoutMs: z._default(z.int().check(z.positive()), 12 * 3600_000),
   /** A program run at each phase of the job with the phase as its argument (see hooks/run-hook.ts). */
   hook: z.optional(z.string().check(z.minLength(1))),
