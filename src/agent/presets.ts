@@ -36,17 +36,27 @@ export function borgArchiveName(v: AgentValues): string {
   return `${v.vm.replace(/[/:]/g, '_')}-${stamp}`;
 }
 
+/** The tar's name in the repository with --stream: the VM's name, made a safe file name. */
+export function streamName(vm: string): string {
+  return `${vm.replace(/[/\\:]/g, '_')}.tar`;
+}
+
 /**
- * The agent's argv. A fullvm export is a few large sparse disk images: borg cuts them into fixed 4 MiB
+ * The agent's argv; with `stream`, the export arrives on its stdin as one tar of that name. A fullvm
+ * export is a few large sparse disk images: borg cuts them into fixed 4 MiB
  * chunks (a changed block then changes one chunk, and holes are skipped with --sparse); restic's
  * content-defined chunks already realign. A -t file mount is read through `digits/` only: every volume is
  * there once (letters/ and names/ are other views of the same volumes).
  */
-export function presetArgv(preset: AgentPreset, v: AgentValues): string[] {
+export function presetArgv(preset: AgentPreset, v: AgentValues, input: { stream?: string } = {}): string[] {
   const tree = v.type === 'file' ? `${v.dir}/digits` : v.dir;
   if (preset === 'restic') {
-    return ['restic', 'backup', '--quiet', '--tag', 'vcbmounter', '--tag', `vm=${v.vm.replace(/,/g, '_')}`, '--tag', `type=${v.type}`, '--time', resticTime(v.time), tree];
+    const what = input.stream ? ['--stdin', '--stdin-filename', input.stream] : [tree];
+    return ['restic', 'backup', '--quiet', '--tag', 'vcbmounter', '--tag', `vm=${v.vm.replace(/,/g, '_')}`, '--tag', `type=${v.type}`, '--time', resticTime(v.time), ...what];
   }
-  const image = v.type === 'fullvm' ? ['--chunker-params', 'fixed,4194304', '--sparse'] : [];
-  return ['borg', 'create', '--stats', ...image, '--timestamp', v.time.replace(/\.\d+Z$/, '').replace(/Z$/, ''), '--comment', `vcbmounter vm=${v.vm} type=${v.type} host=${v.host}`, `::${borgArchiveName(v)}`, tree];
+  // A stream's tar headers change every night (times, sizes of the small files): borg's content-defined
+  // chunks confine each change to one chunk, where fixed chunks would change whole 4 MiB pieces.
+  const image = v.type === 'fullvm' && !input.stream ? ['--chunker-params', 'fixed,4194304', '--sparse'] : [];
+  const what = input.stream ? ['--stdin-name', input.stream] : [];
+  return ['borg', 'create', '--stats', ...image, ...what, '--timestamp', v.time.replace(/\.\d+Z$/, '').replace(/Z$/, ''), '--comment', `vcbmounter vm=${v.vm} type=${v.type} host=${v.host}`, `::${borgArchiveName(v)}`, input.stream ? '-' : tree];
 }

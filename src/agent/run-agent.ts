@@ -1,5 +1,6 @@
 // Hands a ready export or mount to the backup program (--agent): its argv with placeholders filled, VCB_* variables, output to the log, a time bound.
 
+import type { Writable } from 'node:stream';
 import { parse } from 'shell-quote';
 import { VcbError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -62,6 +63,8 @@ export interface AgentRun {
   command: string;
   /** A preset's argv, run as it is (no placeholders, no shell). */
   argv?: string[];
+  /** --stream: writes the agent's stdin; its failure (reading the host) is the run's error, and stops the agent. */
+  feed?: (stdin: Writable) => Promise<void>;
   /** Run the text with /bin/sh -c (placeholders quoted for it) instead of splitting it into argv. */
   shell: boolean;
   timeoutMs: number;
@@ -89,7 +92,8 @@ export async function runAgent(run: AgentRun): Promise<void> {
   const name = run.shell && !run.argv ? `sh -c ${shellQuote(run.command)}` : file;
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
-  const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog });
+  const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog, ...(run.feed ? { feed: run.feed } : {}) });
+  if (end.feedError !== undefined) throw end.feedError;
   if (end.ok) {
     agentLog.info({ seconds: end.seconds }, 'the agent finished');
     return;

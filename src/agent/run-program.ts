@@ -1,5 +1,6 @@
 // Runs a user's program (an agent or a hook) to its end: output to the log line by line, a time bound, and how it ended in words.
 
+import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { Logger } from '../log.js';
 
@@ -24,6 +25,8 @@ export interface ProgramRun {
   signal?: AbortSignal;
   /** Already tagged with the program's name: its lines are logged under it. */
   log: Logger;
+  /** Writes the program's stdin (and ends it); without it stdin is /dev/null. */
+  feed?: (stdin: Writable) => Promise<void>;
 }
 
 export interface ProgramEnd {
@@ -31,6 +34,8 @@ export interface ProgramEnd {
   /** How it ended when not ok: "exited with status 3", "was killed by SIGKILL", ... */
   why?: string;
   seconds: number;
+  /** feed's error, when it failed while the program ran (the program was then stopped). */
+  feedError?: unknown;
 }
 
 /** Runs the program; never rejects for the program's own failure (the caller words it). */
@@ -41,24 +46,45 @@ export async function runProgram(run: ProgramRun): Promise<ProgramEnd> {
     function* (line: unknown) {
       if (typeof line === 'string' && line.trim()) run.log.info({ stream }, line);
     };
-  const result = await execa(run.file, run.args, {
+  const feeding = new AbortController();
+  const child = execa(run.file, run.args, {
     env: run.env,
     extendEnv: false,
-    stdin: 'ignore',
+    stdin: run.feed ? 'pipe' : 'ignore',
     stdout: toLog('stdout'),
     stderr: toLog('stderr'),
     timeout: run.timeoutMs,
-    ...(run.signal ? { cancelSignal: run.signal } : {}),
+    cancelSignal: run.signal ? AbortSignal.any([run.signal, feeding.signal]) : feeding.signal,
     forceKillAfterDelay: 10_000,
     reject: false,
     buffer: false,
   });
+  let feedError: unknown;
+  // The program closed its stdin (it exited, or stopped reading): its own exit status tells what happened.
+  let programClosedInput = false;
+  let inputCut = false;
+  child.stdin?.once('close', () => (programClosedInput = true));
+  child.stdin?.once('error', () => (programClosedInput = true));
+  // Our feed failing (the host's read broke) stops the program: it must never see an end of input and
+  // take half an input for a whole one.
+  const fed = run.feed?.(child.stdin!).catch((e: unknown) => {
+    if (programClosedInput) {
+      inputCut = true;
+      return;
+    }
+    feedError = e;
+    feeding.abort();
+  });
+  const result = await child;
+  await fed;
   const seconds = Number(((Date.now() - started) / 1000).toFixed(1));
-  if (result.exitCode === 0 && !result.failed) return { ok: true, seconds };
+  if (result.exitCode === 0 && !result.failed && feedError === undefined && !inputCut) return { ok: true, seconds };
   let why: string;
-  if (result.isCanceled) why = 'was stopped: vcbmounter was interrupted';
+  if (result.isCanceled && run.signal?.aborted) why = 'was stopped: vcbmounter was interrupted';
+  else if (result.isCanceled) return { ok: false, why: 'was stopped: its input failed', seconds, feedError };
   else if (result.timedOut) why = `did not finish within ${run.timeoutFlag} (${run.timeoutMs / 1000} s) and was killed`;
   else if (result.signal) why = `was killed by ${result.signal}`;
+  else if (result.exitCode === 0) why = 'exited before it read all of its input';
   else if (result.exitCode !== undefined) why = `exited with status ${result.exitCode}`;
   else why = `could not be started: ${result.originalMessage ?? result.shortMessage}`;
   return { ok: false, why, seconds };

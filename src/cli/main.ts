@@ -110,9 +110,8 @@ function volumesSummary(r: JobResult): string {
 function summaryText(r: JobResult): string {
   if (r.volumes) return volumesSummary(r);
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
-  const lines = [
-    `backup of ${r.vm.name} (moref:${r.vm.id}) written to ${r.dir}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`,
-  ];
+  const where = r.dir ? `written to ${r.dir}` : 'streamed to the agent';
+  const lines = [`backup of ${r.vm.name} (moref:${r.vm.id}) ${where}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`];
   for (const s of r.skipped) lines.push(`  skipped ${s.slot}: ${s.detail}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n') + '\n';
@@ -184,6 +183,7 @@ function withBackupOptions(cmd: Command): Command {
     .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
     .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
     .addOption(new Option('--agent-preset <program>', 'hand the export or mount to restic or borg with settings for disk images, tagged (restic) or named (borg) after the VM and the snapshot time; repository and password from RESTIC_*/BORG_* in the environment').choices(['restic', 'borg']))
+    .option('--stream', 'with --agent or --agent-preset, -t fullvm: send the export into the agent\'s stdin as one tar (VM.tar), writing nothing on this proxy; no -r')
     .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
     .option('--hook <script>', 'run SCRIPT PHASE at job-start, backup-start, pre-snapshot, post-snapshot, backup-end or backup-abort, job-end ($VCB_PHASE, $VCB_VM, $VCB_DIR, $VCB_STATUS, ...); a failure stops the backup (exit 11)')
     .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'));
@@ -210,7 +210,8 @@ async function unmountAction(dir: string, flags: Record<string, unknown>, io: Cl
 async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: RunOutcome, mode: 'backup' | 'pre'): Promise<void> {
   const log = startLogging(flags, outcome);
   const cleanupTimeoutMs = seconds(flags.cleanupTimeout, '--cleanup-timeout');
-  const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && '-r DIR'].filter(Boolean);
+  if (flags.stream && flags.dir) throw new VcbError('USAGE', `--stream -r ${String(flags.dir)}: a stream writes no export directory; drop -r (or drop --stream to export to -r)`);
+  const missing = [!flags.host && '-h HOST', !flags.vm && '-a SELECTOR', !flags.dir && !flags.stream && '-r DIR'].filter(Boolean);
   if (missing.length) throw new VcbError('USAGE', `missing ${missing.join(', ')} (see vcbmounter ${mode === 'pre' ? 'pre ' : ''}--help)`);
   const sim = isSimHost(String(flags.host));
   if (sim && flags.type === 'file' && !flags.dryRun) {
@@ -237,7 +238,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     knownHosts: flags.knownHosts,
     acceptNewHostKey: flags.acceptNewHostKey,
     selector: flags.vm,
-    dir: flags.dir,
+    dir: flags.dir ?? '',
     type: flags.type,
     mode: flags.mode,
     monolithic: flags.monolithic === '1',
@@ -256,6 +257,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     agent: flags.agent,
     agentShell: flags.agentShell,
     agentPreset: flags.agentPreset,
+    stream: flags.stream,
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
     hook: typeof flags.hook === 'string' ? checkHook(flags.hook) : undefined,
     hookTimeoutMs: seconds(flags.hookTimeout, '--hook-timeout'),
@@ -269,8 +271,11 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   if (o.agent && o.agentPreset) throw new VcbError('USAGE', `--agent and --agent-preset ${o.agentPreset}: give one of them (the preset is a ready --agent)`);
   if (o.agent && !o.agentShell) agentArgv(o.agent);
   if (o.agentPreset) checkPresetEnv(o.agentPreset);
+  if (o.stream && !o.agent && !o.agentPreset) throw new VcbError('USAGE', '--stream needs the program to stream into: --agent COMMAND (it reads the tar on its stdin) or --agent-preset restic|borg');
+  if (o.stream && o.type !== 'fullvm') throw new VcbError('USAGE', `--stream -t ${o.type}: only a fullvm image can be streamed; -t file mounts the volumes for the agent to read`);
+  if (o.stream && !o.monolithic) throw new VcbError('USAGE', '--stream -M 0: a stream carries each disk as one flat file (-M 1)');
   if ((o.agent || o.agentPreset) && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
-  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook });
+  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream });
   if (o.dryRun) {
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;
@@ -289,7 +294,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   const embedded = sim ? await (await import('./embedded-sim.js')).embeddedSimulatorSession(o, log) : undefined;
   try {
     const hook = o.hook ? { file: o.hook, timeoutMs: o.hookTimeoutMs, log, signal: handlers.signal } : undefined;
-    const result = await withJobHooks(hook, { selector: o.selector, dir: resolvePath(o.dir), host: hostLabel(o), type: o.type }, () =>
+    const result = await withJobHooks(hook, { selector: o.selector, dir: o.dir ? resolvePath(o.dir) : '', host: hostLabel(o), type: o.type }, () =>
       runJob(jobType, o, {
         log,
         signal: handlers.signal,

@@ -1,5 +1,6 @@
 // Public surface of the fullvm export writer.
 
+export { streamVm, type StreamVmOptions } from './stream-vm.js';
 export { exportVm, exportTotalBytes, type DeltaInput, type ExportDiskInput, type ExportResult, type ExportVmOptions } from './export-vm.js';
 export {
   catalogSchema,

@@ -6,7 +6,7 @@ import type { BackupOptions } from '../workflow/options.js';
 import type { JobType } from '../steps/step.js';
 
 export function dryRunPlan(type: JobType, o: BackupOptions): string[] {
-  const dir = resolve(o.dir);
+  const dir = o.dir ? resolve(o.dir) : '';
   const steps = type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir) + (s.acquires.length ? ` [acquires: ${s.acquires.join(', ')}]` : '') }));
   if (o.hook) {
     steps.unshift({ name: 'hook-job-start', description: `run the hook: ${o.hook} job-start, before anything is contacted` });

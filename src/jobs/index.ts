@@ -3,6 +3,7 @@
 import { VcbError } from '../errors.js';
 import { fullvm } from './fullvm.js';
 import { file } from './file.js';
+import { fullvmStream } from './stream.js';
 import { agent } from '../steps/run-agent.js';
 import { hookStep } from '../steps/hook.js';
 import type { JobStep, JobType } from '../steps/step.js';
@@ -25,11 +26,12 @@ function withHookSteps(steps: readonly JobStep[]): JobStep[] {
  * The job type -t names, or a usage error for one this version cannot run yet. With an agent the agent step
  * comes last and nothing is handed over: the run itself releases the mounts and the snapshot after it.
  */
-export function jobTypeFor(name: string, options: { agent?: string | undefined; hook?: string | undefined } = {}): JobType {
-  const type = JOB_TYPES[name];
+export function jobTypeFor(name: string, options: { agent?: string | undefined; hook?: string | undefined; stream?: boolean } = {}): JobType {
+  const type = options.stream && name === 'fullvm' ? fullvmStream : JOB_TYPES[name];
   if (!type) throw new VcbError('USAGE', `-t ${name} is not available yet: this version does -t fullvm (image) and -t file (mounted guest volumes)`);
   let steps: readonly JobStep[] = type.steps;
-  if (options.agent) steps = [...steps.filter((s) => s.name !== 'hand-over'), agent];
+  // A stream's agent is started by its stream step.
+  if (options.agent && !options.stream) steps = [...steps.filter((s) => s.name !== 'hand-over'), agent];
   if (options.hook) steps = withHookSteps(steps);
   return steps === type.steps ? type : { name: type.name, steps };
 }

@@ -45,9 +45,9 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
   const runId = newRunId();
   const startedAt = new Date().toISOString();
   const stateDir = resolveStateDir(o.stateDir);
-  const dir = resolvePath(o.dir);
+  const dir = o.dir ? resolvePath(o.dir) : '';
   const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
-  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId, dir }));
+  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId, ...(dir ? { dir } : {}) }));
   const undo = new UndoStack(journal);
   const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
   const ctx: JobContext = {
@@ -80,7 +80,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     await recordHeldInExport(ctx);
     await job.session?.transport.close().catch(() => {});
   }
-  const catalog = job.exported?.catalog;
+  const catalog = job.exported?.catalog ?? job.streamed;
   return {
     runId,
     vm: { name: job.vm!.ref.name, id: job.vm!.ref.id },

@@ -13,7 +13,7 @@ import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
  * the host committed its delta into the very disks being read: the export is not a point-in-time image.
  * If the host refuses the removal, the export goes on: the final unwind tries again (exit 8 if it cannot).
  */
-async function snapshotNoLongerNeeded(ctx: JobContext): Promise<void> {
+export async function snapshotNoLongerNeeded(ctx: JobContext): Promise<void> {
   const handle = ctx.job.snapshotHandle!;
   let outcome;
   try {

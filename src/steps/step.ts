@@ -39,6 +39,8 @@ export interface JobState {
   partialHandle?: UndoHandle;
   /** The complete export, still in its partial directory until publish. */
   exported?: { partial: string; catalog: Catalog };
+  /** --stream: the catalog of the export the agent received. */
+  streamed?: Catalog;
   /** The export is in place at -r. */
   published: boolean;
   /** -t file: the disk server, the disk files nbdfuse presents, and the volumes found. */

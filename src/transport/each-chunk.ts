@@ -20,6 +20,8 @@ export function eachChunk(stream: Readable, onChunk: (chunk: Buffer) => void | P
       settled = true;
       stream.off('data', onData);
       stopWatching();
+      // The stream may still fail after the handler did (an abort reaches it next): that is not news to anyone.
+      if (error !== undefined) stream.on('error', () => {});
       if (error === undefined) resolve();
       else reject(error);
     };

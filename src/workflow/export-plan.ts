@@ -2,7 +2,9 @@
 
 import { posix } from 'node:path';
 import { vmfsToBracketPath, type EsxHost } from '../esx/index.js';
-import { exportVm, type DeltaInput, type ExportDiskInput, type ExportResult } from '../export/index.js';
+import type { Writable } from 'node:stream';
+import { VcbError } from '../errors.js';
+import { exportVm, streamVm, type Catalog, type DeltaInput, type ExportDiskInput, type ExportResult, type StreamVmOptions } from '../export/index.js';
 import type { Logger } from '../log.js';
 import { allOrFirstError } from '../util/settle.js';
 import { NbdReader, SanReader, type DiskReader } from '../vlun/index.js';
@@ -74,8 +76,8 @@ export async function deltaInput(esx: EsxHost, o: Pick<BackupOptions, 'mode'>, l
   return 'map' in answer ? { ...delta, blockMap: answer.map } : { ...delta, unmapped: answer.refused };
 }
 
-/** Writes the VM's export into its partial directory (see export/export-vm.ts); publishing it is the caller's. */
-export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
+/** What the exporter reads for this VM: each disk's source, the host's version and the VM's other files. */
+async function exportSource(p: ExportParams): Promise<StreamVmOptions> {
   const { session, vm, options: o } = p;
   const esx = session.esx;
   const disks: ExportDiskInput[] = [];
@@ -99,12 +101,8 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
   const [listing, version] = await allOrFirstError([session.transport.exec(['ls', '-1', vmDir]), esx.version()] as const);
   const vmFiles = listing.exitCode === 0 ? listing.stdout.split('\n').filter(Boolean).map((n) => `${vmDir}/${n}`) : [];
   if (listing.exitCode !== 0) p.warnings.push(`could not list ${vmDir} (${listing.stderr.trim()}): .nvram, .vmsd and logs not exported`);
-  p.log.info({ disks: disks.length, mode: o.mode, dir: p.dir }, 'exporting');
-  return exportVm({
-    destination: p.dir,
+  return {
     runId: p.runId,
-    preexisting: o.preexistingMountpoint,
-    diskLayout: o.monolithic ? 'monolithicFlat' : 'twoGbMaxExtentFlat',
     reader: readerFor(o, session, p.log),
     transport: session.transport,
     host: { name: session.label, version: version.text },
@@ -119,9 +117,35 @@ export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
       p.warnings.push(warning);
       p.log.warn(warning);
     },
-    state: p.state,
     onProgress: p.onProgress,
     ...(p.onDisksRead ? { onDisksRead: p.onDisksRead } : {}),
     signal: p.signal,
+  };
+}
+
+/** Writes the VM's export into its partial directory (see export/export-vm.ts); publishing it is the caller's. */
+export async function writeVmExport(p: ExportParams): Promise<ExportResult> {
+  const source = await exportSource(p);
+  p.log.info({ disks: source.disks.length, mode: p.options.mode, dir: p.dir }, 'exporting');
+  return exportVm({
+    ...source,
+    destination: p.dir,
+    preexisting: p.options.preexistingMountpoint,
+    diskLayout: p.options.monolithic ? 'monolithicFlat' : 'twoGbMaxExtentFlat',
+    state: p.state,
   });
+}
+
+/**
+ * --stream: the same export as one tar stream into `output` (see export/stream-vm.ts). A VM with snapshots
+ * of its own is refused before a byte is read: their deltas are laid over the base afterwards.
+ */
+export async function streamVmExport(p: Omit<ExportParams, 'state' | 'dir'>, output: Writable): Promise<Catalog> {
+  const layered = p.disks.filter((d) => d.deltas.length > 0);
+  if (layered.length > 0) {
+    throw new VcbError('USAGE', `--stream: ${p.vm.ref.name} has snapshots of its own under the backup snapshot (${layered.map((d) => d.device).join(', ')}); their changes are laid over the disk after it is read, which a stream cannot do: back it up without --stream`);
+  }
+  const source = await exportSource({ ...p, dir: '', state: () => undefined });
+  p.log.info({ disks: source.disks.length, mode: p.options.mode }, 'streaming the export to the agent');
+  return streamVm(source, output);
 }

@@ -19,7 +19,8 @@ export const backupOptionsSchema = z.object({
   knownHosts: z.optional(z.string()),
   acceptNewHostKey: z._default(z.boolean(), false),
   selector: z.string().check(z.minLength(1)),
-  dir: z.string().check(z.minLength(1)),
+  /** -r; empty only with stream, which writes no directory. */
+  dir: z.string(),
   type: z._default(z.enum(['fullvm', 'file']), 'fullvm'),
   mode: z._default(z.enum(['san', 'nbd', 'nbdssl', 'hotadd']), 'nbd'),
   monolithic: z._default(z.boolean(), true),
@@ -44,6 +45,8 @@ export const backupOptionsSchema = z.object({
   /** restic or borg with vcbmounter's own argv for them (see agent/presets.ts), in place of agent. */
   agentPreset: z.optional(z.enum(['restic', 'borg'])),
   agentTimeoutMs: z._default(z.int().check(z.positive()), 12 * 3600_000),
+  /** fullvm into the agent's stdin as one tar, without an export directory (see export/stream-vm.ts). */
+  stream: z._default(z.boolean(), false),
   /** A program run at each phase of the job with the phase as its argument (see hooks/run-hook.ts). */
   hook: z.optional(z.string().check(z.minLength(1))),
   hookTimeoutMs: z._default(z.int().check(z.positive()), 3600_000),

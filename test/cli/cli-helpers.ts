@@ -37,6 +37,8 @@ export interface CliOptions {
   noHostKey?: boolean;
   /** Leave out everything but the given args (e.g. -U). */
   bare?: boolean;
+  /** The CLI's working directory (default: the test's). */
+  cwd?: string;
 }
 
 export async function startBench(inventory: Inventory, opts: { password?: string; fixturesDir?: string } = {}): Promise<Bench> {
@@ -62,6 +64,7 @@ export async function startBench(inventory: Inventory, opts: { password?: string
       env: { VCBMOUNTER_PASSWORD: '', ...o.env },
       extendEnv: true,
       stripFinalNewline: false,
+      ...(o.cwd ? { cwd: o.cwd } : {}),
     });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   };

@@ -1,0 +1,239 @@
+// --stream: the fullvm export of one VM written as one tar stream (disks in order, then the VM's files and catalog), never to disk.
+
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { Writable } from 'node:stream';
+import { pack as tarPack, type Pack } from 'tar-stream';
+import { buildMonolithicFlatDescriptor, formatDescriptor, SECTOR_SIZE } from '../formats/vmdk-descriptor.js';
+import { fetchFileByCat } from '../vlun/overlay.js';
+import { untilAborted } from '../util/until-aborted.js';
+import { allocatedBytes, throwIfAborted } from '../vlun/types.js';
+import { BlockAssembler } from './block-assembler.js';
+import { blocksFileName, digestOfBlocksFile } from './block-list-file.js';
+import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk } from './catalog.js';
+import type { ExportDiskInput, ExportVmOptions } from './export-vm.js';
+import { sharedHashThread } from './hash-thread.js';
+import { LineFileWriter } from './line-file.js';
+import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
+
+export type StreamVmOptions = Omit<ExportVmOptions, 'destination' | 'preexisting' | 'diskLayout' | 'splitExtentBytes' | 'state'>;
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** A tar entry's body, written with the output's backpressure; the promise settles when the entry is complete. */
+class Entry {
+  private readonly done: Promise<void>;
+  private readonly stream: Writable;
+
+  /** `signal` ends a wait for the output to drain (the output failed, or the run stopped). */
+  constructor(tar: Pack, header: { name: string; size: number; mtime: Date }, private readonly signal?: AbortSignal) {
+    let settle!: (error?: Error | null) => void;
+    this.done = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+    this.stream = tar.entry({ ...header, mode: 0o600, type: 'file' }, (error) => settle(error)) as unknown as Writable;
+    // A tar destroyed after a failure elsewhere fails its open entry too; that failure is not the one to report.
+    this.done.catch(() => {});
+    this.stream.on('error', () => {});
+  }
+
+  async write(data: Buffer): Promise<void> {
+    if (!this.stream.write(data)) await once(this.stream, 'drain', this.signal ? { signal: this.signal } : {});
+  }
+
+  async end(): Promise<void> {
+    this.stream.end();
+    await untilAborted(this.done, this.signal);
+  }
+}
+
+/**
+ * The export of exportVm, as the tar members `<disk>.vmdk`, `<disk>-flat.vmdk` (every byte, holes as
+ * zeros), `<disk>.blocks.sha256`, the .vmx, the VM's small files and `catalog` last: extracted, it is an
+ * export directory. Only the block lists touch this proxy's disk (a line per 1 MiB of data, in a temp
+ * directory). VMs with snapshots of their own are refused by the caller: their deltas are laid over the
+ * base afterwards, which a stream cannot do.
+ */
+export async function streamVm(options: StreamVmOptions, output: Writable): Promise<Catalog> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const mtime = new Date();
+  const tar = tarPack();
+  // The agent may stop reading (it failed, or was stopped): its stdin then errors or closes; the reads stop too.
+  const stop = new AbortController();
+  const outputFailed = new Promise<never>((_, reject) => {
+    // The program may have gone while the export was being prepared (host commands run before this).
+    if (output.destroyed) return reject(new Error('the agent closed its input before the stream began'));
+    output.once('error', reject);
+    output.once('close', () => reject(new Error('the agent closed its input before the stream ended')));
+  });
+  outputFailed.catch(() => stop.abort());
+  // Pumped by hand, not piped: on a failure the agent's stdin must stay open until the agent is stopped, or it
+  // would read an end of input and could store a truncated tar as a complete backup.
+  const pumped = pump(tar, output);
+  pumped.catch(() => {});
+  const scratch = await mkdtemp(join(tmpdir(), 'vcbmounter-stream-'));
+  const reading = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal };
+  const work = streamMembers(reading, tar, scratch, mtime);
+  try {
+    const disks = await Promise.race([work, outputFailed]);
+    const catalog: Catalog = {
+      format: 'vcbmounter-catalog',
+      version: 1,
+      toolVersion: options.toolVersion,
+      runId: options.runId,
+      backupType: 'fullvm',
+      transportMode: options.reader.mode,
+      diskLayout: 'monolithicFlat',
+      startedAt,
+      finishedAt: now().toISOString(),
+      host: options.host,
+      vm: { name: options.vm.name, vmxDatastorePath: options.vm.vmxDatastorePath, vmxFile: posix.basename(options.vm.vmxPath), ...(options.vm.vmid !== undefined ? { vmid: options.vm.vmid } : {}), ...(options.vm.biosUuid !== undefined ? { biosUuid: options.vm.biosUuid } : {}) },
+      snapshot: options.snapshot,
+      files: disks.files,
+      disks: disks.disks,
+      skippedDisks: options.skippedDisks ?? [],
+      warnings: options.warnings ?? [],
+    };
+    await Promise.race([member(tar, CATALOG_FILE, Buffer.from(formatCatalog(catalog)), mtime, stop.signal), outputFailed]);
+    tar.finalize();
+    await Promise.race([pumped, outputFailed]);
+    output.end();
+    await Promise.race([once(output, 'finish'), outputFailed]);
+    return catalog;
+  } catch (error) {
+    stop.abort();
+    tar.destroy();
+    await work.catch(() => {});
+    throw error;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Copies the tar into the agent's stdin with its backpressure; never ends it (the caller does, on success only). */
+async function pump(tar: Pack, output: Writable): Promise<void> {
+  for await (const piece of tar as unknown as AsyncIterable<Buffer>) {
+    if (!output.write(piece)) await once(output, 'drain');
+  }
+}
+
+async function member(tar: Pack, name: string, body: Buffer, mtime: Date, signal?: AbortSignal): Promise<void> {
+  const entry = new Entry(tar, { name, size: body.length, mtime }, signal);
+  await entry.write(body);
+  await entry.end();
+}
+
+/** A file of this proxy as a member, read in pieces (a block list can be large). */
+async function fileMember(tar: Pack, name: string, path: string, mtime: Date, signal?: AbortSignal): Promise<void> {
+  const entry = new Entry(tar, { name, size: (await stat(path)).size, mtime }, signal);
+  for await (const piece of createReadStream(path)) await entry.write(piece as Buffer);
+  await entry.end();
+}
+
+async function streamMembers(options: StreamVmOptions, tar: Pack, scratch: string, mtime: Date): Promise<{ disks: CatalogDisk[]; files: string[] }> {
+  const names = exportDescriptorNames(options.disks);
+  const total = options.disks.reduce((n, d) => n + allocatedBytes(d.base.blockMap), 0);
+  let done = 0;
+  const disks: CatalogDisk[] = [];
+  for (const [index, disk] of options.disks.entries()) {
+    disks.push(await streamDisk(options, disk, names[index]!, tar, scratch, mtime, (bytes) => options.onProgress?.((done += bytes), total)));
+  }
+  await options.onDisksRead?.();
+  const vmxFile = posix.basename(options.vm.vmxPath);
+  const vmx = join(scratch, 'vmx');
+  const signal = options.signal ? { signal: options.signal } : {};
+  await fetchFileByCat(options.transport, options.vm.vmxPath, vmx, signal);
+  const fileNameBySlot = Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]));
+  await member(tar, vmxFile, Buffer.from(rewriteVmxDiskFileNames(await readFile(vmx, 'utf8'), fileNameBySlot)), mtime, options.signal);
+  const files: string[] = [];
+  for (const hostPath of options.vmFiles ?? []) {
+    const name = posix.basename(hostPath);
+    if (!isCopyableVmFile(name) || files.includes(name)) continue;
+    const local = join(scratch, `file-${files.length}`);
+    await fetchFileByCat(options.transport, hostPath, local, signal);
+    const body = await readFile(local);
+    await member(tar, name, /\.vmsd$/i.test(name) ? Buffer.from(vmsdWithoutSnapshots(body.toString('utf8'))) : body, mtime, options.signal);
+    await rm(local);
+    files.push(name);
+  }
+  throwIfAborted(options.signal);
+  return { disks, files };
+}
+
+async function streamDisk(
+  options: StreamVmOptions,
+  disk: ExportDiskInput,
+  descriptorFile: string,
+  tar: Pack,
+  scratch: string,
+  mtime: Date,
+  onBytes: (bytes: number) => void,
+): Promise<CatalogDisk> {
+  const flatFile = `${descriptorFile.replace(/\.vmdk$/i, '')}-flat.vmdk`;
+  const descriptor = buildMonolithicFlatDescriptor({ capacitySectors: disk.capacity / SECTOR_SIZE, flatFileName: flatFile, ...(disk.adapterType ? { adapterType: disk.adapterType } : {}) });
+  await member(tar, descriptorFile, Buffer.from(formatDescriptor(descriptor)), mtime, options.signal);
+
+  const blocksFile = blocksFileName(descriptorFile);
+  const blocksPath = join(scratch, blocksFile);
+  const lines = await LineFileWriter.create(blocksPath);
+  // The assembler only hashes here (the tar gets the bytes in order below); its writes are no-ops.
+  const hashing = new BlockAssembler({ capacity: disk.capacity, hasher: sharedHashThread(), write: async () => {}, onLine: (line) => lines.add(line) });
+  const flat = new Entry(tar, { name: flatFile, size: disk.capacity, mtime }, options.signal);
+  let position = 0;
+  const zerosTo = async (offset: number) => {
+    while (position < offset) {
+      const n = Math.min(ZEROS.length, offset - position);
+      await flat.write(ZEROS.subarray(0, n));
+      position += n;
+    }
+  };
+  let seen = 0;
+  try {
+    await (disk.baseReader ?? options.reader).read(
+      disk.base,
+      async (offset, chunk) => {
+        await zerosTo(offset);
+        // The reader may reuse its chunk once this settles, and the tar may still hold it: a copy.
+        const copy = Buffer.from(chunk);
+        await hashing.push(offset, copy);
+        await flat.write(copy);
+        position = offset + copy.length;
+        await lines.flushIfFull();
+      },
+      {
+        ...(options.signal ? { signal: options.signal } : {}),
+        onProgress: (bytes) => {
+          onBytes(bytes - seen);
+          seen = bytes;
+        },
+      },
+    );
+    await zerosTo(disk.capacity);
+    await flat.end();
+    await hashing.finish();
+    await lines.close();
+  } catch (error) {
+    await hashing.abandon();
+    await lines.abandon();
+    throw error;
+  }
+  await fileMember(tar, blocksFile, blocksPath, mtime, options.signal);
+  const digest = await digestOfBlocksFile(blocksPath, disk.capacity);
+  await rm(blocksPath);
+  return {
+    slot: disk.slot,
+    sourceDatastorePath: disk.sourceDatastorePath,
+    ...(disk.rdm ? { rdm: disk.rdm } : {}),
+    descriptorFile,
+    extentFiles: [flatFile],
+    blocksFile,
+    capacity: disk.capacity,
+    thin: disk.thin,
+    adapterType: descriptor.ddb.get('ddb.adapterType') ?? 'lsilogic',
+    allocatedBytes: allocatedBytes(disk.base.blockMap),
+    snapshotDeltas: [],
+    digest,
+  };
+}
