@@ -37,6 +37,8 @@ Examples:
                                                        hand the export to restic (RESTIC_* from the environment)
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/stage/web01 --agent-preset borg
                                                        ... or to borg, ready-made for disk images (BORG_REPO, BORG_PASSCOMMAND)
+  vcbmounter -h esx01 -u root -p - -a name:web01 --stream --agent-preset restic
+                                                       no scratch space: the export goes into restic's stdin as web01.tar
   vcbmounter pre -h esx01 -u root --password-file F -a name:web01 -r /backup/stage/web01
                                                        for a backup program's "before job": prints the ready directory
   vcbmounter post /backup/stage/web01 -h esx01 -u root --password-file F
