@@ -42,14 +42,18 @@ export interface FixedCosts {
 
 let exportCounter = 0;
 
+/** The CLI's flags for a backup of `vm` on the bench's host (password on stdin). */
+export function cliHostArgs(host: BenchHost, vm: string): string[] {
+  return [
+    '-h', '127.0.0.1', '--port', String(host.sim.port), '-p', '-', '--host-key', host.sim.fingerprint,
+    '--state-dir', join(host.work, 'cli-state'), '-a', `name:${vm}`, '--preexisting-snapshot', 'delete', '--json', '-L', '1',
+  ];
+}
+
 async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measureRss: boolean, into = host.out): Promise<{ run: RunResult; dir: string }> {
   const { sim, work } = host;
   const dir = join(into, `export-${++exportCounter}`);
-  const args = [
-    '-h', '127.0.0.1', '--port', String(sim.port), '-p', '-', '--host-key', sim.fingerprint,
-    '--state-dir', join(work, 'cli-state'), '-a', `name:${vm}`, '-r', dir, '-m', mode,
-    '--preexisting-snapshot', 'delete', '--json', '-L', '1',
-  ];
+  const args = [...cliHostArgs(host, vm), '-r', dir, '-m', mode];
   if (mode === 'san') {
     const ds = sim.esx.vfs.datastores()[0]!;
     args.push('--lun', `${ds.lvid}=${ds.lunPath}`);
@@ -69,16 +73,21 @@ async function cliExport(host: BenchHost, vm: string, mode: 'nbd' | 'san', measu
  * fsynced, the same work an export does with them (the baseline an admin would script); `toNull` only
  * reads them (stdout to /dev/null), which shows the transfer alone.
  */
+/** OpenSSH's argv for running `command` on the bench's host as root with the bench's key. */
+export function sshArgs(host: BenchHost, command: string[]): string[] {
+  return [
+    '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${host.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-i', host.identityFile, '-p', String(host.sim.port), 'root@127.0.0.1', ...command,
+  ];
+}
+
 export async function sshCat(host: BenchHost, path: string, toNull = false): Promise<RunResult> {
   const copy = join(host.out, 'ssh-cat-copy');
   try {
     return await runChild({
     command: 'ssh',
-    args: [
-      '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${host.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-i', host.identityFile, '-p', String(host.sim.port), 'root@127.0.0.1', 'cat', `'${path}'`,
-      ],
+    args: sshArgs(host, ['cat', `'${path}'`]),
       ...(toNull ? { discardStdout: true } : { stdoutFile: copy }),
     });
   } finally {
@@ -129,7 +138,7 @@ export async function measureFixedCosts(host: BenchHost, args: BenchArgs, log: L
 }
 
 /** The same comparison with each side's fixed cost taken off: how fast the bytes themselves move. */
-function dataPhaseNote(subject: number, baseline: number, bytes: number, fixed: { subject: number; baseline: number }): string {
+export function dataPhaseNote(subject: number, baseline: number, bytes: number, fixed: { subject: number; baseline: number }): string {
   const s = Math.max(subject - fixed.subject, 1e-3);
   const b = Math.max(baseline - fixed.baseline, 1e-3);
   const rate = (seconds: number) => `${(bytes / 1024 / 1024 / seconds).toFixed(0)} MiB/s`;

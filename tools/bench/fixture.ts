@@ -12,7 +12,7 @@ import { parseInventory, type Inventory } from '../../src/sim/inventory.js';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { loadOrCreateHostKey } from '../../src/sim/ssh-server.js';
 import { projectRoot } from '../test-support/project-root.js';
-import { runsGroup, type BenchArgs } from './args.js';
+import { needsExportDisks, runsGroup, type BenchArgs } from './args.js';
 import { buildGuestDisk, eachDataPiece, planGuestVolume, type GuestVolumePlan } from './guest-volume.js';
 
 const MIB = 1024 * 1024;
@@ -72,7 +72,7 @@ function fixtureKey(args: BenchArgs): string {
 }
 
 function benchInventory(args: BenchArgs, volumes: Record<string, GuestVolumePlan>): Inventory {
-  const exportCases = runsGroup(args, 'export');
+  const exportCases = needsExportDisks(args);
   const idle = { power: 'off', guest: { writesPerSecond: 0 } };
   // The -t file VMs run (with VMware Tools, so the snapshot quiesces, as for a running guest), but write nothing:
   // guest writes would land in the ext4 volume.
@@ -185,7 +185,7 @@ export async function startBenchHost(args: BenchArgs, log: (line: string) => voi
     const flatPath = (vm: string) => sim.esx.vfs.canonical(`[datastore1] ${vm}/${vm}-flat.vmdk`);
     // Both memory-case disks hold the same bytes, so the comparison isolates the disk's size.
     const memoryBytes = args.memorySmall * args.thinFraction;
-    const thinDisks: Array<[string, number, number, number]> = runsGroup(args, 'export')
+    const thinDisks: Array<[string, number, number, number]> = needsExportDisks(args)
       ? [
           [VM.thin, args.size, args.size * args.thinFraction, 1],
           [VM.memorySmall, args.memorySmall, memoryBytes, 2],

@@ -23,6 +23,8 @@ export interface ChildRun {
   stdoutFile?: string;
   /** Where GNU time writes %M; enables peak RSS measurement. */
   rssFile?: string;
+  /** Added to the bench's environment. */
+  env?: Record<string, string>;
 }
 
 const GNU_TIME = '/usr/bin/time';
@@ -33,7 +35,10 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
   const started = process.hrtime.bigint();
   const stdoutFd = run.stdoutFile ? openSync(run.stdoutFile, 'w', 0o600) : run.discardStdout ? openSync('/dev/null', 'w') : undefined;
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [run.input === undefined ? 'ignore' : 'pipe', stdoutFd ?? 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: [run.input === undefined ? 'ignore' : 'pipe', stdoutFd ?? 'pipe', 'pipe'],
+      ...(run.env ? { env: { ...process.env, ...run.env } } : {}),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => out.push(c));

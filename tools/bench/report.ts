@@ -10,6 +10,9 @@ export const RESULTS_END = '<!-- bench:results:end -->';
 /** The -t file cases' block (rows 5 to 7), written by the runs that measure them. */
 export const FILE_RESULTS_START = '<!-- bench:file-results:start -->';
 export const FILE_RESULTS_END = '<!-- bench:file-results:end -->';
+/** The --stream cases' block (rows 8 to 10). */
+export const STREAM_RESULTS_START = '<!-- bench:stream-results:start -->';
+export const STREAM_RESULTS_END = '<!-- bench:stream-results:end -->';
 
 function rate(side: Side): string {
   return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;

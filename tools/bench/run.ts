@@ -5,13 +5,16 @@ import { projectRoot } from '../test-support/project-root.js';
 import { parseBenchArgs, runsGroup, USAGE } from './args.js';
 import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
 import { fileMountCases } from './file-cases.js';
+import { streamCases } from './stream-cases.js';
 import { startBenchHost } from './fixture.js';
-import { FILE_RESULTS_END, FILE_RESULTS_START, fileFacts, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { FILE_RESULTS_END, FILE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, fileFacts, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Row number of the first -t file case, whatever else ran. */
 const FIRST_FILE_ROW = 5;
+/** Row number of the first --stream case. */
+const FIRST_STREAM_ROW = 8;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -25,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
   const filePlacement = fileFacts(lunImage, host.work);
   const exportCases: Comparison[] = [];
   const fileCases: Comparison[] = [];
+  const streamRows: Comparison[] = [];
   try {
     if (runsGroup(args, 'export')) {
       const fixed = await measureFixedCosts(host, args, log);
@@ -33,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     if (runsGroup(args, 'file')) fileCases.push(...(await fileMountCases(host, args, log)));
+    if (runsGroup(args, 'stream')) streamRows.push(...(await streamCases(host, args, log)));
   } finally {
     await host.close();
   }
@@ -46,6 +51,11 @@ async function main(argv: string[]): Promise<number> {
     const markdown = resultsMarkdown(args.command, fileCases, [...machineFacts(), ...filePlacement], FIRST_FILE_ROW);
     process.stdout.write(`${exportCases.length ? '\n' : ''}${markdown}\n`);
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: FILE_RESULTS_START, end: FILE_RESULTS_END });
+  }
+  if (streamRows.length) {
+    const markdown = resultsMarkdown(args.command, streamRows, [...machineFacts(), ...placement], FIRST_STREAM_ROW);
+    process.stdout.write(`\n${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: STREAM_RESULTS_START, end: STREAM_RESULTS_END });
   }
   if (args.writeDocs) log(`results written to ${docs}`);
   return 0;
