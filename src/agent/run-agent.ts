@@ -92,7 +92,7 @@ export async function runAgent(run: AgentRun): Promise<void> {
   const name = run.shell && !run.argv ? `sh -c ${shellQuote(run.command)}` : file;
   const agentLog = log.child({ agent: name });
   agentLog.info({ argv: [file, ...args] }, 'running the agent');
-  const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog, ...(run.feed ? { feed: run.feed } : {}) });
+  const end = await runProgram({ file, args, env: agentEnv(values), timeoutMs: run.timeoutMs, timeoutFlag: '--agent-timeout', signal: run.signal, log: agentLog, name: `the agent ${name}`, ...(run.feed ? { feed: run.feed } : {}) });
   if (end.feedError !== undefined) throw end.feedError;
   if (end.ok) {
     agentLog.info({ seconds: end.seconds }, 'the agent finished');

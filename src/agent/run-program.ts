@@ -25,6 +25,8 @@ export interface ProgramRun {
   signal?: AbortSignal;
   /** Already tagged with the program's name: its lines are logged under it. */
   log: Logger;
+  /** How messages name it ("the agent restic"); default its file. */
+  name?: string;
   /** Writes the program's stdin (and ends it); without it stdin is /dev/null. */
   feed?: (stdin: Writable) => Promise<void>;
 }
@@ -36,6 +38,14 @@ export interface ProgramEnd {
   seconds: number;
   /** feed's error, when it failed while the program ran (the program was then stopped). */
   feedError?: unknown;
+}
+
+/** Programs running right now, for a forced exit to name what it leaves running. */
+const running = new Map<number, string>();
+
+/** "NAME (pid N)" of every user program still running. */
+export function runningPrograms(): string[] {
+  return [...running].map(([pid, name]) => `${name} (pid ${pid})`);
 }
 
 /** Runs the program; never rejects for the program's own failure (the caller words it). */
@@ -59,6 +69,7 @@ export async function runProgram(run: ProgramRun): Promise<ProgramEnd> {
     reject: false,
     buffer: false,
   });
+  if (child.pid !== undefined) running.set(child.pid, run.name ?? run.file);
   let feedError: unknown;
   // The program closed its stdin (it exited, or stopped reading): its own exit status tells what happened.
   let programClosedInput = false;
@@ -76,6 +87,7 @@ export async function runProgram(run: ProgramRun): Promise<ProgramEnd> {
     feeding.abort();
   });
   const result = await child;
+  if (child.pid !== undefined) running.delete(child.pid);
   await fed;
   const seconds = Number(((Date.now() - started) / 1000).toFixed(1));
   if (result.exitCode === 0 && !result.failed && feedError === undefined && !inputCut) return { ok: true, seconds };

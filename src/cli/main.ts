@@ -9,6 +9,7 @@ import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js'
 import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import { agentArgv } from '../agent/run-agent.js';
 import { checkPresetEnv } from '../agent/presets.js';
+import { runningPrograms } from '../agent/run-program.js';
 import { checkHook } from '../hooks/run-hook.js';
 import { withJobHooks } from '../hooks/job-hooks.js';
 import { resolve as resolvePath } from 'node:path';
@@ -288,7 +289,9 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     onForce: (reason) => {
       const left = holding();
       const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
-      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
+      const programs = runningPrograms();
+      const still = programs.length ? `; still running: ${programs.join(', ')} (stop it if it must not finish on its own)` : '';
+      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}${still}\n`);
       process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
     },
   });

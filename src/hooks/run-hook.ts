@@ -73,7 +73,7 @@ export function hookEnv(phase: HookPhase, v: HookValues): Record<string, string>
 export async function runHook(run: HookRun, phase: HookPhase, values: HookValues): Promise<string | undefined> {
   const log = run.log.child({ hook: phase });
   log.info({ file: run.file }, 'running the hook');
-  const end = await runProgram({ file: run.file, args: [phase], env: hookEnv(phase, values), timeoutMs: run.timeoutMs, timeoutFlag: '--hook-timeout', ...(run.signal ? { signal: run.signal } : {}), log });
+  const end = await runProgram({ file: run.file, args: [phase], env: hookEnv(phase, values), timeoutMs: run.timeoutMs, timeoutFlag: '--hook-timeout', name: `the hook ${run.file} ${phase}`, ...(run.signal ? { signal: run.signal } : {}), log });
   if (end.ok) return undefined;
   const message = `the hook ${run.file} ${end.why} at ${phase} after ${end.seconds.toFixed(1)} s; its output is in the log`;
   if (ADVISORY.includes(phase)) {

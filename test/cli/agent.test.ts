@@ -157,6 +157,45 @@ describe('--agent when vcbmounter itself is stopped', () => {
   });
 });
 
+describe('--agent and a forced exit', () => {
+  let bench: Bench;
+
+  beforeAll(async () => {
+    bench = await startBench(smallInventory([{ name: 'tiny', vmid: 23, power: 'off', disks: [{ size: '4M', thin: true, fillBytes: '1M' }] }]));
+  });
+  afterAll(async () => bench?.stop());
+
+  test('a second SIGTERM while an agent that ignores SIGTERM still runs: the forced exit names it as still running', async () => {
+    const pidFile = join(bench.work, 'stubborn.pid');
+    const run = binCommand(['-h', '127.0.0.1', '--port', String(bench.sim.port), '-u', 'root', '--host-key', bench.sim.fingerprint, '--state-dir', bench.stateDir, '-p', '-',
+      '-a', 'name:tiny', '-r', join(bench.work, 'tiny'), '--agent-shell', '--agent', `trap '' TERM; echo $$ > ${pidFile}; sleep 121.5`]);
+    const child = spawn(run.command, run.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VCBMOUNTER_PASSWORD: '' } });
+    child.stdin.end(`${bench.sim.password}\n`);
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    let signals = 0;
+    const poll = setInterval(() => {
+      if (signals === 0 && existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n')) {
+        signals = 1;
+        child.kill('SIGTERM');
+      } else if (signals === 1 && stderr.includes('interrupted')) {
+        signals = 2;
+        child.kill('SIGTERM');
+      }
+    }, 50);
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    clearInterval(poll);
+    const agentPid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      expect(exitCode, stderr).toBe(143);
+      expect(stderr).toMatch(new RegExp(`forced exit during cleanup.*still running: the agent sh -c .* \\(pid \\d+\\)`));
+    } finally {
+      if (isProcessAlive(agentPid)) process.kill(agentPid, 'SIGKILL');
+      await execa('pkill', ['-KILL', '-f', '^sleep 121.5$'], { reject: false });
+    }
+  });
+});
+
 describe('--agent on a -t file mount', () => {
   let bench: Bench;
 
