@@ -66,6 +66,12 @@ export interface StartBaculaOptions {
   maximumConcurrentJobs?: number;
   /** Maximum Concurrent Jobs of each Client resource, by index. Default 10 each (Bacula's own default is 1). */
   clientMaximumConcurrentJobs?: number[];
+  /**
+   * Maximum Concurrent Jobs of the director's one Storage resource: how many jobs, of any client, may run at once.
+   * Default 20. A job the limit holds back waits in the director's queue ("is waiting on max Storage jobs") before
+   * anything of it runs on a client, its Before scripts included.
+   */
+  storageMaximumConcurrentJobs?: number;
   /** Bacula's -d level for every daemon (its debug lines go to the daemon's log in the work dir). */
   debugLevel?: number;
 }
@@ -351,7 +357,7 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       `  Password = ${configString(secrets.sd)}`,
       '  Device = FileDev',
       '  Media Type = File',
-      '  Maximum Concurrent Jobs = 20',
+      `  Maximum Concurrent Jobs = ${opts.storageMaximumConcurrentJobs ?? 20}`,
       '}',
       'Pool {\n  Name = Default\n  Pool Type = Backup\n  Label Format = "Vol-"\n  Maximum Volume Bytes = 1G\n  AutoPrune = no\n  Recycle = no\n}',
       // Job messages: to the console (bconsole `messages`), a file in the work dir, and the catalog (`list joblog`).
