@@ -6,7 +6,7 @@ import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, stateDirPath,
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
-import { dryRunPlan, jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
+import { dryRunPlan, jobTypeFor, runJob } from '../jobs/index.js';
 import { agentArgv } from '../agent/run-agent.js';
 import { checkPresetEnv } from '../agent/presets.js';
 import { runningPrograms } from '../agent/run-program.js';
@@ -17,6 +17,8 @@ import { hostFlags, hostLabel } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { unmountDir } from '../workflow/unmount.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { flagOf, parseLunMap, withBackupOptions, withConnectionOptions } from './flags.js';
+import { errorText, summaryText, toVcbError, usageErrorText } from './messages.js';
 import { progressRenderer } from './progress.js';
 import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
@@ -55,92 +57,6 @@ host, or pass --accept-new-host-key once to record it. A changed key is always r
 ${EXIT_CODES_HELP}
 `;
 
-function parseLunMap(values: string[] | undefined): Record<string, string> {
-  const map: Record<string, string> = {};
-  for (const v of values ?? []) {
-    const i = v.indexOf('=');
-    const key = v.slice(0, i);
-    if (i <= 0 || i === v.length - 1 || !/^[^:=]+(:[1-9]\d*)?$/.test(key)) {
-      throw new VcbError('USAGE', `--lun "${v}": expected LVID[:EXTENT]=PATH[@OFFSET] (LVID or volume uuid as vmkfstools -t0 prints it; EXTENT the LUN's number in a datastore spanning several, default 1; PATH a device or image; OFFSET the VMFS partition's first byte on PATH, found from its partition table when absent)`);
-    }
-    map[key] = v.slice(i + 1);
-  }
-  return map;
-}
-
-/** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
-const FLAG_OF_OPTION: Record<string, string> = { hookTimeoutMs: '--hook-timeout', selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout' };
-
-function flagOf(option: string): string {
-  return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
-
-
-/** The flags that say how to reach and log in to a host, shared by the backup and `cleanup`. */
-function withConnectionOptions(cmd: Command, hostHelp: string): Command {
-  return cmd
-    .option('-h, --host <host>', hostHelp)
-    .option('--port <port>', 'SSH port', (v) => Number(v), 22)
-    .option('-u, --user <user>', 'user on the host', 'root')
-    .option('-p, --password <password>', 'password ("-" reads it from stdin); prefer --password-file or $VCBMOUNTER_PASSWORD')
-    .option('--password-file <file>', 'read the password from a file that only its owner can read')
-    .option('-i, --identity <keyfile>', 'SSH private key for public-key authentication')
-    .option('--host-key <fingerprint>', 'pin the host key: SHA256:... as ssh-keygen -lf prints it')
-    .option('--known-hosts <file>', 'OpenSSH known_hosts file to check the host key against (default ~/.ssh/known_hosts)')
-    .addOption(new Option('--connect-retries <n>', 'connect again this many times, waiting 3 s, 6 s, ..., when the network or sshd failed the connection (never after a refused login)').default('2'));
-}
-
-
-/** -h alone is the reflex for help, but -h is the host (as in vcbMounter): say so instead of commander's "argument missing". */
-const HOST_MISSING = /^error: option '-h, --host <host>' argument missing/;
-
-function usageErrorText(commanderText: string): string {
-  if (HOST_MISSING.test(commanderText)) return 'vcbmounter: -h needs a HOST (it is the host, as in vcbMounter); for help use --help\n';
-  return commanderText;
-}
-
-function volumesSummary(r: JobResult): string {
-  const volumes = r.volumes ?? [];
-  const lines = [`guest volumes of ${r.vm.name} (moref:${r.vm.id}) mounted read-only under ${r.dir}, ${r.quiesced ? 'quiesced' : 'crash-consistent'}; take them down with: vcbmounter -U ${r.dir} -h HOST ...`];
-  for (const v of volumes) {
-    const what = `${v.device} partition ${v.partition} ${v.fileSystem}${v.label ? ` "${v.label}"` : ''}`;
-    lines.push(v.paths.length ? `  ${v.paths.join(', ')}: ${what}` : `  not mounted: ${what}: ${v.notMounted}`);
-  }
-  for (const w of r.warnings) lines.push(`  warning: ${w}`);
-  return lines.join('\n') + '\n';
-}
-
-function summaryText(r: JobResult): string {
-  if (r.volumes) return volumesSummary(r);
-  const gib = (r.bytes / 1024 ** 3).toFixed(2);
-  const where = r.dir ? `written to ${r.dir}` : 'streamed to the agent';
-  const lines = [`backup of ${r.vm.name} (moref:${r.vm.id}) ${where}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`];
-  for (const s of r.skipped) lines.push(`  skipped ${s.slot}: ${s.detail}`);
-  for (const w of r.warnings) lines.push(`  warning: ${w}`);
-  return lines.join('\n') + '\n';
-}
-
-function errorText(e: VcbError): string {
-  const where = [e.context.vm && `VM ${JSON.stringify(e.context.vm)}`, e.context.step && `step ${e.context.step}`].filter(Boolean).join(', ');
-  let msg = `vcbmounter: ${where ? `${where}: ` : ''}${e.message}`;
-  if (e.context.command) msg += `\n  command: ${e.context.command.join(' ')}`;
-  let cause = e.cause as Error | undefined;
-  for (let depth = 0; cause && depth < 3; depth++) {
-    // An AggregateError only groups errors the message already lists (the original and cleanup's).
-    // A system error whose code the message already gives ("connection refused (ECONNREFUSED)") adds only a repeat.
-    const errno = (cause as NodeJS.ErrnoException).code;
-    const said = e.message.includes(cause.message) || (typeof errno === 'string' && /^E[A-Z_]+$/.test(errno) && e.message.includes(errno));
-    if (!(cause instanceof AggregateError) && !said) msg += `\n  cause: ${cause.message}`;
-    cause = cause.cause as Error | undefined;
-  }
-  return msg + '\n';
-}
-
-function toVcbError(e: unknown): VcbError {
-  if (e instanceof VcbError) return e;
-  return new VcbError('INTERNAL', (e as Error)?.message ?? String(e), {}, { cause: e });
-}
-
 /** -U DIR, with the host's flags when given: a snapshot the run could not remove is then removed too. */
 async function unmountWithOptionalHost(dir: string, flags: Record<string, unknown>, log: Logger, cleanupTimeoutMs: number) {
   const stateDir = stateDirPath(flags.stateDir as string | undefined);
@@ -158,38 +74,6 @@ interface RunOutcome {
   exitCode: number;
   log?: Logger;
   interruptedBy?: HandledSignal;
-}
-
-/** The flags of a backup, shared by the plain command line and `pre`. */
-function withBackupOptions(cmd: Command): Command {
-  return withConnectionOptions(cmd, 'ESX/ESXi host (or "sim" for the embedded simulated host)')
-    .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)')
-    .option('-a, --vm <selector>', 'which VM: name:<display name> | ipaddr:<ip> | uuid:<BIOS uuid> | moref:<vmid>')
-    .option('-r, --dir <dir>', 'export directory to create (must not exist)')
-    .addOption(new Option('-t, --type <type>', 'fullvm: image of every disk in -r; file: the guest volumes mounted read-only under -r until -U').choices(['fullvm', 'file']).default('fullvm'))
-    .addOption(new Option('-m, --mode <mode>', 'transport: nbd/nbdssl read through the host over SSH, san reads the LUN directly (hotadd: refused: this proxy reaches the host over SSH)').choices(['san', 'nbd', 'nbdssl', 'hotadd']).default('nbd'))
-    .addOption(new Option('-M, --monolithic <0|1>', '1: one flat file per disk; 0: split into 2 GiB extents').choices(['0', '1']).default('1'))
-    .option('-L, --log-level <0-6>', 'log verbosity: 0 fatal only ... 6 every remote command', '3')
-    .option('--lun <lvid=path...>', 'for -m san: where a datastore LUN is on this proxy, as LVID[:EXTENT]=PATH[@OFFSET] (repeatable; see docs/usage.md)')
-    .addOption(new Option('--preexisting-mountpoint <policy>', 'if -r exists').choices(['fail', 'delete']).default('fail'))
-    .addOption(new Option('--preexisting-snapshot <policy>', 'if the VM already has a _VCB-BACKUP_ snapshot').choices(['fail', 'delete']).default('fail'))
-    .option('--require-quiesce', 'fail instead of taking a crash-consistent snapshot when the guest cannot be quiesced')
-    .option('--no-quiesce', 'take a crash-consistent snapshot without asking VMware Tools to quiesce')
-    .addOption(new Option('--command-set <set>', 'host commands to use (auto: detect them)').choices(['auto', 'vim-cmd', 'vmware-cmd']).default('auto'))
-    .option('--state-dir <dir>', 'locks and journals (default $XDG_STATE_HOME/vcbmounter, else ~/.local/state/vcbmounter)')
-    .addOption(new Option('--snapshot-timeout <seconds>', 'give up on a snapshot create/remove after this long (a quiesce can hang)').default('900', '900 s'))
-    .addOption(new Option('--cleanup-timeout <seconds>', 'bound on releasing everything after a failure or interrupt').default('300', '300 s'))
-    .addOption(new Option('--command-timeout <seconds>', 'give up on any other host command that sends nothing for this long').default('300', '300 s'))
-    .option('--json', 'print a JSON summary on stdout (and JSON logs)')
-    .option('--log-file <file>', 'write logs to this file instead of stderr')
-    .option('--dry-run', 'print the steps a backup would take and exit; contacts nothing')
-    .option('--agent <command>', 'run this backup program on the ready export or mount, then release everything; {dir} {vm} {type} {host} {time} {runid} are filled in (also as $VCB_DIR, $VCB_VM, ...); run without a shell')
-    .option('--agent-shell', 'run --agent\'s text with sh -c (pipes, redirections); placeholders are quoted for it')
-    .addOption(new Option('--agent-preset <program>', 'hand the export or mount to restic or borg with settings for disk images, tagged (restic) or named (borg) after the VM and the snapshot time; repository and password from RESTIC_*/BORG_* in the environment').choices(['restic', 'borg']))
-    .option('--stream', 'with --agent or --agent-preset, -t fullvm: send the export into the agent\'s stdin as one tar (VM.tar), writing nothing on this proxy; no -r')
-    .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
-    .option('--hook <script>', 'run SCRIPT PHASE at job-start, backup-start, pre-snapshot, post-snapshot, backup-end or backup-abort, job-end ($VCB_PHASE, $VCB_VM, $VCB_DIR, $VCB_STATUS, ...); a failure stops the backup (exit 11)')
-    .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'));
 }
 
 function startLogging(flags: Record<string, unknown>, outcome: RunOutcome): Logger {

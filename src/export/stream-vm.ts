@@ -11,11 +11,10 @@ import { buildMonolithicFlatDescriptor, formatDescriptor, SECTOR_SIZE } from '..
 import { fetchFileByCat } from '../vlun/overlay.js';
 import { untilAborted } from '../util/until-aborted.js';
 import { allocatedBytes, throwIfAborted } from '../vlun/types.js';
-import { BlockAssembler } from './block-assembler.js';
+import { StreamBlockHasher } from './block-hasher.js';
 import { blocksFileName, digestOfBlocksFile } from './block-list-file.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk } from './catalog.js';
 import type { ExportDiskInput, ExportVmOptions } from './export-vm.js';
-import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter } from './line-file.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
 
@@ -178,8 +177,7 @@ async function streamDisk(
   const blocksFile = blocksFileName(descriptorFile);
   const blocksPath = join(scratch, blocksFile);
   const lines = await LineFileWriter.create(blocksPath);
-  // The assembler only hashes here (the tar gets the bytes in order below); its writes are no-ops.
-  const hashing = new BlockAssembler({ capacity: disk.capacity, hasher: sharedHashThread(), write: async () => {}, onLine: (line) => lines.add(line) });
+  const hashing = new StreamBlockHasher(disk.capacity, (line) => lines.add(line));
   const flat = new Entry(tar, { name: flatFile, size: disk.capacity, mtime }, options.signal);
   let position = 0;
   const zerosTo = async (offset: number) => {
@@ -195,9 +193,9 @@ async function streamDisk(
       disk.base,
       async (offset, chunk) => {
         await zerosTo(offset);
+        hashing.push(offset, chunk);
         // The reader may reuse its chunk once this settles, and the tar may still hold it: a copy.
         const copy = Buffer.from(chunk);
-        await hashing.push(offset, copy);
         await flat.write(copy);
         position = offset + copy.length;
         await lines.flushIfFull();
@@ -212,10 +210,9 @@ async function streamDisk(
     );
     await zerosTo(disk.capacity);
     await flat.end();
-    await hashing.finish();
+    hashing.finish();
     await lines.close();
   } catch (error) {
-    await hashing.abandon();
     await lines.abandon();
     throw error;
   }

@@ -5,7 +5,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { isRunClosed, listOpenRuns, type OpenRun } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { completeExport, discardPartialDirectory, STATE_FILE } from '../export/index.js';
-import type { Logger } from '../log.js';
 import { needsHost, releaseResource, type ReleaseEnv } from '../resources/index.js';
 import { recoverRun } from './recover.js';
 import { unmountVolumes, type FileRunState, type HeldEntry } from './unmount-volumes.js';
