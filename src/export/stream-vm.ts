@@ -188,16 +188,16 @@ async function streamDisk(
     }
   };
   let seen = 0;
+  const reader = disk.baseReader ?? options.reader;
   try {
-    await (disk.baseReader ?? options.reader).read(
+    await reader.read(
       disk.base,
       async (offset, chunk) => {
         await zerosTo(offset);
         hashing.push(offset, chunk);
-        // The reader may reuse its chunk once this settles, and the tar may still hold it: a copy.
-        const copy = Buffer.from(chunk);
-        await flat.write(copy);
-        position = offset + copy.length;
+        // The tar may still hold the chunk after this settles: copied unless the reader never reuses it.
+        await flat.write(reader.chunksStayValid ? chunk : Buffer.from(chunk));
+        position = offset + chunk.length;
         await lines.flushIfFull();
       },
       {

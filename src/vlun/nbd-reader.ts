@@ -39,6 +39,7 @@ export class NbdReader implements DiskReader {
   private readonly maxGapBytes: number;
   private readonly maxBlockSize: number;
   private readonly chunkSize: number;
+  readonly chunksStayValid: boolean;
 
   constructor(
     private readonly transport: Transport,
@@ -50,6 +51,8 @@ export class NbdReader implements DiskReader {
     this.maxGapBytes = options.maxGapBytes ?? MAX_DD_BLOCK;
     this.maxBlockSize = options.maxBlockSize ?? MAX_DD_BLOCK;
     this.chunkSize = options.chunkSize ?? COALESCED_CHUNK;
+    // Uncoalesced, each chunk is a view of an SSH packet's payload, which the SSH library allocates per packet.
+    this.chunksStayValid = this.chunkSize === 0;
   }
 
   async read(source: DiskSource, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {

@@ -31,6 +31,8 @@ export interface ReadOptions {
  */
 export interface DiskReader {
   readonly mode: 'nbd' | 'nbdssl' | 'san';
+  /** True when the reader never reuses a chunk's memory (it hands on the transport's own buffers): a sink may keep a chunk without copying it. */
+  readonly chunksStayValid?: boolean;
   read(source: DiskSource, sink: ChunkSink, options?: ReadOptions): Promise<void>;
 }
 
