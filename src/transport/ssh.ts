@@ -280,6 +280,7 @@ export class SshTransport implements Transport {
             code = exitCode;
             signalName = signal;
           });
+          holdWindowForStdout(opened);
           const stderrChunks: Buffer[] = [];
           opened.stderr.on('data', (chunk: Buffer) => {
             stderrChunks.push(chunk);
@@ -372,4 +373,22 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshTransport>
   const { client, fingerprint } = await openConnection(opts);
   opts.logger?.debug({ endpoint: endpointOf(opts), username: opts.username, fingerprint }, 'ssh connected');
   return new SshTransport(opts, client, fingerprint);
+}
+
+/**
+ * ssh2 gives the channel's window back when stderr data is taken or stderr asks for more, even while
+ * stdout's buffer is full, and a batch of dd commands writes a line to stderr after each read: each line
+ * then let in another window of stdout that nobody was reading, and a slow reader (the stream into an
+ * agent) saw 130 MB pile up. While stdout is backed up, stderr refuses data and asks for none (ssh2 then
+ * holds the window); stdout's next read gives the window back as usual.
+ */
+function holdWindowForStdout(channel: ClientChannel): void {
+  const stderr = channel.stderr as ClientChannel['stderr'] & { _read(size: number): void };
+  const backedUp = () => channel.readableLength >= channel.readableHighWaterMark;
+  const push = stderr.push.bind(stderr);
+  const read = stderr._read.bind(stderr);
+  stderr.push = (chunk: unknown, encoding?: BufferEncoding) => push(chunk, encoding) && (chunk === null || !backedUp());
+  stderr._read = (size: number) => {
+    if (!backedUp()) read(size);
+  };
 }
