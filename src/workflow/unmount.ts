@@ -59,32 +59,22 @@ function heldResources(dir: string, runId: string): HeldEntry[] {
 }
 
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Runs on this proxy whose -r was dir and that still hold something, other than a -t file run's live disk server (its state file covers that). */
 function runsTargeting(dir: string, stateDir: string): OpenRun[] {
   return listOpenRuns(stateDir).filter((r) => r.dir === dir && r.pidAlive !== null && !(r.handedOver && r.pidAlive));
 }
 
 /**
- * A run for dir that is still going (a `pre` being stopped by the backup software unwinds itself) is waited
- * for, up to --cleanup-timeout; one that died (killed, or could not release everything) is finished here
- * from its journal, which needs the host for what it holds there.
+ * A run for dir that died (killed, or could not release everything) is finished here from its journal,
+ * which needs the host for what it holds there. One still going is left alone: it may yet complete a
+ * good backup (as its unfinished DIR.partial-* sibling is, below).
  */
 async function finishRunsTargeting(dir: string, env: UnmountEnv): Promise<string[]> {
-  const deadline = Date.now() + env.cleanupTimeoutMs;
-  let runs = runsTargeting(dir, env.stateDir);
-  let told = false;
-  while (runs.some((r) => r.pidAlive) && Date.now() < deadline) {
-    if (!told) env.log.info({ dir, runs: runs.filter((r) => r.pidAlive).map((r) => `${r.runId} (pid ${r.pid})`) }, 'waiting for the run still working on this directory to finish');
-    told = true;
-    await sleep(500);
-    runs = runsTargeting(dir, env.stateDir);
+  const all = runsTargeting(dir, env.stateDir);
+  for (const live of all.filter((r) => r.pidAlive)) {
+    env.log.warn({ dir, run: live.runId, pid: live.pid }, 'left a run for this directory alone: it is still running');
   }
-  const busy = runs.filter((r) => r.pidAlive);
-  if (busy.length) {
-    throw new VcbError('CLEANUP', `-U ${dir}: run ${busy.map((r) => `${r.runId} (pid ${r.pid})`).join(', ')} is still working on this directory after --cleanup-timeout (${env.cleanupTimeoutMs / 1000} s); stop it, then -U again`);
-  }
+  const runs = all.filter((r) => r.pidAlive === false);
   const onHost = runs.flatMap((r) => r.outstanding.filter((o) => needsHost(o.kind)));
   if (onHost.length && !env.host) {
     const held = onHost.map((o) => o.description).join(', ');

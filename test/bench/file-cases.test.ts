@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseBenchArgs, runsGroup } from '../../tools/bench/args.js';
+import { needsExportDisks, parseBenchArgs, runsGroup } from '../../tools/bench/args.js';
 import { hostReadsBetween, stepDurations, stepTimes } from '../../tools/bench/file-cases.js';
 import { buildGuestDisk, eachDataPiece, planFileBytes, planGuestVolume, VOLUME_START } from '../../tools/bench/guest-volume.js';
 import { FILE_RESULTS_END, FILE_RESULTS_START, RESULTS_END, RESULTS_START, resultsMarkdown, writeResultsIntoDocs } from '../../tools/bench/report.js';
@@ -23,13 +23,17 @@ describe('flags', () => {
     expect(() => parseBenchArgs(['--volume-sizes', '128M'])).toThrow(/--volume-sizes : expected a size/);
   });
 
-  it('runs both groups of cases unless --only names one', () => {
+  it('runs every group of cases unless --only names one', () => {
     expect(runsGroup(parseBenchArgs([]), 'export')).toBe(true);
     expect(runsGroup(parseBenchArgs([]), 'file')).toBe(true);
+    expect(runsGroup(parseBenchArgs([]), 'stream')).toBe(true);
+    expect(runsGroup(parseBenchArgs(['--only', 'stream']), 'export')).toBe(false);
+    expect(needsExportDisks(parseBenchArgs(['--only', 'stream']))).toBe(true);
+    expect(needsExportDisks(parseBenchArgs(['--only', 'file']))).toBe(false);
     expect(runsGroup(parseBenchArgs(['--only', 'file']), 'export')).toBe(false);
     expect(runsGroup(parseBenchArgs(['--only', 'file']), 'file')).toBe(true);
     expect(runsGroup(parseBenchArgs(['--only', 'export']), 'file')).toBe(false);
-    expect(() => parseBenchArgs(['--only', 'san'])).toThrow('--only san: expected export (rows 1 to 4) or file (rows 5 to 7)');
+    expect(() => parseBenchArgs(['--only', 'san'])).toThrow('--only san: expected export (rows 1 to 4), file (rows 5 to 7) or stream (rows 8 to 10)');
   });
 });
 
