@@ -4,7 +4,7 @@ import { VcbError } from '../errors.js';
 import { partialDirFor } from '../export/index.js';
 import type { JobContext, JobStep } from './step.js';
 import { TOOL_VERSION } from '../version.js';
-import { writeVmExport } from '../workflow/export-plan.js';
+import { writeVmExport, type ExportParams } from '../workflow/export-plan.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 /**
@@ -28,6 +28,28 @@ export async function snapshotNoLongerNeeded(ctx: JobContext): Promise<void> {
       `the ${BACKUP_SNAPSHOT_NAME} snapshot of ${ctx.job.vm!.ref.name} was removed by something else while its disks were read, so the disks changed under the read: this export is not consistent and is discarded; make sure no other tool or run removes backup snapshots during a backup`,
     );
   }
+}
+
+/** What the exporter needs of this run, whether it writes to -r or streams into an agent; the snapshot goes once every disk byte is read. */
+export function exportParams(ctx: JobContext): Omit<ExportParams, 'dir' | 'state'> {
+  const { job, o } = ctx;
+  return {
+    session: job.session!,
+    vm: job.vm!,
+    disks: job.disks,
+    skipped: job.skipped,
+    options: o,
+    runId: ctx.runId,
+    quiesced: job.quiesced,
+    warnings: job.warnings,
+    snapshotName: BACKUP_SNAPSHOT_NAME,
+    toolVersion: TOOL_VERSION,
+    signal: ctx.signal,
+    log: ctx.log,
+    onProgress: ctx.deps.onProgress,
+    snapshotId: job.snapshot?.id,
+    onDisksRead: () => snapshotNoLongerNeeded(ctx),
+  };
 }
 
 /** The state file's content: what -U must release, the directory itself and (if still held) the snapshot on the host. */
@@ -55,27 +77,9 @@ export const exportDisks: JobStep = {
   hostCommands: ['^dd ', '^cat ', '^ls ', '^vmware -v', '^vmkfstools ', '^vim-cmd vmsvc/snapshot\\.(get|remove|consolidate)', '^vim-cmd vmsvc/get\\.summary', '^vmware-cmd .*(hassnapshot|removesnapshots)'],
   writesDestination: true,
   async run(ctx) {
-    const { job, o } = ctx;
+    const { job } = ctx;
     const partialDir = partialDirFor(ctx.dir, ctx.runId);
     job.partialHandle = ctx.acquire('partial-dir', `unfinished export ${partialDir}`, { partialDir });
-    job.exported = await writeVmExport({
-      session: job.session!,
-      vm: job.vm!,
-      disks: job.disks,
-      skipped: job.skipped,
-      dir: ctx.dir,
-      options: o,
-      runId: ctx.runId,
-      quiesced: job.quiesced,
-      warnings: job.warnings,
-      snapshotName: BACKUP_SNAPSHOT_NAME,
-      toolVersion: TOOL_VERSION,
-      signal: ctx.signal,
-      log: ctx.log,
-      onProgress: ctx.deps.onProgress,
-      snapshotId: job.snapshot?.id,
-      onDisksRead: () => snapshotNoLongerNeeded(ctx),
-      state: () => stateFile(ctx),
-    });
+    job.exported = await writeVmExport({ ...exportParams(ctx), dir: ctx.dir, state: () => stateFile(ctx) });
   },
 };

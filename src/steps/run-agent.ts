@@ -2,7 +2,20 @@
 
 import { runAgent, type AgentValues } from '../agent/run-agent.js';
 import { presetArgv } from '../agent/presets.js';
-import type { JobStep } from './step.js';
+import type { JobContext, JobStep } from './step.js';
+
+/** What the agent is told about this backup ({dir}, {vm}, ... and VCB_*). */
+export function agentValues(ctx: JobContext): AgentValues {
+  const { job, o } = ctx;
+  return {
+    dir: ctx.dir,
+    vm: job.vm!.ref.name,
+    type: o.type,
+    host: job.session!.label,
+    time: job.snapshotTakenAt ?? new Date().toISOString(),
+    runId: ctx.runId,
+  };
+}
 
 export const agent: JobStep = {
   name: 'agent',
@@ -13,15 +26,8 @@ export const agent: JobStep = {
   hostCommands: [],
   writesDestination: false,
   async run(ctx) {
-    const { job, o } = ctx;
-    const values: AgentValues = {
-      dir: ctx.dir,
-      vm: job.vm!.ref.name,
-      type: o.type,
-      host: job.session!.label,
-      time: job.snapshotTakenAt ?? new Date().toISOString(),
-      runId: ctx.runId,
-    };
+    const { o } = ctx;
+    const values = agentValues(ctx);
     await runAgent({
       command: o.agent ?? '',
       ...(o.agentPreset ? { argv: presetArgv(o.agentPreset, values) } : {}),
