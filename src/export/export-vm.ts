@@ -134,24 +134,7 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     // One round of fsyncs for the VM's files, side by side (the file system can commit them together).
     await allOrFirstError([vmxFile, ...files].map((name) => fsyncPath(join(partial, name))));
     await fsyncPath(partial);
-    const catalog: Catalog = {
-      format: 'vcbmounter-catalog',
-      version: 1,
-      toolVersion: options.toolVersion,
-      runId: options.runId,
-      backupType: 'fullvm',
-      transportMode: options.reader.mode,
-      diskLayout: options.diskLayout,
-      startedAt,
-      finishedAt: now().toISOString(),
-      host: options.host,
-      vm: catalogVm(options.vm, vmxFile),
-      snapshot: options.snapshot,
-      files,
-      disks,
-      skippedDisks: options.skippedDisks ?? [],
-      warnings: options.warnings ?? [],
-    };
+    const catalog = catalogOf(options, { diskLayout: options.diskLayout, startedAt, finishedAt: now().toISOString(), files, disks });
     await writeFile(join(partial, CATALOG_FILE), formatCatalog(catalog), { flag: 'wx' });
     await fsyncPath(join(partial, CATALOG_FILE));
     if (options.state !== undefined) await writeStateFile(partial, options.state());
@@ -160,6 +143,31 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
   } catch (error) {
     throw asExportError(error, options);
   }
+}
+
+/** The catalog of an export (written to -r or streamed): what was backed up, from where, and its disks. */
+export function catalogOf(
+  options: Pick<ExportVmOptions, 'toolVersion' | 'runId' | 'reader' | 'host' | 'vm' | 'snapshot' | 'skippedDisks' | 'warnings'>,
+  made: { diskLayout: DiskLayout; startedAt: string; finishedAt: string; files: string[]; disks: CatalogDisk[] },
+): Catalog {
+  return {
+    format: 'vcbmounter-catalog',
+    version: 1,
+    toolVersion: options.toolVersion,
+    runId: options.runId,
+    backupType: 'fullvm',
+    transportMode: options.reader.mode,
+    diskLayout: made.diskLayout,
+    startedAt: made.startedAt,
+    finishedAt: made.finishedAt,
+    host: options.host,
+    vm: catalogVm(options.vm, posix.basename(options.vm.vmxPath)),
+    snapshot: options.snapshot,
+    files: made.files,
+    disks: made.disks,
+    skippedDisks: options.skippedDisks ?? [],
+    warnings: options.warnings ?? [],
+  };
 }
 
 function catalogVm(vm: ExportVmOptions['vm'], vmxFile: string): Catalog['vm'] {

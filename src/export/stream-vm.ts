@@ -14,7 +14,7 @@ import { allocatedBytes, throwIfAborted } from '../vlun/types.js';
 import { StreamBlockHasher } from './block-hasher.js';
 import { blocksFileName, digestOfBlocksFile } from './block-list-file.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk } from './catalog.js';
-import type { ExportDiskInput, ExportVmOptions } from './export-vm.js';
+import { catalogOf, type ExportDiskInput, type ExportVmOptions } from './export-vm.js';
 import { LineFileWriter } from './line-file.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
 
@@ -77,24 +77,7 @@ export async function streamVm(options: StreamVmOptions, output: Writable): Prom
   const work = streamMembers(reading, tar, scratch, mtime);
   try {
     const disks = await Promise.race([work, outputFailed]);
-    const catalog: Catalog = {
-      format: 'vcbmounter-catalog',
-      version: 1,
-      toolVersion: options.toolVersion,
-      runId: options.runId,
-      backupType: 'fullvm',
-      transportMode: options.reader.mode,
-      diskLayout: 'monolithicFlat',
-      startedAt,
-      finishedAt: now().toISOString(),
-      host: options.host,
-      vm: { name: options.vm.name, vmxDatastorePath: options.vm.vmxDatastorePath, vmxFile: posix.basename(options.vm.vmxPath), ...(options.vm.vmid !== undefined ? { vmid: options.vm.vmid } : {}), ...(options.vm.biosUuid !== undefined ? { biosUuid: options.vm.biosUuid } : {}) },
-      snapshot: options.snapshot,
-      files: disks.files,
-      disks: disks.disks,
-      skippedDisks: options.skippedDisks ?? [],
-      warnings: options.warnings ?? [],
-    };
+    const catalog = catalogOf(options, { diskLayout: 'monolithicFlat', startedAt, finishedAt: now().toISOString(), files: disks.files, disks: disks.disks });
     await Promise.race([member(tar, CATALOG_FILE, Buffer.from(formatCatalog(catalog)), mtime, stop.signal), outputFailed]);
     tar.finalize();
     await Promise.race([pumped, outputFailed]);
