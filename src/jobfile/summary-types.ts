@@ -1,0 +1,42 @@
+// What one `vcbmounter run JOB` did: per VM its result, and the totals; printed, written as JSON and sent to notifications.
+
+export type VmOutcome = 'ok' | 'failed' | 'skipped';
+
+export interface VmRunSummary {
+  /** The job file's name for the host (its key under `hosts:`). */
+  host: string;
+  vm: string;
+  result: VmOutcome;
+  /** The export directory (its destination with the placeholders filled in); absent when none was made. */
+  dir?: string;
+  /** On failure: the step that failed (`connect`, `snapshot`, `export`, ...) and the message, without secrets. */
+  failedStep?: string;
+  error?: string;
+  /** The exit code a single `vcbmounter` run would have given for this VM. */
+  exitCode: number;
+  bytes: number;
+  durationMs: number;
+  /** Bytes per second over durationMs (0 when nothing was copied). */
+  rate: number;
+  verified?: boolean;
+  /** Backups of this VM that retention deleted (directories) and kept, after this run. */
+  pruned?: string[];
+  kept?: string[];
+  warnings: string[];
+}
+
+export interface RunSummary {
+  /** The job file, absolute. */
+  job: string;
+  /** 'ok' when every VM is ok, 'failed' when none is, else 'partial'. */
+  status: 'ok' | 'partial' | 'failed';
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  vms: VmRunSummary[];
+  /** Totals over vms. */
+  counts: { ok: number; failed: number; skipped: number };
+  bytes: number;
+  /** Problems not tied to one VM (a host that could not be listed, a notification that failed). */
+  errors: string[];
+}
