@@ -42,6 +42,15 @@ const BY_CODE: Record<ErrorCode, number> = {
   INTERNAL: EXIT.FAILED,
 };
 
+/** `vcbmounter run JOB`: the run as a whole (each VM's own code is in the summary). */
+export const RUN_EXIT = {
+  OK: 0,
+  USAGE: 2,
+  SOME_FAILED: 12,
+  ALL_FAILED: 13,
+  JOB_LOCKED: 14,
+} as const;
+
 export function exitCodeFor(code: ErrorCode): number {
   return BY_CODE[code];
 }
@@ -63,6 +72,9 @@ export const EXIT_CODES_HELP = `Exit codes:
        mounts are released (a fullvm export stays in -r)
   11   --hook: the script failed at job-start, backup-start, pre-snapshot, post-snapshot,
        backup-end or job-end; everything is released (a fullvm export made stays in -r)
+  12   run JOB: some VMs failed (or a selection found nothing); the others are backed up
+  13   run JOB: every VM failed
+  14   run JOB: the same job file is already running (an overlapping cron run)
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

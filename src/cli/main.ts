@@ -7,8 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, jobTypeFor, runJob } from '../jobs/index.js';
-import { agentArgv } from '../agent/run-agent.js';
-import { checkPresetEnv } from '../agent/presets.js';
+import { refuseBadCombinations } from '../workflow/option-rules.js';
 import { runningPrograms } from '../agent/run-program.js';
 import { checkHook } from '../hooks/run-hook.js';
 import { withJobHooks } from '../hooks/job-hooks.js';
@@ -154,13 +153,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     throw new VcbError('USAGE', `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`);
   }
   const o: BackupOptions = parsed.data;
-  if (o.agentShell && !o.agent) throw new VcbError('USAGE', '--agent-shell needs --agent COMMAND');
-  if (o.agent && o.agentPreset) throw new VcbError('USAGE', `--agent and --agent-preset ${o.agentPreset}: give one of them (the preset is a ready --agent)`);
-  if (o.agent && !o.agentShell) agentArgv(o.agent);
-  if (o.agentPreset) checkPresetEnv(o.agentPreset);
-  if (o.stream && !o.agent && !o.agentPreset) throw new VcbError('USAGE', '--stream needs the program to stream into: --agent COMMAND (it reads the tar on its stdin) or --agent-preset restic|borg');
-  if (o.stream && o.type !== 'fullvm') throw new VcbError('USAGE', `--stream -t ${o.type}: only a fullvm image can be streamed; -t file mounts the volumes for the agent to read`);
-  if (o.stream && !o.monolithic) throw new VcbError('USAGE', '--stream -M 0: a stream carries each disk as one flat file (-M 1)');
+  refuseBadCombinations(o);
   if ((o.agent || o.agentPreset) && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
   const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream });
   if (o.dryRun) {
@@ -215,6 +208,17 @@ pre prints the ready directory on stdout and exits 0; any other exit status mean
 (nothing is left held). post is safe to run after a failed, half-done or killed pre, and to repeat.
 `;
 
+const RUN_EXAMPLES = `
+Examples:
+  vcbmounter run /etc/vcbmounter/nightly.yaml            from cron: 0 2 * * * vcbmounter run /etc/vcbmounter/nightly.yaml
+  vcbmounter run nightly.yaml --dry-run                  what would be backed up, kept and deleted
+  vcbmounter run nightly.yaml --dry-run --offline        check the file without contacting the hosts
+  vcbmounter run nightly.yaml --json > summary.json
+
+Exit codes: 0 every VM backed up; 12 some failed; 13 all failed; 2 the job file is wrong (nothing contacted);
+14 the job is already running; 130/143 interrupted (everything released). Each VM's own code is in --json.
+`;
+
 export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const outcome: RunOutcome = { exitCode: EXIT.OK };
   const program = new Command('vcbmounter');
@@ -253,6 +257,23 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--json', 'print a JSON summary on stdout (and JSON logs)')
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .action(async (dir: string, flags: Record<string, unknown>) => unmountAction(dir, flags, io, outcome));
+
+  program
+    .command('run')
+    .description('back up every VM a job file selects (YAML or JSON): limits, retention, notifications, one summary; for cron')
+    .argument('<job>', 'the job file (see docs/jobs.md)')
+    .option('--dry-run', "print the plan (hosts, VMs and why, order, limits, retention); reads only the hosts' VM listings")
+    .option('--offline', 'with --dry-run: contact nothing, show the selections unresolved')
+    .option('--json', 'print the summary as JSON on stdout (and JSON logs)')
+    .option('--no-notify', 'do not send the notifications the job file lists')
+    .option('-L, --log-level <0-6>', 'log verbosity', '3')
+    .option('--log-file <file>', 'write logs to this file instead of stderr')
+    .helpOption('--help')
+    .addHelpText('after', RUN_EXAMPLES)
+    .action(async (job: string, flags: Record<string, unknown>) => {
+      const log = startLogging(flags, outcome);
+      outcome.exitCode = await (await import('./run-command.js')).runCommand(job, flags, io, log);
+    });
 
   program
     .command('sim')

@@ -78,7 +78,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     throw error;
   } finally {
     await recordHeldInExport(ctx);
-    await job.session?.transport.close().catch(() => {});
+    if (!deps.keepSessionOpen) await job.session?.transport.close().catch(() => {});
   }
   const catalog = job.exported?.catalog ?? job.streamed;
   return {

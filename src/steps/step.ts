@@ -18,6 +18,8 @@ export interface JobDeps {
   onProgress?: (done: number, total: number) => void;
   /** Opens the host session; tests and the embedded simulator pass their own. */
   openSession?: (o: BackupOptions) => Promise<HostSession>;
+  /** The session belongs to the caller (a job file's run shares one per host): the run leaves it open. */
+  keepSessionOpen?: boolean;
   /** Given a way to list what the run holds right now, for a forced exit to name what it leaves. */
   onHolding?: (holding: () => string[]) => void;
 }
