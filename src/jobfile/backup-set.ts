@@ -14,6 +14,7 @@ import {
   type Catalog,
   type DiskVerification,
 } from '../export/index.js';
+import { normalizeUuid } from '../workflow/identify.js';
 
 export { isVerified, markVerified, VERIFIED_FILE } from '../export/index.js';
 
@@ -53,7 +54,8 @@ const WORK_DIR_WORDS: Record<string, string> = {
 
 function isOfVm(catalog: Catalog, vm: VmIdentity): boolean {
   if (catalog.vm.name === vm.name) return true;
-  return vm.uuid !== undefined && catalog.vm.biosUuid !== undefined && catalog.vm.biosUuid.toLowerCase() === vm.uuid.toLowerCase();
+  // The same UUID written as the .vmx writes it (`56 4d ...-...`) or as vim-cmd prints it counts as the same.
+  return vm.uuid !== undefined && catalog.vm.biosUuid !== undefined && normalizeUuid(vm.uuid) !== '' && normalizeUuid(catalog.vm.biosUuid) === normalizeUuid(vm.uuid);
 }
 
 async function exists(path: string): Promise<boolean> {
