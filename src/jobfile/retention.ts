@@ -202,8 +202,11 @@ async function deleteBackup(entry: BackupEntry, log: RetentionLog): Promise<void
     await checkStillTheBackup(aside, runId);
   } catch (error) {
     // Something was swapped in between the check and the rename: put it back as it was.
-    if (await absent(dir)) await rename(aside, dir);
-    throw error;
+    if (await absent(dir)) {
+      await rename(aside, dir);
+      throw error;
+    }
+    throw new VcbError('DESTINATION', `${(error as Error).message}; it is now at ${aside}, and ${dir} was made again meanwhile: look at both`, {}, { cause: error });
   }
   try {
     await rm(aside, { recursive: true });
