@@ -17,6 +17,7 @@ export { verifyExport, verifyExportDisk, type DiskVerification } from './verify.
 export { writeStateFile, readStateFile, STATE_FILE } from './state-file.js';
 export { partialDirFor, asideDirFor, commitPartialDirectory, discardPartialDirectory, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
 export { completeExport, exportFileNames } from './written-files.js';
+export { markVerified, isVerified, readVerifiedRecord, VERIFIED_FILE, type VerifiedDisk, type VerifiedRecord } from './verified-record.js';
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
 export { DIGEST_BLOCK } from './block-digest.js';
 export { BlockAssembler } from './block-assembler.js';

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcbError } from '../errors.js';
-import { CATALOG_FILE, completeExport, exportFileNames, STATE_FILE } from '../export/index.js';
+import { CATALOG_FILE, completeExport, exportFileNames, STATE_FILE, VERIFIED_FILE } from '../export/index.js';
 import { field, type ResourceType } from './types.js';
 
 export interface ExportDirResource {
@@ -22,8 +22,9 @@ export const exportDir: ResourceType<ExportDirResource> = {
       throw new VcbError('USAGE', `${r.dir} does not hold the catalog and state file of run ${r.runId}; refusing to remove it`);
     }
     // The catalog and the state file go last: while anything else is left, the directory still says whose it is.
+    // The verification record (written by a job file's verify) is vcbmounter's too, and goes with the disks.
     const last = [CATALOG_FILE, STATE_FILE];
-    const names = exportFileNames(catalog).filter((n) => !last.includes(n));
+    const names = [...exportFileNames(catalog), VERIFIED_FILE].filter((n) => !last.includes(n));
     for (const name of [...names, ...last]) rmSync(join(r.dir, name), { force: true });
     const others = readdirSync(r.dir);
     if (others.length > 0) {
