@@ -2,12 +2,11 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VcbError } from '../errors.js';
-import { verifyExport } from '../export/index.js';
 import { exitCodeFor, EXIT } from '../cli/exit-codes.js';
 import { jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { backupsParent } from './destination.js';
-import { listBackups, markVerified } from './backup-set.js';
+import { listBackups, verifyBackup } from './backup-set.js';
 import { applyRetention, decideRetention } from './retention.js';
 import type { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
@@ -60,15 +59,15 @@ async function backupOnce(task: VmTask, env: VmRunEnv, dir: string, log: Logger)
   }
 }
 
-/** Verifies a fullvm export against its catalog and records that it was (retention counts only verified backups). */
-async function verifyBackup(dir: string): Promise<void> {
-  const disks = await verifyExport(dir);
-  const bad = disks.filter((d) => !d.ok);
-  if (bad.length > 0) {
-    const what = bad.map((d) => `${d.descriptorFile} (${d.badBlocks.length} block(s) differ, first at byte ${d.badBlocks[0] ?? '?'})`).join('; ');
-    throw new VcbError('EXPORT', `verify: ${dir} does not match its catalog: ${what}; the backup is kept but not counted`, { step: 'verify' });
-  }
-  await markVerified(dir, { disks: disks.map((d) => ({ descriptorFile: d.descriptorFile, digest: d.actualDigest })) });
+/** Verifies a fullvm export against its catalog; the record it leaves is what lets retention count the backup. */
+async function verifyNewBackup(dir: string): Promise<void> {
+  const { ok, disks } = await verifyBackup(dir);
+  if (ok) return;
+  const what = disks
+    .filter((d) => !d.ok)
+    .map((d) => `${d.descriptorFile} (${d.badBlocks.length} block(s) differ, first at byte ${d.badBlocks[0] ?? '?'})`)
+    .join('; ');
+  throw new VcbError('EXPORT', `verify: ${dir} does not match its catalog: ${what}; the backup is kept but not counted`, { step: 'verify' });
 }
 
 export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSummary> {
@@ -107,7 +106,7 @@ export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSumma
   if (!keepsExport) return finish(done);
   try {
     if (s.verify !== false) {
-      await verifyBackup(dir);
+      await verifyNewBackup(dir);
       done.verified = true;
     }
     if (s.keep) {
