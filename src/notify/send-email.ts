@@ -51,7 +51,8 @@ function smtpFailure(e: unknown, server: string): Error {
   const err = e as Error & { code?: string; response?: string };
   const msg = err.message.replace(/\s+/g, ' ').trim();
   const response = err.response && !msg.includes(err.response.trim()) ? ` (server said: ${err.response.trim()})` : '';
-  return new Error(`${server}: ${msg}${response}${err.code ? ` [${err.code}]` : ''}`);
+  const advice = /certificate|CERT_/i.test(msg) ? '; the server certificate is not trusted: give the CA that signed it (or the certificate itself) as ca: FILE' : '';
+  return new Error(`${server}: ${msg}${response}${err.code ? ` [${err.code}]` : ''}${advice}`);
 }
 
 export async function sendEmail(target: EmailTarget, summary: RunSummary, o: { log: Logger; timeoutMs: number; signal: AbortSignal }): Promise<void> {
