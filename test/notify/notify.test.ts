@@ -219,6 +219,18 @@ describe('email', () => {
     expect(starttls.received().length).toBe(before);
   });
 
+  it('starttls: true refuses to send in clear to a server that does not offer STARTTLS', async () => {
+    const plain = await startSmtpSink({ mode: 'plain' });
+    try {
+      const results = await sendNotifications([{ email: { to: 'admin@example.com', from: 'backup@example.com', smtp: plain.url, starttls: true } }], partial, { log: fileLogger().log });
+      expect(results[0]!.ok).toBe(false);
+      expect(results[0]!.error).toMatch(/STARTTLS/i);
+      expect(plain.received()).toHaveLength(0);
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('logs in with the password from a 0600 passwordFile, and the password is nowhere in the log', async () => {
     const passwordFile = join(work, 'smtp.pass');
     writeFileSync(passwordFile, `${AUTH_PASSWORD}\n`, { mode: 0o600 });
