@@ -2,7 +2,7 @@
 
 import { VcbError } from '../errors.js';
 import { readPasswordFile } from '../workflow/credentials.js';
-import { ENV_REFERENCE, type EmailTargetOptions } from './schema.js';
+import { ENV_REFERENCE, isCommandTarget, isWebhookTarget, type EmailTargetOptions, type NotifyTarget } from './schema.js';
 
 /** The headers with `env:NAME` values replaced by the variable's value; an unset or empty one is a CONFIG error naming it (never its value). */
 export function resolveHeaders(headers: Record<string, string> | undefined, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
@@ -32,4 +32,19 @@ export function smtpAuth(e: EmailTargetOptions, env: NodeJS.ProcessEnv = process
     return { user: e.user, pass };
   }
   throw new VcbError('CONFIG', 'email.user: a user needs passwordFile or passwordEnv');
+}
+
+/** The environment variables the targets read secrets from: a command target's program does not inherit them. */
+export function secretEnvNames(targets: NotifyTarget[]): string[] {
+  const names = new Set<string>();
+  for (const t of targets) {
+    if (isCommandTarget(t)) continue;
+    if (isWebhookTarget(t)) {
+      for (const value of Object.values(t.headers ?? {})) {
+        const ref = ENV_REFERENCE.exec(value);
+        if (ref) names.add(ref[1]!);
+      }
+    } else if (t.email.passwordEnv !== undefined) names.add(t.email.passwordEnv);
+  }
+  return [...names];
 }

@@ -28,7 +28,7 @@ function feedJson(json: string) {
     });
 }
 
-export async function sendCommand(target: CommandTarget, summary: RunSummary, o: { log: Logger; timeoutMs: number; signal: AbortSignal | undefined; name: string }): Promise<void> {
+export async function sendCommand(target: CommandTarget, summary: RunSummary, o: { log: Logger; timeoutMs: number; signal: AbortSignal | undefined; name: string; withholdEnv: readonly string[] }): Promise<void> {
   const json = `${JSON.stringify(summary, null, 2)}\n`;
   // A private directory: the summary names hosts and VMs, which are nobody else's business on a shared proxy.
   const dir = await mkdtemp(join(tmpdir(), 'vcbmounter-notify-'));
@@ -45,6 +45,8 @@ export async function sendCommand(target: CommandTarget, summary: RunSummary, o:
       VCB_FAILED: values.failed!,
       VCB_SUMMARY_FILE: summaryFile,
     });
+    // The variables other targets (or the job's hosts) read secrets from are not the notifier's business.
+    for (const name of o.withholdEnv) delete env[name];
     const end = await runProgram({
       file: file!,
       args,

@@ -3,6 +3,7 @@
 import type { RunSummary } from '../jobfile/summary-types.js';
 import type { Logger } from '../log.js';
 import { describeTarget, isCommandTarget, isWebhookTarget, type NotifyTarget, type NotifyWhen } from './schema.js';
+import { secretEnvNames } from './secrets.js';
 import { sendCommand } from './send-command.js';
 import { sendEmail } from './send-email.js';
 import { sendWebhook } from './send-webhook.js';
@@ -20,6 +21,11 @@ export interface NotifyOptions {
   timeoutMs?: number;
   /** Stops every target (an interrupted run). */
   signal?: AbortSignal;
+  /**
+   * More environment variables a command target's program must not inherit (the job's hosts' passwordEnv); those the
+   * targets themselves read secrets from (env: headers, email passwordEnv) are withheld anyway.
+   */
+  withholdEnv?: readonly string[];
 }
 
 export interface NotifyResult {
@@ -42,7 +48,7 @@ function isAbort(e: unknown): boolean {
   return e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError');
 }
 
-async function sendOne(target: NotifyTarget, name: string, summary: RunSummary, log: Logger, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+async function sendOne(target: NotifyTarget, name: string, summary: RunSummary, log: Logger, timeoutMs: number, signal: AbortSignal | undefined, withholdEnv: readonly string[]): Promise<void> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const bounded = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let hardTimer: NodeJS.Timeout | undefined;
@@ -51,7 +57,7 @@ async function sendOne(target: NotifyTarget, name: string, summary: RunSummary, 
   });
   const sending = (async () => {
     // A command keeps its own clock (runProgram kills it and says so); the others stop on the bounded signal.
-    if (isCommandTarget(target)) return sendCommand(target, summary, { log, timeoutMs, signal, name });
+    if (isCommandTarget(target)) return sendCommand(target, summary, { log, timeoutMs, signal, name, withholdEnv });
     if (isWebhookTarget(target)) return sendWebhook(target, summary, { log, timeoutMs, signal: bounded });
     return sendEmail(target, summary, { log, timeoutMs, signal: bounded });
   })();
@@ -73,6 +79,7 @@ async function sendOne(target: NotifyTarget, name: string, summary: RunSummary, 
  */
 export async function sendNotifications(targets: NotifyTarget[], summary: RunSummary, opts: NotifyOptions): Promise<NotifyResult[]> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_NOTIFY_TIMEOUT_MS;
+  const withholdEnv = [...secretEnvNames(targets), ...(opts.withholdEnv ?? [])];
   return Promise.all(
     targets.map(async (target, i): Promise<NotifyResult> => {
       let name: string;
@@ -87,7 +94,7 @@ export async function sendNotifications(targets: NotifyTarget[], summary: RunSum
         return { target: name, ok: true, skipped: true };
       }
       try {
-        await sendOne(target, name, summary, log, timeoutMs, opts.signal);
+        await sendOne(target, name, summary, log, timeoutMs, opts.signal, withholdEnv);
         log.info('notification sent');
         return { target: name, ok: true };
       } catch (e) {

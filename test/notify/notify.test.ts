@@ -358,6 +358,27 @@ describe('command', () => {
     expect(logged).toContain(`notify[0] command ${script}`);
   });
 
+  it("does not pass the variables other targets read secrets from (nor withholdEnv) to the program's environment", async () => {
+    const hook = await httpReceiver((_, res) => res.writeHead(200).end());
+    try {
+      process.env.VCB_TEST_SECRET_HEADER = 'header-secret';
+      process.env.VCB_TEST_SECRET_HOST = 'host-secret';
+      process.env.VCB_TEST_PLAIN = 'plain-value';
+      const out = join(work, 'cmd-env');
+      const results = await sendNotifications([{ command: [recorder(out)] }, { webhook: hook.url, headers: { 'X-Token': 'env:VCB_TEST_SECRET_HEADER' } }], partial, {
+        log: fileLogger().log,
+        withholdEnv: ['VCB_TEST_SECRET_HOST'],
+      });
+      expect(results.map((r) => r.ok)).toEqual([true, true]);
+      expect(hook.requests[0]!.headers['x-token']).toBe('header-secret');
+      const env = readFileSync(join(out, 'env'), 'utf8');
+      expect(env).toContain('VCB_TEST_PLAIN=plain-value');
+      expect(env).not.toContain('secret');
+    } finally {
+      await hook.close();
+    }
+  });
+
   it('reports a command that exits 3 with its program and status', async () => {
     const script = join(work, 'fails.sh');
     writeFileSync(script, '#!/bin/sh\necho "mail relay down" >&2\nexit 3\n', { mode: 0o755 });
