@@ -45,9 +45,11 @@ export async function resolvePassword(src: PasswordSources): Promise<string | un
 }
 
 
-/** The password in --password-file (one trailing newline dropped); a path that cannot serve is a usage error saying why. */
-function readPasswordFile(path: string): string {
-  const flag = `--password-file ${path}`;
+/**
+ * The password in --password-file (one trailing newline dropped); a path that cannot serve is a usage error saying why.
+ * `flag` names where the path came from in messages (a job file's `email.passwordFile`, for instance).
+ */
+export function readPasswordFile(path: string, flag = `--password-file ${path}`): string {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
