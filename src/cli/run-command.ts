@@ -8,7 +8,7 @@ import { lockJobFile } from '../jobfile/job-lock.js';
 import { dryRunText } from '../jobfile/dry-run.js';
 import { runJobFile } from '../jobfile/run.js';
 import type { RunSummary } from '../jobfile/summary-types.js';
-import { renderSummaryText, sendNotifications } from '../notify/index.js';
+import { checkNotifyTargets, renderSummaryText, sendNotifications } from '../notify/index.js';
 import { RUN_EXIT } from './exit-codes.js';
 import { errorText } from './messages.js';
 import type { CliIO } from './io.js';
@@ -32,6 +32,10 @@ function mib(n: number): string {
 export async function runCommand(file: string, flags: RunFlags, io: CliIO, log: Logger): Promise<number> {
   if (flags.offline && !flags.dryRun) throw new VcbError('USAGE', '--offline goes with --dry-run (a real run must contact its hosts)');
   const loaded = await loadJobFile(file);
+  // A notification that cannot work whatever the outcome (a missing program, an unset variable) is a mistake in the file.
+  const notifyProblems = checkNotifyTargets(loaded.job.notify);
+  if (notifyProblems.length > 0) throw new VcbError('USAGE', `${file}: ${notifyProblems.join('; ')}`);
+  const secretNames = Object.values(loaded.job.hosts).flatMap((h) => (h.passwordEnv ? [h.passwordEnv] : []));
   const handlers = installSignalHandlers({
     print: (line) => io.stderr.write(`${line}\n`),
     onForce: (reason) => {
@@ -67,11 +71,12 @@ export async function runCommand(file: string, flags: RunFlags, io: CliIO, log: 
     } finally {
       lock.release();
     }
-    io.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : renderSummaryText(summary));
     if (flags.notify !== false && loaded.job.notify.length > 0) {
-      const sent = await sendNotifications(loaded.job.notify, summary, { log });
-      for (const s of sent.filter((x) => !x.ok)) io.stderr.write(`vcbmounter: notification ${s.target} failed: ${s.error}\n`);
+      // Sent before the summary is printed, so that the printed one lists a notification that failed; they never change the exit code.
+      const sent = await sendNotifications(loaded.job.notify, summary, { log, withholdEnv: secretNames });
+      for (const s of sent.filter((x) => !x.ok && !x.skipped)) summary.errors.push(`${s.target} failed: ${s.error}`);
     }
+    io.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : renderSummaryText(summary));
     if (handlers.received) return signalExitCode(handlers.received);
     return exitFor(summary);
   } finally {

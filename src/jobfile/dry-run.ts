@@ -7,7 +7,7 @@ import { decideRetention, formatRetentionPlan } from './retention.js';
 import { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
 import { destinationFor, planJob, type VmTask } from './plan.js';
-import { jobName } from './run.js';
+import { jobNameOf } from './summary-types.js';
 import type { BackupSettings, HostEntry, KeepSettings } from './schema.js';
 import type { HostSession } from '../workflow/connect.js';
 import type { VmListing } from '../workflow/vm-listing.js';
@@ -79,7 +79,7 @@ export async function dryRunText(loaded: LoadedJob, opts: { offline: boolean; lo
     lines.push(`VMs, in the order they start (${plan.tasks.length}):`);
     const now = new Date();
     for (const t of plan.tasks) {
-      const dir = destinationFor(t, jobName(loaded.path), now);
+      const dir = destinationFor(t, jobNameOf(loaded.path), now);
       lines.push(`  ${t.index + 1}. ${t.host}/${t.vm.name} (moref ${t.vm.moref}, ${t.vm.power}, datastore ${t.vm.datastore || '?'}): ${t.why}`);
       lines.push(`       ${settingsText(t.settings)}${dir ? ` -> ${dir}` : ''}`);
       lines.push(...(await retentionLines(t, dir)));

@@ -7,10 +7,9 @@ import type { LoadedJob } from './load.js';
 import { planJob, type VmTask } from './plan.js';
 import { runWithinLimits } from './limits.js';
 import { runVmTask } from './run-vm.js';
-import type { RunSummary, VmRunSummary } from './summary-types.js';
+import { jobNameOf, type RunSummary, type VmRunSummary } from './summary-types.js';
 import type { HostSession } from '../workflow/connect.js';
 import type { VmListing } from '../workflow/vm-listing.js';
-import { basename } from 'node:path';
 
 export interface JobRunDeps {
   log: Logger;
@@ -20,11 +19,6 @@ export interface JobRunDeps {
   onVmStart?: (task: VmTask) => void;
   onVmEnd?: (task: VmTask, result: VmRunSummary) => void;
   onProgress?: (task: VmTask, done: number, total: number) => void;
-}
-
-/** The job's name in placeholders and notifications: the file name without its extension. */
-export function jobName(path: string): string {
-  return basename(path).replace(/\.(ya?ml|json)$/i, '');
 }
 
 /** Each host's VMs, listed once; a host that cannot be listed fails the entries that name it. */
@@ -72,7 +66,7 @@ export async function runJobFile(loaded: LoadedJob, deps: JobRunDeps): Promise<R
     for (const p of plan.problems) log.error(p);
     errors.push(...plan.problems);
     const byTask = new Map<VmTask, VmRunSummary>();
-    const env = { loaded, pool, log, signal: deps.signal, jobName: jobName(loaded.path), ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) };
+    const env = { loaded, pool, log, signal: deps.signal, jobName: jobNameOf(loaded.path), ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) };
     await runWithinLimits(
       plan.tasks.map((t) => Object.assign(t, { datastore: t.vm.datastore })),
       loaded.job.concurrency,

@@ -1,5 +1,13 @@
 // What one `vcbmounter run JOB` did: per VM its result, and the totals; printed, written as JSON and sent to notifications.
 
+import { basename, extname } from 'node:path';
+
+/** The job's short name: the job file's name without its directory and extension ("nightly" for /etc/vcbmounter/nightly.yaml). */
+export function jobNameOf(path: string): string {
+  const file = basename(path);
+  return basename(file, extname(file)) || file;
+}
+
 export type VmOutcome = 'ok' | 'failed' | 'skipped';
 
 export interface VmRunSummary {

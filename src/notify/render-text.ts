@@ -1,13 +1,11 @@
 // A run summary as text for people: the runner's stdout and the body of the notification email.
 
-import { basename, extname } from 'node:path';
-import type { RunSummary, VmRunSummary } from '../jobfile/summary-types.js';
+import { jobNameOf, type RunSummary, type VmRunSummary } from '../jobfile/summary-types.js';
 import { humanDuration, humanRate, humanSize } from '../util/human-units.js';
 
 /** The job's short name: the job file's name without its directory and extension ("nightly" for /etc/vcbmounter/nightly.yaml). */
 export function jobName(summary: RunSummary): string {
-  const file = basename(summary.job);
-  return basename(file, extname(file)) || file;
+  return jobNameOf(summary.job);
 }
 
 /** "3 ok, 1 failed" (and ", 2 skipped" when some were). */
