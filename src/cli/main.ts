@@ -24,6 +24,8 @@ import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { isSimHost } from './sim-host.js';
+import { registerListCommand } from './list-command.js';
+import { registerSnapshotCommand } from './snapshot-command.js';
 
 import type { CliIO } from './io.js';
 
@@ -253,6 +255,10 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--json', 'print a JSON summary on stdout (and JSON logs)')
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .action(async (dir: string, flags: Record<string, unknown>) => unmountAction(dir, flags, io, outcome));
+
+  // Commands for scripts: vcbVmName's and vcbSnapshot's roles.
+  registerListCommand(program, io, outcome);
+  registerSnapshotCommand(program, io, outcome);
 
   program
     .command('sim')
