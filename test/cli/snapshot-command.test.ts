@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { lockPath } from '../../src/engine/lock.js';
-import { smallInventory } from '../sim/integration/helpers.js';
+import { markerIndex, smallInventory } from '../sim/integration/helpers.js';
 import { SNAPSHOT_NAME, startBench, type Bench, type CliResult } from './cli-helpers.js';
 
 const IDLE = { writesPerSecond: 0 };
@@ -167,12 +167,16 @@ describe('ESXi (vim-cmd)', () => {
   test('a backup of the VM is refused while create holds the lock, and while the script holds the snapshot', async () => {
     const vm = bench.sim.esx.vm('slow');
     const lock = lockPath(bench.stateDir, `127.0.0.1:${bench.sim.port}`, 'slow');
+    const from = vm.guest.events.length;
     const creating = sub(bench, ['snapshot', 'create', '-a', 'name:slow']);
+    // The host has begun the (3 s) quiesced create: the command is in the middle of its work.
     const until = Date.now() + 20_000;
-    while (!existsSync(lock) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    expect(existsSync(lock)).toBe(true);
+    while (markerIndex(vm.guest.events.slice(from), 'snapshot.begin') < 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(markerIndex(vm.guest.events.slice(from), 'snapshot.begin')).toBeGreaterThanOrEqual(0);
+    const heldLock = existsSync(lock);
     const backup = await bench.cli(['-a', 'name:slow', '-r', join(bench.work, 'slow-1')]);
-    expect(backup.exitCode).toBe(5);
+    expect(backup.exitCode, backup.stderr).toBe(5);
+    expect(heldLock).toBe(true);
     expect(backup.stderr).toMatch(/VM slow on 127\.0\.0\.1:\d+ is already being backed up by pid \d+/);
     const remove = await sub(bench, ['snapshot', 'remove', '-a', 'name:slow']);
     expect(remove.exitCode).toBe(5);
