@@ -16,7 +16,7 @@ export const EXIT = {
   AGENT: 10,
   HOOK: 11,
   /** `snapshot find` (and `snapshot remove --id`): no such snapshot. */
-  NO_SNAPSHOT: 12,
+  NO_SNAPSHOT: 15,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -66,7 +66,7 @@ export const EXIT_CODES_HELP = `Exit codes:
        mounts are released (a fullvm export stays in -r)
   11   --hook: the script failed at job-start, backup-start, pre-snapshot, post-snapshot,
        backup-end or job-end; everything is released (a fullvm export made stays in -r)
-  12   snapshot find: the VM has no _VCB-BACKUP_ snapshot (snapshot remove --id: no such id)
+  15   snapshot find: the VM has no _VCB-BACKUP_ snapshot (snapshot remove --id: no such id)
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

@@ -256,10 +256,6 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .action(async (dir: string, flags: Record<string, unknown>) => unmountAction(dir, flags, io, outcome));
 
-  // Commands for scripts: vcbVmName's and vcbSnapshot's roles.
-  registerListCommand(program, io, outcome);
-  registerSnapshotCommand(program, io, outcome);
-
   program
     .command('sim')
     .description('run the simulated ESX host (SSH on 127.0.0.1) in the foreground; prints one JSON line with how to connect')
@@ -292,6 +288,10 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       outcome.log = createLogger({ level: Number(flags.logLevel), json: false });
       outcome.exitCode = await runCleanup(flags, io, outcome.log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
     });
+
+  // Commands for scripts: vcbVmName's and vcbSnapshot's roles.
+  registerListCommand(program, io, outcome);
+  registerSnapshotCommand(program, io, outcome);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

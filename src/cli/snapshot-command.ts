@@ -35,7 +35,7 @@ one runs. A snapshot made by create belongs to the script that made it: no backu
 \`-U\` removes it (a backup of the VM fails while it exists); only \`snapshot remove\` does.
 Exit codes: 0 done (remove: also when there was nothing to remove), 2 bad flags, 3 cannot connect,
 4 VM not found, 5 locked by a backup, 6 refused or the host failed (create: a ${BACKUP_SNAPSHOT_NAME} snapshot
-exists already; remove: the snapshot is not vcbmounter's and --force is missing), 12 find: no
+exists already; remove: the snapshot is not vcbmounter's and --force is missing), 15 find: no
 ${BACKUP_SNAPSHOT_NAME} snapshot (remove --id: no snapshot with that id).
 `;
 
@@ -92,7 +92,7 @@ export function registerSnapshotCommand(program: Command, io: CliIO, outcome: Co
     });
   });
 
-  sub('find', `print the id of the VM's ${BACKUP_SNAPSHOT_NAME} snapshot (one per line; "-" where the host lists no ids); exit 12 when it has none`).action(
+  sub('find', `print the id of the VM's ${BACKUP_SNAPSHOT_NAME} snapshot (one per line; "-" where the host lists no ids); exit 15 when it has none`).action(
     async (flags: Record<string, unknown>) => {
       const log = startCommandLog(flags, outcome);
       await withVm(flags, log, 'find', async (session, vm) => {

@@ -84,9 +84,9 @@ const GLOB_CHARS = /[*?[\\]/;
 
 /**
  * Parses one listing selector; throws USAGE naming the selector and the forms allowed. `flag` is how messages
- * name where the selector came from (`-s` on the command line, `select[0]` in a job file).
+ * name where the selector came from (`-s` on the command line, `vms[0].select[1]` in a job file; default `selector`).
  */
-export function parseListSelector(text: string, flag = '-s'): ListSelector {
+export function parseListSelector(text: string, flag = 'selector'): ListSelector {
   if (text === 'any') return { kind: 'any' };
   const i = text.indexOf(':');
   const kind = i > 0 ? text.slice(0, i) : '';

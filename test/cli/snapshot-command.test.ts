@@ -67,7 +67,7 @@ async function roundTrip(bench: Bench, selector: string, simName: string, quiesc
   expect(vm.snapshots).toHaveLength(0);
 
   const none = await sub(bench, ['snapshot', 'find', '-a', selector]);
-  expect(none.exitCode).toBe(12);
+  expect(none.exitCode).toBe(15);
   expect(none.stdout).toBe('');
   expect(none.stderr).toMatch(/has no _VCB-BACKUP_ snapshot/);
 
@@ -101,7 +101,7 @@ async function userSnapshotRefusal(bench: Bench, simName: string): Promise<void>
   expect(noId.stderr).toMatch(/--force needs --id/);
 
   const unknown = await sub(bench, ['snapshot', 'remove', '-a', `name:${simName}`, '--id', '999']);
-  expect(unknown.exitCode).toBe(12);
+  expect(unknown.exitCode).toBe(15);
   expect(unknown.stderr).toMatch(/no snapshot with id 999; it has "admin-snap"/);
 
   const forced = await sub(bench, ['snapshot', 'remove', '-a', `name:${simName}`, '--id', String(user!.uid), '--force']);

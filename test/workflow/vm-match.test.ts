@@ -26,7 +26,7 @@ test.each([
 });
 
 test.each([
-  ['foo', /-s "foo": not a selector; use any, name:/],
+  ['foo', /^selector "foo": not a selector; use any, name:/],
   ['name:', /the name is empty/],
   ['name:[ab', /the \[ at character 1 is never closed/],
   ['powerstate:suspended', /not a power state \(on or off\)/],
