@@ -10,7 +10,7 @@ const EXAMPLES = `
 Selectors (-s, repeatable: a VM is listed when it matches every one):
   any                    every VM (the default)
   name:NAME              the display name, exact and case-sensitive; *, ? and [...] match as in sh
-                         (name:web* , name:'db[0-9]?' ; \\* is a literal *); quote it for your shell
+                         (name:web* , name:'db[0-9]?' ; \\* is a literal *; a name without * ? [ is exact)
   ipaddr:IP              the address VMware Tools report (powered-off VMs and VMs without Tools have none)
   uuid:UUID              the BIOS uuid, in either form (56 4d ... or dashed)
   moref:ID               the vmid on ESXi, the .vmx path on ESX 3.x

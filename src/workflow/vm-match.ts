@@ -80,7 +80,8 @@ function classBody(body: string): string {
   return out;
 }
 
-const GLOB_CHARS = /[*?[\\]/;
+/** A name holding none of these is exact, backslashes and all (a Windows-style name stays itself). */
+const GLOB_CHARS = /[*?[]/;
 
 /**
  * Parses one listing selector; throws USAGE naming the selector and the forms allowed. `flag` is how messages

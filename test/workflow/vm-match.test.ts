@@ -72,4 +72,9 @@ test('each kind matches what it names', () => {
   expect(matchesVmSelector(a, 'powerstate:off')).toBe(false);
   expect(matchesVmSelector(vm({ power: 'suspended' }), 'powerstate:off')).toBe(true);
   expect(matchesVmSelector(a, parseListSelector('name:w?b01'))).toBe(true);
+  // Without *, ? or [ a name is exact: its backslashes are part of it.
+  expect(matchesVmSelector(vm({ name: 'dom\\web' }), 'name:dom\\web')).toBe(true);
+  expect(matchesVmSelector(vm({ name: 'domweb' }), 'name:dom\\web')).toBe(false);
+  expect(matchesVmSelector(vm({ name: 'a*' }), 'name:a\\*')).toBe(true);
+  expect(matchesVmSelector(vm({ name: 'ab' }), 'name:a\\*')).toBe(false);
 });
