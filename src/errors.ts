@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'VM_AMBIGUOUS'
   | 'LOCKED' // another backup of the VM is running
   | 'SNAPSHOT' // snapshot create/remove failed
+  | 'NO_SNAPSHOT' // `snapshot find|remove --id`: the VM has no such snapshot (an answer for scripts, not a failure of the host)
   | 'QUIESCE' // the guest could not be quiesced (Tools, freeze scripts, VSS)
   | 'DATASTORE_FULL' // the host's datastore has no room (for a snapshot's delta, or to consolidate it)
   | 'HOST_COMMAND' // a host command failed or printed something unexpected

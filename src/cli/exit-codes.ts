@@ -15,6 +15,8 @@ export const EXIT = {
   MOUNT: 9,
   AGENT: 10,
   HOOK: 11,
+  /** `snapshot find` (and `snapshot remove --id`): no such snapshot. */
+  NO_SNAPSHOT: 15,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -28,6 +30,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   VM_AMBIGUOUS: EXIT.VM_NOT_FOUND,
   LOCKED: EXIT.LOCKED,
   SNAPSHOT: EXIT.SNAPSHOT,
+  NO_SNAPSHOT: EXIT.NO_SNAPSHOT,
   QUIESCE: EXIT.SNAPSHOT,
   DATASTORE_FULL: EXIT.SNAPSHOT,
   HOST_COMMAND: EXIT.FAILED,
@@ -75,6 +78,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   12   run JOB: some VMs failed (or a selection found nothing); the others are backed up
   13   run JOB: every VM failed
   14   run JOB: the same job file is already running (an overlapping cron run)
+  15   snapshot find: the VM has no _VCB-BACKUP_ snapshot (snapshot remove --id: no such id)
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

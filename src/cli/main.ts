@@ -23,6 +23,8 @@ import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { isSimHost } from './sim-host.js';
+import { registerListCommand } from './list-command.js';
+import { registerSnapshotCommand } from './snapshot-command.js';
 
 import type { CliIO } from './io.js';
 
@@ -307,6 +309,10 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
       outcome.log = createLogger({ level: Number(flags.logLevel), json: false });
       outcome.exitCode = await runCleanup(flags, io, outcome.log, seconds(flags.cleanupTimeout, '--cleanup-timeout'));
     });
+
+  // Commands for scripts: vcbVmName's and vcbSnapshot's roles.
+  registerListCommand(program, io, outcome);
+  registerSnapshotCommand(program, io, outcome);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

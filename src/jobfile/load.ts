@@ -10,6 +10,7 @@ import { errnoInWords } from '../util/errno-words.js';
 import { resolvePassword } from '../workflow/credentials.js';
 import { jobFileSchema, type HostEntry, type JobFile } from './schema.js';
 import { checkDestinationTemplate } from './destination.js';
+import { checkTerms } from './select.js';
 
 export interface LoadedJob {
   /** Absolute path of the job file. */
@@ -76,6 +77,8 @@ function checkReferences(file: string, job: JobFile): void {
     if (!job.hosts[entry.host]) {
       throw new VcbError('USAGE', `${file}: vms[${i}].host: ${shown(entry.host)} is not under hosts (hosts: ${hostNames.join(', ') || 'none'})`);
     }
+    checkTerms(`${file}: vms[${i}].select`, entry.select);
+    checkTerms(`${file}: vms[${i}].exclude`, entry.exclude);
     const s = { ...job.defaults, ...entry };
     const where = entry.destination !== undefined ? `vms[${i}].destination` : 'defaults.destination';
     if (s.stream) {

@@ -1,6 +1,5 @@
 // Which VMs of a host a job entry selects: its select terms (same kind: any of them; different kinds: all of them) minus its excludes.
 
-import { VcbError } from '../errors.js';
 import type { VmListing } from '../workflow/vm-listing.js';
 import { matchesVmSelector, parseListSelector } from '../workflow/vm-match.js';
 
@@ -9,15 +8,9 @@ function kindOf(term: string): string {
   return i < 0 ? term : term.slice(0, i);
 }
 
-/** Throws USAGE naming the entry's bad term (called while the file is checked, before any contact). */
+/** Throws USAGE naming the entry's bad term (called while the file is read, before any contact). */
 export function checkTerms(where: string, terms: readonly string[]): void {
-  terms.forEach((t, i) => {
-    try {
-      parseListSelector(t);
-    } catch (e) {
-      throw new VcbError('USAGE', `${where}[${i}]: ${JSON.stringify(t)}: ${(e as Error).message}`);
-    }
-  });
+  terms.forEach((t, i) => parseListSelector(t, `${where}[${i}]:`));
 }
 
 /**

@@ -6,6 +6,7 @@ import type { SnapshotInfo } from '../esx/index.js';
 import type { JobContext, JobStep } from './step.js';
 import { planDisks } from '../workflow/disk-plan.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import { madeBy } from '../workflow/script-snapshot.js';
 
 const OWNER = /^vcbmounter backup run (\S+)$/;
 
@@ -39,6 +40,14 @@ export const checkSnapshots: JobStep = {
     const snaps = await esx.listSnapshots(ref);
     const leftovers = snaps.filter((s) => s.name === BACKUP_SNAPSHOT_NAME);
     refuseIfOwnedByLiveRun(ctx, leftovers);
+    // A script's `vcbmounter snapshot create` holds its snapshot until `snapshot remove`: never a leftover to delete.
+    const held = leftovers.filter((s) => madeBy(s).madeBy === 'snapshot-create');
+    if (held.length) {
+      throw new VcbError(
+        'SNAPSHOT',
+        `${ref.name} has a ${BACKUP_SNAPSHOT_NAME} snapshot a script made with \`vcbmounter snapshot create\` (${held.map((s) => s.description).join(', ')}); it belongs to that script, so no backup removes it (not even with --preexisting-snapshot delete): when the script is done, remove it with \`vcbmounter snapshot remove -h ... -a ...\``,
+      );
+    }
     if (leftovers.length && o.preexistingSnapshot === 'fail') {
       throw new VcbError(
         'SNAPSHOT',

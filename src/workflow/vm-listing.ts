@@ -2,6 +2,8 @@
 
 import type { EsxHost, PowerState, VmRef } from '../esx/index.js';
 import { parseBracketPath, splitVmfsPath } from '../esx/datastore-path.js';
+import { listVmxDisks } from '../esx/parse/vmx-disks.js';
+import { parseVmx } from '../esx/parse/vmx.js';
 
 export interface VmListing {
   ref: VmRef;
@@ -13,6 +15,17 @@ export interface VmListing {
   ip?: string;
   /** The datastore holding the VM's .vmx (its name where the host prints one, else the volume uuid). */
   datastore: string;
+  /**
+   * Only with `listVmDetails(esx, { datastores: true })`: the .vmx's datastore first, then each other datastore
+   * a present disk of the .vmx lives on (in disk order; as the .vmx names it, so a uuid on hosts that print one).
+   * It comes from the .vmx alone: the deltas of snapshots on another datastore (workingDir) are not counted.
+   */
+  datastores?: string[];
+}
+
+export interface ListVmOptions {
+  /** Also read each VM's .vmx (one `cat` per VM) for the datastores of its disks. */
+  datastores?: boolean;
 }
 
 /** The datastore a VM's files live on, from its bracket path, else from its /vmfs/volumes path. */
@@ -21,8 +34,18 @@ export function datastoreOf(ref: VmRef): string {
   return splitVmfsPath(ref.vmxPath)?.datastore ?? '';
 }
 
-/** One listing plus one info call per VM: read-only, safe to retry. */
-export async function listVmDetails(esx: EsxHost): Promise<VmListing[]> {
+/** The .vmx's datastore and those its disks are on; a disk path outside /vmfs/volumes (a bad .vmx) is left out. */
+async function datastoresOf(esx: EsxHost, ref: VmRef): Promise<string[]> {
+  const found = [datastoreOf(ref)];
+  for (const disk of listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath)) {
+    const ds = splitVmfsPath(disk.path)?.datastore;
+    if (ds !== undefined && !found.includes(ds)) found.push(ds);
+  }
+  return found;
+}
+
+/** One listing plus one info call per VM (and one .vmx read with `datastores`): read-only, safe to retry. */
+export async function listVmDetails(esx: EsxHost, options: ListVmOptions = {}): Promise<VmListing[]> {
   const out: VmListing[] = [];
   for (const ref of await esx.listVms()) {
     const info = await esx.getVmInfo(ref);
@@ -34,6 +57,7 @@ export async function listVmDetails(esx: EsxHost): Promise<VmListing[]> {
       power: info.powerState,
       ...(info.ipAddress ? { ip: info.ipAddress } : {}),
       datastore: datastoreOf(ref),
+      ...(options.datastores ? { datastores: await datastoresOf(esx, ref) } : {}),
     });
   }
   return out;
