@@ -232,25 +232,25 @@ describe('vcbmounter run', () => {
 
   test('every VM failing gives 13; a wrong job file gives 2 naming the place, before any contact', async () => {
     const job = join(work, 'down.yaml');
-    writeFileSync(job, `${hostsYaml().replace(`port: ${esx02.port}`, 'port: 1')}defaults: { destination: ${work}/down/{vm}/{time} }\nvms:\n  - host: esx02\n`);
+    writeFileSync(job, `${hostsYaml().replace(`port: ${esx02.port}`, 'port: 1')}defaults: { destination: "${work}/down/{vm}/{time}" }\nvms:\n  - host: esx02\n`);
     const down = await cli(['run', job, '--json', '--no-notify'], env());
     expect(down.exitCode, down.stderr).toBe(13);
     expect(summaryOf(down).vms[0]).toMatchObject({ result: 'failed', failedStep: 'connect' });
 
     const bad = join(work, 'bad.yaml');
-    writeFileSync(bad, `${hostsYaml()}defaults: { destination: ${work}/x/{vm}/{time}, kep: { last: 1 } }\nvms:\n  - host: esx01\n`);
+    writeFileSync(bad, `${hostsYaml()}defaults: { destination: "${work}/x/{vm}/{time}", kep: { last: 1 } }\nvms:\n  - host: esx01\n`);
     const r = await cli(['run', bad], env());
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/bad\.yaml: defaults\.kep: not a known setting/);
 
-    writeFileSync(bad, `${hostsYaml()}defaults: { destination: ${work}/x/{vm}/{time} }\nvms:\n  - host: esx03\n`);
+    writeFileSync(bad, `${hostsYaml()}defaults: { destination: "${work}/x/{vm}/{time}" }\nvms:\n  - host: esx03\n`);
     expect((await cli(['run', bad], env())).stderr).toMatch(/vms\[0\]\.host: "esx03" is not under hosts \(hosts: esx01, esx02\)/);
 
-    writeFileSync(bad, `${hostsYaml()}defaults: { destination: ${work}/x/{vm} }\nvms:\n  - host: esx01\n`);
+    writeFileSync(bad, `${hostsYaml()}defaults: { destination: "${work}/x/{vm}" }\nvms:\n  - host: esx01\n`);
     expect((await cli(['run', bad], env())).stderr).toMatch(/defaults\.destination: .*needs \{time\} in its last component/);
 
     const inline = join(work, 'inline.yaml');
-    writeFileSync(inline, `hosts:\n  h: { address: 127.0.0.1, port: ${esx01.port}, password: "${esx01.password}", hostKey: ${esx01.fingerprint} }\ndefaults: { destination: ${work}/x/{vm}/{time} }\nvms:\n  - host: h\n`);
+    writeFileSync(inline, `hosts:\n  h: { address: 127.0.0.1, port: ${esx01.port}, password: "${esx01.password}", hostKey: ${esx01.fingerprint} }\ndefaults: { destination: "${work}/x/{vm}/{time}" }\nvms:\n  - host: h\n`);
     chmodSync(inline, 0o644);
     const open = await cli(['run', inline, '--dry-run'], env());
     expect(open.exitCode).toBe(2);
