@@ -220,7 +220,9 @@ describe('vcbmounter run', () => {
     expect(app01.length).toBe(2);
     const good = backupsOf('esx01', 'web02');
     expect(good.length).toBeGreaterThan(0);
-    // web02's backup now fails: what it has stays.
+    // web02's backup now fails, under a policy that would keep only one: what it has stays.
+    writeFileSync(job, readFileSync(job, 'utf8').replace('keep: { last: 2, daily: 7, weekly: 4, monthly: 6 }', 'keep: { last: 1 }'));
+    expect(good.length).toBeGreaterThan(1);
     esx01.faults.add({ match: 'vmsvc/snapshot\\.create 12 ', action: 'fail', stderr: 'A general system error occurred: simulated' });
     const failed = await cli(['run', job, '--json', '--no-notify'], env());
     esx01.faults.clear();
@@ -262,6 +264,26 @@ describe('vcbmounter run', () => {
     const noEnv = await cli(['run', exampleJob('noenv'), '--dry-run']);
     expect(noEnv.exitCode).toBe(2);
     expect(noEnv.stderr).toMatch(/hosts\.esx02\.passwordEnv: the environment variable ESX02_PASSWORD is not set/);
+  }, 120_000);
+
+  test('timeouts.vm releases a VM that takes too long; an exact name that finds no VM makes the run incomplete', async () => {
+    const job = join(work, 'slow.yaml');
+    writeFileSync(
+      job,
+      `${hostsYaml()}defaults: { destination: "${work}/slow/{vm}/{time}", retries: { attempts: 0 } }\nstateDir: ${work}/state\nvms:\n` +
+        `  - host: esx02\n    select: ["name:app01"]\n    timeouts: { vm: 2 }\n  - host: esx02\n    select: ["name:gone01"]\n`,
+    );
+    esx02.faults.add({ match: '^dd ', action: 'slow', bytesPerSecond: 256 * 1024 });
+    const r = await cli(['run', job, '--json', '--no-notify'], env());
+    esx02.faults.clear();
+    expect(r.exitCode, r.stderr).toBe(13);
+    const s = summaryOf(r);
+    expect(s.vms).toHaveLength(1);
+    expect(s.vms[0]).toMatchObject({ vm: 'app01', result: 'failed' });
+    expect(s.vms[0]!.error).toMatch(/timed out after 2 s \(timeouts\.vm\)/);
+    expect(s.errors.join('\n')).toMatch(/vms\[1\]: no VM on esx02 matches "name:gone01" \(renamed or removed\?\)/);
+    expect(leftSnapshots()).toEqual([]);
+    expect(existsSync(join(work, 'slow', 'app01')) ? readdirSync(join(work, 'slow', 'app01')) : []).toEqual([]);
   }, 120_000);
 
   test('an overlapping run of the same job is refused with 14; SIGTERM releases everything and skips what had not started', async () => {
