@@ -13,6 +13,7 @@ import { replayWrites } from '../../src/sim/guest/guest.js';
 import { binCommand } from '../../tools/test-support/bin-command.js';
 import { FAST_GUEST, markerIndex, smallInventory } from '../sim/integration/helpers.js';
 import { parseCatalog } from '../../src/export/catalog.js';
+import { acquireVmLock } from '../../src/engine/index.js';
 import type { RunSummary } from '../../src/jobfile/summary-types.js';
 
 const SNAPSHOT = '_VCB-BACKUP_';
@@ -284,6 +285,23 @@ describe('vcbmounter run', () => {
     expect(s.errors.join('\n')).toMatch(/vms\[1\]: no VM on esx02 matches "name:gone01" \(renamed or removed\?\)/);
     expect(leftSnapshots()).toEqual([]);
     expect(existsSync(join(work, 'slow', 'app01')) ? readdirSync(join(work, 'slow', 'app01')) : []).toEqual([]);
+  }, 120_000);
+
+  test('a VM locked by another backup is tried again after retries.wait, and backed up once the lock is free', async () => {
+    const job = join(work, 'locked.yaml');
+    writeFileSync(
+      job,
+      `${hostsYaml()}defaults: { destination: "${work}/locked/{vm}/{time}", retries: { attempts: 2, wait: 1 } }\nstateDir: ${work}/state\nvms:\n  - host: esx02\n    select: ["name:app02"]\n`,
+    );
+    // This test process holds the VM's lock, as a backup started by hand would, and lets go after 1.5 s.
+    const held = acquireVmLock({ stateDir: join(work, 'state'), host: `127.0.0.1:${esx02.port}`, vm: 'app02', runId: 'held-by-test', onWarning: () => {} });
+    const timer = setTimeout(() => held.release(), 1500);
+    const r = await cli(['run', job, '--json', '--no-notify'], env());
+    clearTimeout(timer);
+    held.release();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/already being backed up .*trying again in 1 s \(retries\)/);
+    expect(summaryOf(r).vms[0]).toMatchObject({ vm: 'app02', result: 'ok', verified: true });
   }, 120_000);
 
   test('an overlapping run of the same job is refused with 14; SIGTERM releases everything and skips what had not started', async () => {
