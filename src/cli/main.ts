@@ -148,6 +148,10 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
     hook: typeof flags.hook === 'string' ? checkHook(flags.hook) : undefined,
     hookTimeoutMs: seconds(flags.hookTimeout, '--hook-timeout'),
+    excludeDisks: flags.excludeDisk,
+    cold: flags.cold,
+    shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout'),
+    hardPowerOff: flags.hardPowerOff,
   });
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
@@ -162,7 +166,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   if (o.stream && o.type !== 'fullvm') throw new VcbError('USAGE', `--stream -t ${o.type}: only a fullvm image can be streamed; -t file mounts the volumes for the agent to read`);
   if (o.stream && !o.monolithic) throw new VcbError('USAGE', '--stream -M 0: a stream carries each disk as one flat file (-M 1)');
   if ((o.agent || o.agentPreset) && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
-  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream });
+  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream, cold: o.cold });
   if (o.dryRun) {
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;
