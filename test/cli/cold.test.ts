@@ -226,3 +226,40 @@ describe('--cold', () => {
     expect(r.stderr).toContain('--hard-power-off');
   });
 });
+
+describe('--cold on ESX 3.x (vmware-cmd)', () => {
+  let esx3: Bench;
+  beforeAll(async () => {
+    esx3 = await startBench(
+      [vmSpec('old', { shutdown: { durationMs: 1_000 } }), vmSpec('oldNoTools', { tools: { installed: false, running: false } })],
+      [],
+      { kind: 'esx3' },
+    );
+  });
+  afterAll(async () => esx3?.stop());
+
+  test('stop soft, the snapshot, start: the export is the disk at the snapshot and the VM is on again', async () => {
+    const vm = esx3.sim.esx.vm('old');
+    const initial = [vm.readDisk(0), vm.readDisk(1)];
+    const from = vm.guest.events.length;
+    const r = await cli(backupArgs(esx3, 'old', ['--cold', ...TIMEOUTS]));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(vm.power).toBe('on');
+    const ops = esx3.sim.commandLog.filter((c) => c.argv[0] === 'vmware-cmd' && c.argv[1] === vm.state.vmxPath).map((c) => c.argv[2]);
+    expect(ops.indexOf('stop')).toBeLessThan(ops.indexOf('createsnapshot'));
+    expect(ops.indexOf('createsnapshot')).toBeLessThan(ops.indexOf('start'));
+    vm.guest.stop();
+    const events = vm.guest.events.slice(from);
+    expect(markers(events)).toEqual(['power.shutdown.requested', 'power.off.soft', 'snapshot.created', 'power.on']);
+    expectExportAtSnapshot(outDir(esx3, 'old'), initial, events);
+    vm.guest.start();
+  });
+
+  test('without Tools the host refuses stop soft: a clear failure, the VM stays on', async () => {
+    const vm = esx3.sim.esx.vm('oldNoTools');
+    const r = await cli(backupArgs(esx3, 'oldNoTools', ['--cold', ...TIMEOUTS]));
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toContain('VMware Tools are not running');
+    expect(vm.power).toBe('on');
+  });
+});
