@@ -32,6 +32,8 @@ Examples:
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/web01 -t fullvm    (password on stdin)
   vcbmounter -h esx01 -u root --password-file /root/.esxpass -a ipaddr:10.1.1.107 -r /backup/vm1 -M 0 -L 6
   vcbmounter -h esx01 -u root -i ~/.ssh/id_ed25519 -a moref:12 -r /backup/web01 -m san --lun 4c60368b-f4dd67bb-034c-001a31174665=/dev/sdb
+  vcbmounter -h esx01 -u root -p - -a name:db01 -r /backup/db01 --cold --exclude-disk scsi0:1
+                                                       cold: shut down, snapshot, power on, then copy; without disk scsi0:1
   vcbmounter -h esx01 -u root -p - -a name:fs01 -r /mnt/fs01 -t file      mount the guest volumes read-only
   vcbmounter -U /mnt/fs01 -h esx01 -u root -p -        unmount them and remove the snapshot
   vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
