@@ -1,7 +1,7 @@
 // Step shut-down (--cold): the guest shut down cleanly before the snapshot (hard only if asked); registered first, so whatever fails powers the VM on again.
 
 import { VcbError } from '../errors.js';
-import { waitForPowerState, type VmRef } from '../esx/index.js';
+import { unanswered, waitForPowerState, type ShutdownAnswer, type VmRef } from '../esx/index.js';
 import type { JobContext, JobStep } from './step.js';
 
 /** Room for a hard power-off to take effect on the host after it was sent (hostd's task, the VMX going away). */
@@ -67,7 +67,16 @@ export const shutDown: JobStep = {
       timeoutMs: o.commandTimeoutMs,
     });
     log.info({ timeoutS: o.shutdownTimeoutMs / 1000 }, `shutting the guest of ${ref.name} down`);
-    const answer = await esx.shutdownGuest(ref, { timeoutMs: o.shutdownTimeoutMs });
+    let answer: ShutdownAnswer;
+    try {
+      answer = await esx.shutdownGuest(ref, { timeoutMs: o.shutdownTimeoutMs });
+    } catch (e) {
+      // Without an answer the host may still act on the request later: as for an unanswered snapshot create,
+      // the release waits for the VM to go off until a second timeout has passed.
+      if (unanswered(e)) job.poweredOffHandle.update({ settleBy: requestedAt + 2 * o.shutdownTimeoutMs });
+      else job.poweredOffHandle.update({ outcome: 'refused' });
+      throw e;
+    }
     if (answer === 'no-tools') {
       job.poweredOffHandle.update({ outcome: 'refused' });
       const why = 'VMware Tools are not running in its guest, so it cannot be shut down cleanly';

@@ -21,6 +21,8 @@ const VMS = {
   hangsHard: 38,
   off: 39,
   suspended: 40,
+  dropped: 41,
+  late: 42,
 };
 
 const TIMEOUTS = ['--command-timeout', '10', '--cleanup-timeout', '30'];
@@ -40,6 +42,8 @@ beforeAll(async () => {
     vmSpec('hangsHard', { vmid: VMS.hangsHard, shutdown: { hang: true } }),
     vmSpec('off', { vmid: VMS.off, power: 'off' }),
     vmSpec('suspended', { vmid: VMS.suspended }),
+    vmSpec('dropped', { vmid: VMS.dropped, ...shutdown(500) }),
+    vmSpec('late', { vmid: VMS.late, ...shutdown(500) }),
   ]);
 });
 afterAll(async () => bench?.stop());
@@ -218,6 +222,47 @@ describe('--cold', () => {
     expect(r.exitCode, r.stderr).toBe(6);
     expect(r.stderr).toContain('is suspended: a cold backup needs the VM powered on');
     expect(commandsFor(bench.sim, VMS.suspended).filter((c) => /power\.(on|off|shutdown)|snapshot\.create/.test(c))).toEqual([]);
+  });
+
+  test('the connection drops as the shutdown is asked for: the run fails, and its cleanup (reconnecting) leaves the VM on', async () => {
+    const vm = bench.sim.esx.vm('dropped');
+    bench.sim.faults.add({ match: `^vim-cmd vmsvc/power\\.shutdown ${VMS.dropped}$`, action: 'drop' });
+    try {
+      const r = await cli(backupArgs(bench, 'dropped', ['--cold', '--shutdown-timeout', '3', ...TIMEOUTS]));
+      expect(bench.sim.faults.fired).toHaveLength(1);
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(r.stderr).toContain('step shut-down');
+    } finally {
+      bench.sim.faults.clear();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(vm.power).toBe('on');
+    expect(vm.snapshots.filter((s) => s.name === SNAP)).toEqual([]);
+  });
+
+  test('a shutdown request the host carries out after the run gave up on it: the cleanup waits for the VM to go off and powers it on', async () => {
+    const vm = bench.sim.esx.vm('late');
+    const from = vm.guest.events.length;
+    bench.sim.faults.add({ match: `^vim-cmd vmsvc/power\\.shutdown ${VMS.late}$`, action: 'late', delayMs: 4_000 });
+    try {
+      const r = await cli(backupArgs(bench, 'late', ['--cold', '--shutdown-timeout', '3', ...TIMEOUTS]));
+      expect(bench.sim.faults.fired).toHaveLength(1);
+      expect(r.exitCode, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain('step shut-down');
+      expect(r.stderr).toMatch(/timed out/);
+    } finally {
+      bench.sim.faults.clear();
+    }
+    expect(vm.power, 'powered on again after the late shutdown').toBe('on');
+    expect(markers(vm.guest.events.slice(from))).toEqual(['power.shutdown.requested', 'power.off.soft', 'power.on']);
+  });
+
+  test('--dry-run lists shut-down right before the snapshot and power-on right after it, inside the hook phases', async () => {
+    const r = await cli(['-h', 'esx01', '-a', 'name:x', '-r', join(bench.tmp, 'dry'), '--cold', '--hook', '/bin/true', '--dry-run']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const names = r.stdout.split('\n').flatMap((l) => /^\s*\d+\.\s+([\w-]+):/.exec(l)?.[1] ?? []);
+    const i = names.indexOf('snapshot');
+    expect(names.slice(i - 2, i + 3)).toEqual(['hook-pre-snapshot', 'shut-down', 'snapshot', 'power-on', 'hook-post-snapshot']);
   });
 
   test('--hard-power-off without --cold is a usage error', async () => {
