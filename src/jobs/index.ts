@@ -49,4 +49,4 @@ export function jobTypeFor(name: string, options: { agent?: string | undefined; 
 
 export { runJob, type JobResult } from './run-job.js';
 export { dryRunPlan } from './dry-run.js';
-export type { JobContext, JobDeps, JobStep, JobType, JobState } from '../steps/step.js';
+export type { ColdSnapshot, JobContext, JobDeps, JobStep, JobType, JobState } from '../steps/step.js';
