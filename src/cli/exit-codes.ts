@@ -42,6 +42,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   AGENT: EXIT.AGENT,
   HOOK: EXIT.HOOK,
   SETTLING: EXIT.CLEANUP,
+  POWER: EXIT.SNAPSHOT,
   INTERNAL: EXIT.FAILED,
 };
 
@@ -65,7 +66,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    cannot connect: network, authentication or host key
   4    VM not found or ambiguous
   5    another backup of this VM is running (lock held)
-  6    snapshot or quiesce failed, or the VM's datastore is full
+  6    snapshot or quiesce failed, or the VM's datastore is full; --cold: the guest
+       could not be shut down (no VMware Tools, --shutdown-timeout) or powered off/on
   7    export or destination failed (destination exists, full, unreadable disk)
   8    something could not be released (e.g. the backup snapshot), whatever failed first;
        the message says what is left: run "vcbmounter cleanup"

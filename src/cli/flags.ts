@@ -17,7 +17,7 @@ export function parseLunMap(values: string[] | undefined): Record<string, string
 }
 
 /** The command-line flag a backup option comes from, for usage errors (the schema knows option names only). */
-const FLAG_OF_OPTION: Record<string, string> = { hookTimeoutMs: '--hook-timeout', selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout' };
+const FLAG_OF_OPTION: Record<string, string> = { hookTimeoutMs: '--hook-timeout', selector: '-a', dir: '-r', lunMap: '--lun', monolithic: '-M', identityFile: '-i', snapshotTimeoutMs: '--snapshot-timeout', cleanupTimeoutMs: '--cleanup-timeout', commandTimeoutMs: '--command-timeout', agentTimeoutMs: '--agent-timeout', excludeDisks: '--exclude-disk', shutdownTimeoutMs: '--shutdown-timeout' };
 
 export function flagOf(option: string): string {
   return FLAG_OF_OPTION[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -68,5 +68,14 @@ export function withBackupOptions(cmd: Command): Command {
     .option('--stream', 'with --agent or --agent-preset, -t fullvm: send the export into the agent\'s stdin as one tar (VM.tar), writing nothing on this proxy; no -r')
     .addOption(new Option('--agent-timeout <seconds>', 'kill the agent (SIGTERM, SIGKILL 10 s later) after this long').default('43200', '12 h'))
     .option('--hook <script>', 'run SCRIPT PHASE at job-start, backup-start, pre-snapshot, post-snapshot, backup-end or backup-abort, job-end ($VCB_PHASE, $VCB_VM, $VCB_DIR, $VCB_STATUS, ...); a failure stops the backup (exit 11)')
-    .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'));
+    .addOption(new Option('--hook-timeout <seconds>', 'kill the hook (SIGTERM, SIGKILL 10 s later) after this long').default('3600', '1 h'))
+    .option('--exclude-disk <slot>', 'leave this disk out, by its controller slot as the .vmx and the catalog name it (scsi0:1); repeatable; a slot the VM does not have is an error', collect, [])
+    .option('--cold', 'cold backup: shut the guest down cleanly (VMware Tools), take the snapshot, power the VM on again at once, then copy; a VM that is off stays off')
+    .addOption(new Option('--shutdown-timeout <seconds>', 'with --cold: how long the clean guest shutdown may take').default('600', '600 s'))
+    .option('--hard-power-off', 'with --cold: power the VM off hard when the clean shutdown times out or the VM has no running VMware Tools (without it such a run fails and the VM stays on)');
+}
+
+/** Commander's way to gather a repeatable flag's values. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -33,6 +33,8 @@ Examples:
   vcbmounter -h esx01 -u root -p - -a name:web01 -r /backup/web01 -t fullvm    (password on stdin)
   vcbmounter -h esx01 -u root --password-file /root/.esxpass -a ipaddr:10.1.1.107 -r /backup/vm1 -M 0 -L 6
   vcbmounter -h esx01 -u root -i ~/.ssh/id_ed25519 -a moref:12 -r /backup/web01 -m san --lun 4c60368b-f4dd67bb-034c-001a31174665=/dev/sdb
+  vcbmounter -h esx01 -u root -p - -a name:db01 -r /backup/db01 --cold --exclude-disk scsi0:1
+                                                       cold: shut down, snapshot, power on, then copy; without disk scsi0:1
   vcbmounter -h esx01 -u root -p - -a name:fs01 -r /mnt/fs01 -t file      mount the guest volumes read-only
   vcbmounter -U /mnt/fs01 -h esx01 -u root -p -        unmount them and remove the snapshot
   vcbmounter -U /backup/web01                          remove a backup directory made by vcbmounter
@@ -149,6 +151,10 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
     hook: typeof flags.hook === 'string' ? checkHook(flags.hook) : undefined,
     hookTimeoutMs: seconds(flags.hookTimeout, '--hook-timeout'),
+    excludeDisks: flags.excludeDisk,
+    cold: flags.cold,
+    shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout'),
+    hardPowerOff: flags.hardPowerOff,
   });
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
@@ -157,7 +163,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   const o: BackupOptions = parsed.data;
   refuseBadCombinations(o);
   if ((o.agent || o.agentPreset) && mode === 'pre') throw new VcbError('USAGE', 'pre --agent: `pre` leaves the export or mount ready for the backup program that called it; run the agent from a plain backup instead (no `pre`)');
-  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream });
+  const jobType = jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream, cold: o.cold });
   if (o.dryRun) {
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;

@@ -11,9 +11,17 @@ export function usageErrorText(commanderText: string): string {
   return commanderText;
 }
 
+/** How consistent the snapshot is, in words. */
+function consistency(r: JobResult): string {
+  if (r.cold === 'shut-down') return 'cold (the guest was shut down cleanly for the snapshot)';
+  if (r.cold === 'powered-off-hard') return 'cold, crash-consistent (powered off hard for the snapshot)';
+  if (r.cold === 'was-off') return 'cold (the VM was powered off)';
+  return r.quiesced ? 'quiesced' : 'crash-consistent';
+}
+
 function volumesSummary(r: JobResult): string {
   const volumes = r.volumes ?? [];
-  const lines = [`guest volumes of ${r.vm.name} (moref:${r.vm.id}) mounted read-only under ${r.dir}, ${r.quiesced ? 'quiesced' : 'crash-consistent'}; take them down with: vcbmounter -U ${r.dir} -h HOST ...`];
+  const lines = [`guest volumes of ${r.vm.name} (moref:${r.vm.id}) mounted read-only under ${r.dir}, ${consistency(r)}; take them down with: vcbmounter -U ${r.dir} -h HOST ...`];
   for (const v of volumes) {
     const what = `${v.device} partition ${v.partition} ${v.fileSystem}${v.label ? ` "${v.label}"` : ''}`;
     lines.push(v.paths.length ? `  ${v.paths.join(', ')}: ${what}` : `  not mounted: ${what}: ${v.notMounted}`);
@@ -26,7 +34,7 @@ export function summaryText(r: JobResult): string {
   if (r.volumes) return volumesSummary(r);
   const gib = (r.bytes / 1024 ** 3).toFixed(2);
   const where = r.dir ? `written to ${r.dir}` : 'streamed to the agent';
-  const lines = [`backup of ${r.vm.name} (moref:${r.vm.id}) ${where}: ${r.disks.length} disk(s), ${gib} GiB read, ${r.quiesced ? 'quiesced' : 'crash-consistent'}`];
+  const lines = [`backup of ${r.vm.name} (moref:${r.vm.id}) ${where}: ${r.disks.length} disk(s), ${gib} GiB read, ${consistency(r)}`];
   for (const s of r.skipped) lines.push(`  skipped ${s.slot}: ${s.detail}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n') + '\n';

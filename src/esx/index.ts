@@ -14,3 +14,5 @@ export { parseBlockMap } from './parse/block-map.js';
 export { sameSnapshot, findSnapshot } from './snapshot-match.js';
 export { parseChainTops } from './snapshot-evidence.js';
 export { BACKUP_SNAPSHOT_NAME, type HostSession } from './session.js';
+export { waitForPowerState, POWER_POLL_MS } from './power-wait.js';
+export { unanswered } from './unanswered.js';

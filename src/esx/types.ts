@@ -59,6 +59,9 @@ export interface CreateSnapshotOptions {
   baseline?: SnapshotBaseline;
 }
 
+/** What a request for a clean guest shutdown got: accepted (the guest shuts down in its own time), or refused because no VMware Tools run in it. */
+export type ShutdownAnswer = 'requested' | 'no-tools';
+
 export interface RemoveSnapshotOptions {
   timeoutMs?: number;
   /** As CreateSnapshotOptions.listing: a listing the caller just made, used to find the snapshot instead of listing again. */
@@ -124,6 +127,24 @@ export interface EsxHost {
    * host refuses or fails, and on hosts that have no such command (ESX 3.x). Snapshots are not touched.
    */
   consolidateDisks(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
+
+  /** The VM's power state now (`power.getstate`, `getstate`). Read-only; safe to retry. */
+  powerState(vm: VmRef): Promise<PowerState>;
+
+  /**
+   * Asks the guest OS to shut down cleanly through VMware Tools (`power.shutdown`, `stop soft`). Resolves once
+   * the host accepted the request (vim-cmd answers at once; vmware-cmd's `stop soft` waits for the guest,
+   * bounded by timeoutMs, after which the guest may still be shutting down): the caller polls powerState until
+   * `off`. 'no-tools' when the host refuses because Tools are not running. Other refusals (the VM is not on)
+   * throw POWER. Not idempotent: a second request to a guest already shutting down may be refused.
+   */
+  shutdownGuest(vm: VmRef, options?: { timeoutMs?: number }): Promise<ShutdownAnswer>;
+
+  /** Powers the VM off at once, like pulling the plug (`power.off`, `stop hard`). Throws POWER when the host refuses (the VM is already off). */
+  powerOff(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
+
+  /** Powers the VM on (`power.on`, `start`); resolves when the host reports it done. Throws POWER when the host refuses (the VM is already on). */
+  powerOn(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
 
   /** A small text file (a .vmx, .vmsd, disk descriptor) by absolute host path. Read-only; safe to retry. */
   readFile(path: string): Promise<string>;

@@ -7,15 +7,22 @@ import { parseGetAllVms } from './parse/getallvms.js';
 import { parseSnapshotGet } from './parse/snapshot-tree.js';
 import { parseVmSummary } from './parse/vm-summary.js';
 import { requireOnlySnapshot } from './snapshot-steps.js';
-import { timeout } from './run.js';
+import { checkHostResult, execOnHost, timeout } from './run.js';
+import { parsePowerGetState } from './parse/power-state.js';
+import { findVimFault } from './parse/vim-fault.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
+  PowerState,
   RemoveSnapshotOptions,
+  ShutdownAnswer,
   SnapshotInfo,
   VmInfo,
   VmRef,
 } from './types.js';
+
+/** Fault types hostd answers a guest shutdown with when VMware Tools do not run in the guest. */
+const NO_TOOLS_FAULTS = new Set(['ToolsUnavailable', 'ToolsUnavailableFault']);
 
 export class VimCmdHost extends StockCommandsHost implements EsxHost {
   readonly commandSet = 'vim-cmd' as const;
@@ -45,6 +52,29 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
     if (summary.toolsRunning !== undefined) info.toolsRunning = summary.toolsRunning;
     if (summary.guestFullName !== undefined) info.guestFullName = summary.guestFullName;
     return info;
+  }
+
+  async powerState(vm: VmRef): Promise<PowerState> {
+    const command = vimCmd.powerGetState(vm.id);
+    return parsePowerGetState(await this.run(command), command);
+  }
+
+  /** `power.shutdown` is not a hostd task: it answers once the guest was told, and the guest shuts down in its own time. */
+  async shutdownGuest(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<ShutdownAnswer> {
+    const command = vimCmd.powerShutdown(vm.id);
+    const result = await execOnHost(this.transport, command, timeout(options.timeoutMs));
+    const fault = findVimFault(`${result.stdout}\n${result.stderr}`);
+    if (fault && NO_TOOLS_FAULTS.has(fault.name)) return 'no-tools';
+    checkHostResult(command, result, { failureCode: 'POWER' });
+    return 'requested';
+  }
+
+  async powerOff(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(vimCmd.powerOff(vm.id), { failureCode: 'POWER', ...timeout(options.timeoutMs) });
+  }
+
+  async powerOn(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(vimCmd.powerOn(vm.id), { failureCode: 'POWER', ...timeout(options.timeoutMs) });
   }
 
   async listSnapshots(vm: VmRef): Promise<SnapshotInfo[]> {

@@ -9,22 +9,31 @@ import type { SnapshotInfo } from './parse/snapshot-tree.js';
 import { parseVmsd } from './parse/vmsd.js';
 import { parseVmx } from './parse/vmx.js';
 import {
+  findVmControlError,
   parseVmwareCmdList,
   parseVmwareCmdResult,
   parseVmwareCmdState,
   parseVmwareCmdSuccess,
 } from './parse/vmware-cmd.js';
-import { execOnHost, hostMessage, timeout } from './run.js';
+import { checkHostResult, execOnHost, hostMessage, timeout } from './run.js';
+import { TransportError } from '../transport/types.js';
 import { judgeOwned, readChainTops, type ChainTop, type OwnedSnapshot, type OwnedState, type SnapshotBaseline } from './snapshot-evidence.js';
 import { describeSnapshot } from './snapshot-match.js';
 import { requireOnlySnapshot } from './snapshot-steps.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
+  PowerState,
   RemoveSnapshotOptions,
+  ShutdownAnswer,
   VmInfo,
   VmRef,
 } from './types.js';
+
+/** True for a host command that got no answer within its bound (the host may still be carrying it out). */
+function timedOut(e: unknown): boolean {
+  return e instanceof VcbError && e.cause instanceof TransportError && e.cause.code === 'TIMEOUT';
+}
 
 const VOLUME_UUID = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -101,6 +110,47 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
     } catch (err) {
       if (err instanceof VcbError) return undefined;
       throw err;
+    }
+  }
+
+  async powerState(vm: VmRef): Promise<PowerState> {
+    const command = vmwareCmd.getState(vm.vmxPath);
+    return parseVmwareCmdState(await this.run(command), command);
+  }
+
+  /**
+   * `stop soft` waits for the guest to finish shutting down. When it does not answer within timeoutMs the guest
+   * may still be shutting down: that is an accepted request, and the caller's polling decides. A VMControl error
+   * naming VMware Tools is the host's refusal for want of them.
+   */
+  async shutdownGuest(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<ShutdownAnswer> {
+    const command = vmwareCmd.stop(vm.vmxPath, 'soft');
+    let result;
+    try {
+      result = await execOnHost(this.transport, command, timeout(options.timeoutMs));
+    } catch (e) {
+      if (timedOut(e)) return 'requested';
+      throw e;
+    }
+    const vmControl = findVmControlError(`${result.stdout}\n${result.stderr}`);
+    if (vmControl && /tools/i.test(vmControl.message)) return 'no-tools';
+    this.acceptPower(vm, checkHostResult(command, result, { failureCode: 'POWER' }), command);
+    return 'requested';
+  }
+
+  async powerOff(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    const command = vmwareCmd.stop(vm.vmxPath, 'hard');
+    this.acceptPower(vm, await this.run(command, { failureCode: 'POWER', ...timeout(options.timeoutMs) }), command);
+  }
+
+  async powerOn(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    const command = vmwareCmd.start(vm.vmxPath);
+    this.acceptPower(vm, await this.run(command, { failureCode: 'POWER', ...timeout(options.timeoutMs) }), command);
+  }
+
+  private acceptPower(vm: VmRef, output: string, command: string[]): void {
+    if (!parseVmwareCmdSuccess(output, command)) {
+      throw new VcbError('POWER', `${command[2] ?? 'power operation'} of ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
     }
   }
 

@@ -30,7 +30,7 @@ export const catalogDiskSchema = z.object({
 export const skippedDiskSchema = z.object({
   slot: z.string().check(z.minLength(1)),
   sourceDatastorePath: z.string(),
-  reason: z.enum(['independent', 'physical-rdm', 'other']),
+  reason: z.enum(['independent', 'physical-rdm', 'excluded', 'other']),
   detail: z.string(),
 });
 
@@ -54,7 +54,7 @@ export const catalogSchema = z.object({
     /** The exported (rewritten) .vmx in this directory. */
     vmxFile: z.string().check(z.minLength(1)),
   }),
-  snapshot: z.object({ name: z.string().check(z.minLength(1)), id: z.optional(z.string()), quiesced: z.boolean() }),
+  snapshot: z.object({ name: z.string().check(z.minLength(1)), id: z.optional(z.string()), quiesced: z.boolean(), cold: z.optional(z.enum(['shut-down', 'powered-off-hard', 'was-off'])) }),
   /** Small VM files copied as they were (nvram, vmsd, logs). */
   files: z.array(z.string()),
   disks: z.array(catalogDiskSchema),

@@ -59,7 +59,7 @@ export interface ExportVmOptions {
   transport: Transport;
   host: { name: string; version: string };
   vm: { name: string; vmid?: string; biosUuid?: string; vmxDatastorePath: string; vmxPath: string };
-  snapshot: { name: string; id?: string; quiesced: boolean };
+  snapshot: { name: string; id?: string; quiesced: boolean; cold?: 'shut-down' | 'powered-off-hard' | 'was-off' };
   toolVersion: string;
   disks: ExportDiskInput[];
   skippedDisks?: SkippedDisk[];

@@ -9,7 +9,7 @@ import type { Catalog } from '../export/index.js';
 import type { VolumeRecord } from '../mount/layout.js';
 import { parseSelector } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
-import type { JobContext, JobDeps, JobState, JobType } from '../steps/step.js';
+import type { ColdSnapshot, JobContext, JobDeps, JobState, JobType } from '../steps/step.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { backupHookValues } from '../steps/hook.js';
 import { runHook } from '../hooks/run-hook.js';
@@ -20,6 +20,8 @@ export interface JobResult {
   vm: { name: string; id: string };
   dir: string;
   quiesced: boolean;
+  /** --cold: how the VM was off for the snapshot (absent without --cold). */
+  cold?: ColdSnapshot;
   disks: Catalog['disks'];
   skipped: Catalog['skippedDisks'];
   /** -t file: every volume, where it is mounted or why not. */
@@ -36,6 +38,7 @@ function refuseUnavailable(o: BackupOptions): void {
   if (o.mode === 'hotadd') {
     throw new VcbError('USAGE', '-m hotadd needs the backup proxy to be a VM on the same host, with the snapshot disks hot-added to it; this proxy reaches the host over SSH: use -m nbd (through the host) or -m san (read the LUN directly)');
   }
+  if (o.hardPowerOff && !o.cold) throw new VcbError('USAGE', '--hard-power-off (hardPowerOff) applies to a cold backup only: add --cold (cold: true), or drop it');
   parseSelector(o.selector);
 }
 
@@ -86,6 +89,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     vm: { name: job.vm!.ref.name, id: job.vm!.ref.id },
     dir,
     quiesced: job.quiesced,
+    ...(job.cold ? { cold: job.cold } : {}),
     disks: catalog?.disks ?? [],
     skipped: catalog?.skippedDisks ?? [],
     ...(job.volumes ? { volumes: job.volumes } : {}),

@@ -12,6 +12,7 @@ import { diskServer } from './disk-server.js';
 import { fuseDisk } from './fuse-disk.js';
 import { loopDevice } from './loop-device.js';
 import { volumeMount } from './volume-mount.js';
+import { poweredOffVm } from './powered-off-vm.js';
 import type { ReleaseEnv, ResourceKind, ResourceType } from './types.js';
 
 export type { ReleaseEnv, ResourceKind } from './types.js';
@@ -20,6 +21,7 @@ export type { VmLockResource } from './vm-lock.js';
 export type { ReplacedDirResource } from './replaced-dir.js';
 export type { ExportDirResource } from './export-dir.js';
 export type { PartialDirResource } from './partial-dir.js';
+export type { PoweredOffVmResource } from './powered-off-vm.js';
 
 const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
   'vm-lock': vmLock as ResourceType<never>,
@@ -32,6 +34,7 @@ const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
   'fuse-disk': fuseDisk as ResourceType<never>,
   'loop-device': loopDevice as ResourceType<never>,
   'volume-mount': volumeMount as ResourceType<never>,
+  'powered-off-vm': poweredOffVm as ResourceType<never>,
 };
 
 export function isResourceKind(kind: string): kind is ResourceKind {

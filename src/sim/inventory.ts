@@ -112,6 +112,11 @@ const vmSchema = z.object({
     .array(z.object({ name: z.string(), description: z.string().default(''), format: z.enum(['vmfsSparse', 'seSparse']).optional() }))
     .default([]),
   annotation: z.string().default(''),
+  /**
+   * The guest's clean shutdown (power.shutdown, stop soft): it takes `durationMs` (default: the host's
+   * guestShutdownMs, see sim/esx/hostd-timing.ts); with `hang` it never finishes (a guest stuck on shutdown).
+   */
+  shutdown: z.object({ durationMs: z.number().int().nonnegative().optional(), hang: z.boolean().default(false) }).default({ hang: false }),
 });
 
 export const inventorySchema = z.object({
@@ -150,6 +155,7 @@ export const inventorySchema = z.object({
               removeSnapshotMs: z.number().nonnegative(),
               removePerDeltaMiBMs: z.number().nonnegative(),
               powerMs: z.number().nonnegative(),
+              guestShutdownMs: z.number().nonnegative(),
             })
             .partial()
             .strict(),

@@ -4,17 +4,9 @@ import { VcbError } from '../errors.js';
 import type { JobStep } from './step.js';
 import { settleTime, snapshotDescription } from '../resources/index.js';
 import { TransportError } from '../transport/index.js';
-import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
+import { BACKUP_SNAPSHOT_NAME, unanswered } from '../esx/index.js';
 import { checkSnapshotOnPlannedTops, plannedTop } from '../workflow/snapshot-parents.js';
 
-/** True when a host command ended without the host's answer (timeout, dropped connection, interrupt): the host may still finish it. */
-function unanswered(e: unknown): boolean {
-  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
-    if (c instanceof TransportError) return c.code === 'TIMEOUT' || c.code === 'SOCKET' || c.code === 'ABORTED';
-    if (c instanceof VcbError && c.code === 'INTERRUPTED') return true;
-  }
-  return false;
-}
 
 /** The advice each classified failure of a create deserves, first the cause the host named. */
 function explain(e: unknown, vm: string, timeoutMs: number): unknown {

@@ -41,6 +41,7 @@ export function exportParams(ctx: JobContext): Omit<ExportParams, 'dir' | 'state
     options: o,
     runId: ctx.runId,
     quiesced: job.quiesced,
+    cold: job.cold,
     warnings: job.warnings,
     snapshotName: BACKUP_SNAPSHOT_NAME,
     toolVersion: TOOL_VERSION,

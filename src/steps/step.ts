@@ -11,6 +11,9 @@ import type { ExportDiskPlan, SkippedPlan } from '../workflow/disk-plan.js';
 import type { ResolvedVm } from '../workflow/identify.js';
 import type { BackupOptions } from '../workflow/options.js';
 
+/** A cold snapshot's VM: shut down cleanly, powered off hard (--hard-power-off: crash-consistent), or off before the run. */
+export type ColdSnapshot = 'shut-down' | 'powered-off-hard' | 'was-off';
+
 export interface JobDeps {
   log: Logger;
   signal: AbortSignal;
@@ -36,7 +39,11 @@ export interface JobState {
   /** When the create returned, on this proxy's clock (what an agent is told the backup's time is). */
   snapshotTakenAt?: string;
   snapshotHandle?: UndoHandle;
+  /** --cold: the VM the shut-down step powered off, released (powered on) by the power-on step; absent when it was off already. */
+  poweredOffHandle?: UndoHandle;
   quiesced: boolean;
+  /** --cold: how the VM came to be off for the snapshot (see ColdSnapshot). */
+  cold?: ColdSnapshot;
   warnings: string[];
   partialHandle?: UndoHandle;
   /** The complete export, still in its partial directory until publish. */

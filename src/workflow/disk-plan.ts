@@ -45,7 +45,7 @@ export interface ExportDiskPlan {
 export interface SkippedPlan {
   device: string;
   path: string;
-  reason: 'independent' | 'physical-rdm';
+  reason: 'independent' | 'physical-rdm' | 'excluded';
   detail: string;
 }
 
@@ -93,11 +93,40 @@ function wholeFileMap(dataPath: string, capacity: number): BlockMap {
   return { path: dataPath, size: capacity, extents: [{ fileOffset: 0, length: capacity, kind: 'mapped' }] };
 }
 
-/** The VM's disks to export (with their chains) and the ones a snapshot cannot cover, from its .vmx. */
-export async function planDisks(esx: EsxHost, ref: VmRef): Promise<{ disks: ExportDiskPlan[]; skipped: SkippedPlan[] }> {
+/**
+ * Every slot to exclude must name a disk of the VM: a typo must neither back up everything nor silently
+ * leave out nothing. Slots compare case-insensitively, as the .vmx's keys do.
+ */
+function checkExclusions(vm: string, slots: readonly string[], exclude: readonly string[]): Set<string> {
+  const known = new Set(slots.map((s) => s.toLowerCase()));
+  const unknown = exclude.filter((s) => !known.has(s.toLowerCase()));
+  if (unknown.length > 0) {
+    throw new VcbError(
+      'USAGE',
+      `--exclude-disk ${unknown.join(', ')}: ${vm} has no such disk; its disks are ${slots.join(', ') || '(none)'} (as the .vmx names them, e.g. scsi0:1)`,
+      { vm },
+    );
+  }
+  return new Set(exclude.map((s) => s.toLowerCase()));
+}
+
+/**
+ * The VM's disks to export (with their chains) and the ones left out, from its .vmx: those a snapshot cannot
+ * cover, and those `exclude` names by controller slot (their descriptors are not even read).
+ */
+export async function planDisks(esx: EsxHost, ref: VmRef, exclude: readonly string[] = []): Promise<{ disks: ExportDiskPlan[]; skipped: SkippedPlan[] }> {
   const disks: ExportDiskPlan[] = [];
   const skipped: SkippedPlan[] = [];
-  for (const disk of listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath)) {
+  const vmxDisks = listVmxDisks(parseVmx(await esx.readFile(ref.vmxPath)), ref.vmxPath);
+  const excluded = checkExclusions(ref.name, vmxDisks.map((d) => d.device), exclude);
+  if (vmxDisks.length > 0 && vmxDisks.every((d) => excluded.has(d.device.toLowerCase()))) {
+    throw new VcbError('USAGE', `--exclude-disk ${exclude.join(', ')}: that excludes every disk of ${ref.name} (${vmxDisks.map((d) => d.device).join(', ')}); nothing would be backed up`, { vm: ref.name });
+  }
+  for (const disk of vmxDisks) {
+    if (excluded.has(disk.device.toLowerCase())) {
+      skipped.push({ device: disk.device, path: disk.path, reason: 'excluded', detail: 'excluded by --exclude-disk (excludeDisks)' });
+      continue;
+    }
     if (disk.independent) {
       skipped.push({ device: disk.device, path: disk.path, reason: 'independent', detail: `independent disk (${disk.mode}): snapshots do not cover it` });
       continue;

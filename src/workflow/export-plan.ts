@@ -23,6 +23,8 @@ export interface ExportParams {
   options: BackupOptions;
   runId: string;
   quiesced: boolean;
+  /** --cold: how the VM was off for the snapshot. */
+  cold?: 'shut-down' | 'powered-off-hard' | 'was-off' | undefined;
   warnings: string[];
   snapshotName: string;
   snapshotId?: string;
@@ -107,7 +109,7 @@ async function exportSource(p: ExportParams): Promise<StreamVmOptions> {
     transport: session.transport,
     host: { name: session.label, version: version.text },
     vm: { name: vm.ref.name, vmid: vm.ref.id, biosUuid: vm.info.biosUuid, vmxDatastorePath: vm.ref.bracketPath ?? vmfsToBracketPath(vm.ref.vmxPath), vmxPath: vm.ref.vmxPath },
-    snapshot: { name: p.snapshotName, id: p.snapshotId, quiesced: p.quiesced },
+    snapshot: { name: p.snapshotName, id: p.snapshotId, quiesced: p.quiesced, ...(p.cold ? { cold: p.cold } : {}) },
     toolVersion: p.toolVersion,
     disks,
     skippedDisks: p.skipped.map((s) => ({ slot: s.device, sourceDatastorePath: vmfsToBracketPath(s.path), reason: s.reason, detail: s.detail })),

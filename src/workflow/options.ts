@@ -50,6 +50,17 @@ export const backupOptionsSchema = z.object({
   /** A program run at each phase of the job with the phase as its argument (see hooks/run-hook.ts). */
   hook: z.optional(z.string().check(z.minLength(1))),
   hookTimeoutMs: z._default(z.int().check(z.positive()), 3600_000),
+  /** Controller slots (`scsi0:1`, as in the .vmx and the catalog's `slot`) left out of the backup; each must name a disk of the VM. */
+  excludeDisks: z._default(z.array(z.string().check(z.regex(/^(scsi|ide|sata|nvme)\d+:\d+$/i, 'a controller slot as the .vmx names a disk, like scsi0:1 or ide0:0'))), []),
+  /**
+   * Cold backup (see steps/shut-down-vm.ts): the guest is shut down cleanly before the snapshot and powered on
+   * again right after it. A VM that is off at the start is left off.
+   */
+  cold: z._default(z.boolean(), false),
+  /** How long the clean guest shutdown of a cold backup may take. */
+  shutdownTimeoutMs: z._default(z.int().check(z.positive()), 10 * 60_000),
+  /** Cold backup: power the VM off hard when the clean shutdown times out or cannot be asked for (no VMware Tools). */
+  hardPowerOff: z._default(z.boolean(), false),
 });
 
 export type BackupOptions = z.infer<typeof backupOptionsSchema>;

@@ -26,6 +26,8 @@ export interface HostdTiming {
   removePerDeltaMiBMs: number;
   /** Power on, off, shutdown, suspend. */
   powerMs: number;
+  /** After a guest shutdown was asked for (power.shutdown, stop soft): until the guest OS has powered the VM off. A VM's inventory can say otherwise. */
+  guestShutdownMs: number;
 }
 
 /** Of the order a small ESXi host takes (see docs/simulator.md); the demo and the benchmarks run with it. */
@@ -37,6 +39,7 @@ export const REALISTIC_TIMING: HostdTiming = {
   removeSnapshotMs: 1000,
   removePerDeltaMiBMs: 20,
   powerMs: 2000,
+  guestShutdownMs: 15_000,
 };
 
 /** For tests where timing is not the point: every operation as fast as the simulator can do it. */
@@ -48,6 +51,7 @@ export const FAST_TIMING: HostdTiming = {
   removeSnapshotMs: 0,
   removePerDeltaMiBMs: 0,
   powerMs: 0,
+  guestShutdownMs: 0,
 };
 
 /** Environment variable that picks the profile of a host whose inventory names none (the test configuration sets fast). */

@@ -20,6 +20,8 @@ export class SimVm {
   readonly guest: Guest;
   private chains = new Map<number, DescriptorChain>();
   private busy = false;
+  /** A guest shutdown under way (power.shutdown, stop soft): when it ends, and who waits for it. */
+  private shutdown?: { timer?: NodeJS.Timeout; done: Promise<void>; finish: () => void };
 
   constructor(
     readonly state: VmState,
@@ -146,7 +148,52 @@ export class SimVm {
     this.guest.start();
   }
 
-  /** hard: buffered guest writes are lost; soft (guest shutdown): they are flushed first. */
+  /** Whether the guest is shutting down (asked through Tools, not yet off). */
+  get shuttingDown(): boolean {
+    return this.shutdown !== undefined;
+  }
+
+  /**
+   * power.shutdown / stop soft: asks the guest, through VMware Tools, to shut down, and returns at once. The guest
+   * keeps running (and writing) for `durationMs` (the VM's own `shutdown.durationMs`, else the host's), then
+   * flushes its buffers and powers off; with the VM's `shutdown.hang` it never does. Refused, as hostd refuses it,
+   * when the VM is not on or Tools are not running; a second request while one is under way is refused too.
+   */
+  requestShutdown(hostDurationMs: number): void {
+    if (this.power !== 'on') throw new HostFault('vim.fault.InvalidPowerState', `The attempted operation cannot be performed in the current state (${this.power === 'off' ? 'Powered off' : 'Suspended'}).`, -8);
+    if (!this.toolsRunning) throw new HostFault('vim.fault.ToolsUnavailable', 'Cannot complete operation because VMware Tools is not running in this virtual machine.', -8);
+    if (this.shutdown) throw new HostFault('vim.fault.TaskInProgress', 'The operation is not allowed in the current state: a guest shutdown is already in progress.', -8);
+    let finish = () => {};
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.shutdown = { done, finish };
+    this.guest.marker('power.shutdown.requested');
+    const spec = this.spec.shutdown ?? { hang: false };
+    if (spec.hang) return;
+    const timer = setTimeout(() => {
+      if (this.power === 'on' && !this.stopping.aborted) this.powerOff('soft');
+    }, spec.durationMs ?? hostDurationMs);
+    timer.unref();
+    this.shutdown.timer = timer;
+    // The simulator stopping pulls the plug: no shutdown completes after it.
+    this.stopping.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  }
+
+  /** Resolves when the shutdown under way ends (the VM is off); at once when none is. Rejects when `signal` aborts. */
+  shutdownEnded(signal: AbortSignal): Promise<void> {
+    const done = this.shutdown?.done;
+    if (!done) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason ?? new Error('aborted'));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      void done.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** hard: buffered guest writes are lost; soft (the end of a guest shutdown): they are flushed first. */
   powerOff(mode: 'hard' | 'soft'): void {
     if (this.power === 'off') throw new HostFault('vim.fault.InvalidPowerState', 'The attempted operation cannot be performed in the current state (Powered off).', -8);
     if (mode === 'soft' && !this.toolsRunning) {
@@ -154,6 +201,10 @@ export class SimVm {
     }
     if (mode === 'soft') this.guest.stop();
     else this.guest.stopHard();
+    // A hard power-off ends a guest shutdown under way too.
+    const shutdown = this.shutdown;
+    this.shutdown = undefined;
+    clearTimeout(shutdown?.timer);
     try {
       this.vfs.remove(this.vswpPath());
     } catch {
@@ -162,6 +213,7 @@ export class SimVm {
     this.state.power = 'off';
     this.persist();
     this.guest.marker(`power.off.${mode}`);
+    shutdown?.finish();
   }
 
   /**

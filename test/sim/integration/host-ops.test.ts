@@ -2,7 +2,7 @@
 
 import { afterEach, describe, expect, test } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/simulator.js';
-import { smallInventory } from './helpers.js';
+import { smallInventory, waitUntil } from './helpers.js';
 
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -65,8 +65,43 @@ describe('power and registration', () => {
     expect(again.stdout.toString()).toContain('(vim.fault.InvalidPowerState)');
     await ok(`vim-cmd vmsvc/power.on ${vm.vmid}`);
     expect(await ok(`vim-cmd vmsvc/get.summary ${vm.vmid}`)).toContain('ipAddress = "10.0.0.5"');
-    await ok(`vim-cmd vmsvc/power.shutdown ${vm.vmid}`);
-    expect(vm.power).toBe('off');
+    // The request is answered at once; the guest powers off in its own time.
+    expect(await ok(`vim-cmd vmsvc/power.shutdown ${vm.vmid}`)).toBe('');
+    await waitUntil(() => vm.power === 'off', 'the guest to shut down');
+    const off = await sim.exec(`vim-cmd vmsvc/power.shutdown ${vm.vmid}`);
+    expect(off.exitCode).toBe(1);
+    expect(off.stdout.toString()).toContain('(vim.fault.InvalidPowerState)');
+  });
+
+  test('power.shutdown takes the guest its time, is refused without running Tools, and a hung guest never goes off', async () => {
+    sim = await startSimulator({
+      inventory: smallInventory([
+        { name: 'slow', disks: [{ size: '8M' }], guest: idle, shutdown: { durationMs: 300 } },
+        { name: 'notools', disks: [{ size: '8M' }], guest: idle, tools: { installed: true, running: false } },
+        { name: 'hung', disks: [{ size: '8M' }], guest: idle, shutdown: { hang: true } },
+      ]),
+    });
+    const slow = sim.esx.vm('slow');
+    const started = Date.now();
+    await ok(`vim-cmd vmsvc/power.shutdown ${slow.vmid}`);
+    expect(await ok(`vim-cmd vmsvc/power.getstate ${slow.vmid}`)).toBe('Retrieved runtime info\nPowered on\n');
+    const again = await sim.exec(`vim-cmd vmsvc/power.on ${slow.vmid}`);
+    expect(again.exitCode, 'power.on of a VM still shutting down (on) fails').toBe(1);
+    await waitUntil(() => slow.power === 'off', 'the guest to shut down');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(slow.guest.events.filter((e) => e.ev === 'marker').map((e) => (e.ev === 'marker' ? e.what : ''))).toContain('power.off.soft');
+
+    const noTools = await sim.exec(`vim-cmd vmsvc/power.shutdown ${sim.esx.vm('notools').vmid}`);
+    expect(noTools.exitCode).toBe(1);
+    expect(noTools.stdout.toString()).toContain('(vim.fault.ToolsUnavailable)');
+    expect(noTools.stdout.toString()).toContain('msg = "Cannot complete operation because VMware Tools is not running in this virtual machine."');
+
+    const hung = sim.esx.vm('hung');
+    await ok(`vim-cmd vmsvc/power.shutdown ${hung.vmid}`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hung.power).toBe('on');
+    await ok(`vim-cmd vmsvc/power.off ${hung.vmid}`);
+    expect(hung.power).toBe('off');
   });
 
   test('unregister then solo/registervm gives the VM back under a new vmid with the same files', async () => {
@@ -92,6 +127,9 @@ describe('power and registration', () => {
     expect(await ok(`vmware-cmd '${vmx}' start`)).toBe('start() = 1\n');
     expect(await ok(`vmware-cmd -q '${vmx}' getstate`)).toBe('on\n');
     expect(await ok(`vmware-cmd '${vmx}' stop hard`)).toBe('stop(hard) = 1\n');
+    // stop soft waits for the guest to finish shutting down.
+    await ok(`vmware-cmd '${vmx}' start`);
+    expect(await ok(`vmware-cmd '${vmx}' stop soft`)).toBe('stop(soft) = 1\n');
     expect(await ok(`vmware-cmd '${vmx}' getstate`)).toBe('getstate() = off\n');
   });
 });

@@ -200,7 +200,8 @@ export function vimCmd(host: SimHost): CommandImpl {
           return 0;
         case 'vmsvc/power.shutdown':
           if (!(await need(1, 'vmid'))) return 1;
-          host.byVmid(args[0]!).powerOff('soft');
+          // Not a hostd task: it answers once the guest was told; the guest powers off in its own time.
+          host.byVmid(args[0]!).requestShutdown(host.timing.guestShutdownMs);
           return 0;
         case 'vmsvc/get.summary':
           if (!(await need(1, 'vmid'))) return 1;

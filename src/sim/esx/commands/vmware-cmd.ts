@@ -13,7 +13,7 @@ const USAGE = `Usage: vmware-cmd <options> <vm-cfg-path> <vm-action> <arguments>
 `;
 
 export function vmwareCmd(host: SimHost): CommandImpl {
-  return async ({ argv, stdout, stderr }) => {
+  return async ({ argv, stdout, stderr, signal }) => {
     let args = argv.slice(1);
     let quiet = false;
     if (args[0] === '-q') {
@@ -54,8 +54,16 @@ export function vmwareCmd(host: SimHost): CommandImpl {
           return 0;
         case 'stop': {
           const mode = rest[0] ?? 'soft';
-          if (mode === 'trysoft' && vm.toolsRunning) vm.powerOff('soft');
-          else vm.powerOff(mode === 'soft' ? 'soft' : 'hard');
+          const soft = mode === 'soft' || (mode === 'trysoft' && vm.toolsRunning);
+          if (soft) {
+            // vmware-cmd waits for the guest to finish shutting down; a client that gives up does not stop the guest.
+            vm.requestShutdown(host.timing.guestShutdownMs);
+            try {
+              await vm.shutdownEnded(signal);
+            } catch {
+              return 129;
+            }
+          } else vm.powerOff('hard');
           await result('stop', mode, 1);
           return 0;
         }
