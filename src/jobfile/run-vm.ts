@@ -41,7 +41,7 @@ async function backupOnce(task: VmTask, env: VmRunEnv, dir: string, log: Logger)
   const signal = AbortSignal.any([env.signal, timer.signal]);
   const clock = limitS === undefined ? undefined : setTimeout(() => timer.abort(new Error('timeouts.vm')), limitS * 1000);
   try {
-    return await runJob(jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream }), o, {
+    return await runJob(jobTypeFor(o.type, { agent: o.agent ?? o.agentPreset, hook: o.hook, stream: o.stream, cold: o.cold }), o, {
       log,
       signal,
       keepSessionOpen: true,

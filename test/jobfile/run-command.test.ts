@@ -79,6 +79,7 @@ vms:
     exclude: ["name:web-test*"]
   - host: esx01
     select: ["name:db01"]
+    cold: true                     # shut down, snapshot, power on, then copy
     excludeDisks: ["scsi0:1"]
   - host: esx02
     select: [any]
@@ -155,7 +156,7 @@ describe('vcbmounter run', () => {
     expect(dry.stdout).toMatch(/esx01\/web02 /);
     expect(dry.stdout).not.toMatch(/esx01\/web03 /); // powered off
     expect(dry.stdout).toMatch(/esx01\/web-test1 excluded by "name:web-test\*"/);
-    expect(dry.stdout).toMatch(/esx01\/db01 .*\n.*without scsi0:1/);
+    expect(dry.stdout).toMatch(/esx01\/db01 .*\n.*cold; without scsi0:1/);
     expect(dry.stdout).toMatch(/esx02\/app01 /);
     expect(dry.stdout).toMatch(/limits: 4 at a time, 2 per host, 1 per datastore/);
     expect(existsSync(join(work, 'backup'))).toBe(false);
@@ -190,6 +191,9 @@ describe('vcbmounter run', () => {
     const catalog = parseCatalog(readFileSync(join(work, 'backup/esx01/db01', db[0]!, 'catalog'), 'utf8'));
     expect(catalog.disks.map((d) => d.slot)).toEqual(['scsi0:0']);
     expect(catalog.skippedDisks.map((d) => [d.slot, d.reason])).toEqual([['scsi0:1', 'excluded']]);
+    // db01 is cold: shut down for the snapshot, and running again.
+    expect(catalog.snapshot.cold).toBe('shut-down');
+    expect(esx01.esx.vm('db01').power).toBe('on');
 
     // web01 kept writing: its backup is the disk at the snapshot instant.
     vm.guest.stop();
