@@ -223,6 +223,12 @@ describe('vcbmounter run', () => {
     }
     const app01 = backupsOf('esx02', 'app01');
     expect(app01.length).toBe(2);
+    // --dry-run shows what the next successful run would keep and delete, and deletes nothing.
+    const plan = await cli(['run', job, '--dry-run'], env());
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(new RegExp(`delete +\\S*app01/${app01[0]}`));
+    expect(plan.stdout).toMatch(new RegExp(`keep +\\S*app01/${app01[1]}`));
+    expect(backupsOf('esx02', 'app01')).toEqual(app01);
     const good = backupsOf('esx01', 'web02');
     expect(good.length).toBeGreaterThan(0);
     // web02's backup now fails, under a policy that would keep only one: what it has stays.
