@@ -343,4 +343,27 @@ describe('vcbmounter run', () => {
     // The lock is gone: the next run is not refused.
     expect((await cli(['run', job, '--dry-run'], env())).exitCode).toBe(0);
   }, 180_000);
+
+  test('after kill -9 mid-run the next run takes over the stale job lock, releases what the killed run held, and backs up', async () => {
+    const job = join(work, 'killed.yaml');
+    writeFileSync(
+      job,
+      `${hostsYaml()}defaults: { destination: "${work}/killed/{vm}/{time}", retries: { attempts: 0 } }\nstateDir: ${work}/state\nvms:\n  - host: esx01\n    select: ["name:web02"]\n`,
+    );
+    esx01.faults.add({ match: '^dd ', action: 'slow', bytesPerSecond: 512 * 1024 });
+    const c = binCommand(['run', job, '--no-notify']);
+    const child = spawn(c.command, c.args, { env: { ...process.env, VCBMOUNTER_PASSWORD: '', ...env() }, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    for (let i = 0; i < 300 && leftSnapshots().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(leftSnapshots()).toEqual(['web02']);
+    child.kill('SIGKILL');
+    await exited;
+    esx01.faults.clear();
+    expect(leftSnapshots()).toEqual(['web02']);
+    const r = await cli(['run', job, '--json', '--no-notify'], env());
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/taking over stale lock/);
+    expect(summaryOf(r).vms[0]).toMatchObject({ vm: 'web02', result: 'ok', verified: true });
+    expect(leftSnapshots()).toEqual([]);
+  }, 120_000);
 });
