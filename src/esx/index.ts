@@ -14,3 +14,5 @@ export { parseBlockMap } from './parse/block-map.js';
 export { sameSnapshot, findSnapshot } from './snapshot-match.js';
 export { parseChainTops } from './snapshot-evidence.js';
 export { BACKUP_SNAPSHOT_NAME, type HostSession } from './session.js';
+export { uploadLine, WRITE_BLOCK } from './commands/stock.js';
+export { parseFsInfo } from './parse/fs-info.js';

@@ -8,6 +8,7 @@ import { parseSnapshotGet } from './parse/snapshot-tree.js';
 import { parseVmSummary } from './parse/vm-summary.js';
 import { requireOnlySnapshot } from './snapshot-steps.js';
 import { timeout } from './run.js';
+import { unexpectedOutput } from './host-error.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
@@ -76,5 +77,25 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
       requireOnlySnapshot(current, target, vm.name, 'this host prints no snapshot ids');
       return vimCmd.snapshotRemoveAll(vm.id);
     });
+  }
+
+  async registerVm(vmxPath: string, displayName: string): Promise<VmRef> {
+    const command = vimCmd.registerVm(vmxPath);
+    const output = await this.run(command);
+    const vmid = /^\s*(\d+)\s*$/m.exec(output)?.[1];
+    if (vmid === undefined) throw unexpectedOutput(command, 'no vmid printed');
+    return { id: vmid, name: displayName, vmxPath };
+  }
+
+  async unregisterVm(vm: VmRef): Promise<void> {
+    await this.run(vimCmd.unregister(vm.id));
+  }
+
+  async powerOn(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(vimCmd.powerOn(vm.id), timeout(options.timeoutMs));
+  }
+
+  async powerOff(vm: VmRef, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(vimCmd.powerOff(vm.id), timeout(options.timeoutMs));
   }
 }
