@@ -72,7 +72,25 @@ export abstract class StockCommandsHost {
   }
 
   async makeDirectory(path: string, options: { parents?: boolean } = {}): Promise<void> {
-    await this.run(options.parents ? stockCmd.mkdirParents(path) : stockCmd.mkdir(path));
+    const command = options.parents ? stockCmd.mkdirParents(path) : stockCmd.mkdir(path);
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode !== 0 && /File exists/i.test(result.stderr)) {
+      throw hostCommandFailed(command, `${path} already exists on the datastore`, 'DESTINATION');
+    }
+    checkHostResult(command, result);
+  }
+
+  async pathExists(path: string): Promise<boolean> {
+    const command = stockCmd.exists(path);
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode === 0) return true;
+    if (/No such file or directory/i.test(result.stderr)) return false;
+    checkHostResult(command, result);
+    return false;
+  }
+
+  async movePath(from: string, to: string): Promise<void> {
+    await this.run(stockCmd.move(from, to));
   }
 
   async removeDirectory(path: string, options: { timeoutMs?: number } = {}): Promise<void> {

@@ -148,10 +148,16 @@ export interface EsxHost {
   volumeSpace(path: string): Promise<VolumeSpace>;
 
   /**
-   * `mkdir`: a new directory on a datastore (an existing one fails, so a restore never writes into someone's
-   * files); with `parents`, `mkdir -p` (existing ones are fine). Not idempotent.
+   * `mkdir`: a new directory on a datastore (an existing one fails with DESTINATION, so a restore never writes
+   * into someone's files); with `parents`, `mkdir -p` (existing ones are fine). Not idempotent.
    */
   makeDirectory(path: string, options?: { parents?: boolean }): Promise<void>;
+
+  /** `ls -d`: whether a file or directory exists on the host. Read-only; safe to retry. */
+  pathExists(path: string): Promise<boolean>;
+
+  /** `mv` of a VM's directory to a new name on the same datastore. Not idempotent. */
+  movePath(from: string, to: string): Promise<void>;
 
   /** `rm -rf` of a VM's directory (never a datastore root, see requireVmDirectory). Idempotent. */
   removeDirectory(path: string, options?: { timeoutMs?: number }): Promise<void>;

@@ -12,6 +12,9 @@ import { diskServer } from './disk-server.js';
 import { fuseDisk } from './fuse-disk.js';
 import { loopDevice } from './loop-device.js';
 import { volumeMount } from './volume-mount.js';
+import { restoreDir } from './restore-dir.js';
+import { registeredVm } from './registered-vm.js';
+import { replacedVm } from './replaced-vm.js';
 import type { ReleaseEnv, ResourceKind, ResourceType } from './types.js';
 
 export type { ReleaseEnv, ResourceKind } from './types.js';
@@ -32,6 +35,9 @@ const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
   'fuse-disk': fuseDisk as ResourceType<never>,
   'loop-device': loopDevice as ResourceType<never>,
   'volume-mount': volumeMount as ResourceType<never>,
+  'restore-dir': restoreDir as ResourceType<never>,
+  'registered-vm': registeredVm as ResourceType<never>,
+  'replaced-vm': replacedVm as ResourceType<never>,
 };
 
 export function isResourceKind(kind: string): kind is ResourceKind {

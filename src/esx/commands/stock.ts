@@ -26,6 +26,10 @@ export const stockCmd = {
   mkdir: (path: string): string[] => ['mkdir', requireVmDirectory(path)],
   /** Makes a directory and its parents (an existing one is fine): for --folder's parents. */
   mkdirParents: (path: string): string[] => ['mkdir', '-p', requireVmDirectory(path)],
+  /** Whether a path exists: `ls -d` (exit 0 when it does). */
+  exists: (path: string): string[] => ['ls', '-d', requireAbsolutePath(path)],
+  /** Renames a VM's directory on the same datastore (an old VM's files set aside while a restore replaces them). */
+  move: (from: string, to: string): string[] => ['mv', requireVmDirectory(from), requireVmDirectory(to)],
   /** Removes a VM's directory with everything in it; never a datastore's root. */
   removeTree: (path: string): string[] => ['rm', '-rf', requireVmDirectory(path)],
   /**

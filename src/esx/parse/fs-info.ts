@@ -9,6 +9,8 @@ export interface VolumeSpace {
   free: number;
   /** The volume's label, when printed. */
   label?: string;
+  /** The volume uuid (`/vmfs/volumes/<uuid>`), when printed. */
+  uuid?: string;
 }
 
 /**
@@ -21,5 +23,7 @@ export function parseFsInfo(output: string, command: readonly string[]): VolumeS
   const space: VolumeSpace = { capacity: Number(m[1]), free: Number(m[2]) };
   const label = /^File system label \(if any\):\s*(.*)$/m.exec(output)?.[1]?.trim();
   if (label) space.label = label;
+  const uuid = /^UUID:\s*([0-9a-f-]+)\s*$/im.exec(output)?.[1];
+  if (uuid) space.uuid = uuid;
   return space;
 }
