@@ -25,6 +25,7 @@ import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { isSimHost } from './sim-host.js';
 import { registerListCommand } from './list-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
+import { registerRestoreCommand } from './restore-command.js';
 
 import type { CliIO } from './io.js';
 
@@ -50,6 +51,7 @@ Examples:
   vcbmounter post /backup/stage/web01 -h esx01 -u root --password-file F
                                                        its "after job" (also after a failed job): releases everything
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
+  vcbmounter restore -s /backup/web01 -h esx01 -u root -p - --name web01-copy   restore a fullvm export (see restore --help)
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
 
@@ -319,6 +321,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   // Commands for scripts: vcbVmName's and vcbSnapshot's roles.
   registerListCommand(program, io, outcome);
   registerSnapshotCommand(program, io, outcome);
+  registerRestoreCommand(program, io, outcome);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

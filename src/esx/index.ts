@@ -16,3 +16,5 @@ export { parseChainTops } from './snapshot-evidence.js';
 export { BACKUP_SNAPSHOT_NAME, type HostSession } from './session.js';
 export { waitForPowerState, POWER_POLL_MS } from './power-wait.js';
 export { unanswered } from './unanswered.js';
+export { uploadLine, WRITE_BLOCK } from './commands/stock.js';
+export { parseFsInfo } from './parse/fs-info.js';

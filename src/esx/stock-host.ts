@@ -1,12 +1,16 @@
 // What both command-set drivers do the same way: run a command on the host, and the stock commands
-// (`vmware -v`, `cat`, `vmkfstools -t0`) every ESX and ESXi host has.
+// (`vmware -v`, `cat`, `vmkfstools`, `mkdir`, `rm`, `dd`) every ESX and ESXi host has.
 
-import type { ExecResult, Transport } from '../transport/types.js';
-import { stockCmd } from './commands/stock.js';
+import type { Readable } from 'node:stream';
+import { TransportError, type ExecResult, type Transport } from '../transport/types.js';
+import { stockCmd, uploadLine, type DiskAdapter } from './commands/stock.js';
+import { parseFsInfo, type VolumeSpace } from './parse/fs-info.js';
+import { describeCommand, hostCommandFailed } from './host-error.js';
 import { parseBlockMap } from './parse/block-map.js';
 import { parseVmwareVersion } from './parse/version.js';
 import { checkHostResult, execOnHost, hostMessage, runOnHost, timeout } from './run.js';
 import { VcbError } from '../errors.js';
+import { shellJoin } from '../util/shell-quote.js';
 import { findSnapshot } from './snapshot-match.js';
 import { assertRemoved, pickCreated } from './snapshot-steps.js';
 import type { BlockMap, CreateSnapshotOptions, HostVersion, RemoveSnapshotOptions, SnapshotInfo, VmRef } from './types.js';
@@ -62,6 +66,67 @@ export abstract class StockCommandsHost {
     }
   }
 
+  async volumeSpace(path: string): Promise<VolumeSpace> {
+    const command = stockCmd.fsInfo(path);
+    return parseFsInfo(await this.run(command), command);
+  }
+
+  async makeDirectory(path: string, options: { parents?: boolean } = {}): Promise<void> {
+    const command = options.parents ? stockCmd.mkdirParents(path) : stockCmd.mkdir(path);
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode !== 0 && /File exists/i.test(result.stderr)) {
+      throw hostCommandFailed(command, `${path} already exists on the datastore`, 'DESTINATION');
+    }
+    checkHostResult(command, result);
+  }
+
+  async pathExists(path: string): Promise<boolean> {
+    const command = stockCmd.exists(path);
+    const result = await execOnHost(this.transport, command);
+    if (result.exitCode === 0) return true;
+    if (/No such file or directory/i.test(result.stderr)) return false;
+    checkHostResult(command, result);
+    return false;
+  }
+
+  async movePath(from: string, to: string): Promise<void> {
+    await this.run(stockCmd.move(from, to));
+  }
+
+  async removeDirectory(path: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.run(stockCmd.removeTree(path), timeout(options.timeoutMs));
+  }
+
+  async createThinDisk(descriptorPath: string, capacity: number, adapter: DiskAdapter): Promise<void> {
+    await this.run(stockCmd.createThinDisk(descriptorPath, capacity, adapter));
+  }
+
+  writeDiskRange(flatPath: string, offset: number, data: Buffer | Readable, options: WriteOptions = {}): Promise<void> {
+    const command = stockCmd.writeAt(flatPath, offset);
+    return this.runWithInput(command, shellJoin(command), data, options);
+  }
+
+  uploadFile(path: string, data: Buffer, options: WriteOptions = {}): Promise<void> {
+    const line = uploadLine(path);
+    return this.runWithInput(['cat', '>', path], line, data, options);
+  }
+
+  /** Runs a command line fed `data` on stdin; a failure (a full datastore among them) throws as runOnHost's would. */
+  private async runWithInput(command: readonly string[], line: string, data: Buffer | Readable, options: WriteOptions): Promise<void> {
+    let result: ExecResult;
+    try {
+      result = await this.transport.execLine(line, { stdin: data, ...timeout(options.timeoutMs), ...(options.signal ? { signal: options.signal } : {}) });
+    } catch (error) {
+      if (!(error instanceof TransportError)) throw error;
+      const code = error.code === 'ABORTED' ? 'INTERRUPTED' : error.code === 'TIMEOUT' ? 'HOST_COMMAND' : 'CONNECT';
+      throw new VcbError(code, `${describeCommand(command)}: ${error.message}`, { command: [...command] }, { cause: error });
+    }
+    if (result.exitCode !== 0) {
+      const full = /No space left on device/i.test(result.stderr);
+      throw hostCommandFailed(command, hostMessage(result), full ? 'DATASTORE_FULL' : 'HOST_COMMAND');
+    }
+  }
+
   abstract listSnapshots(vm: VmRef): Promise<SnapshotInfo[]>;
 
   /**
@@ -102,6 +167,11 @@ export abstract class StockCommandsHost {
     assertRemoved(await this.listSnapshots(vm), target, vm.name, command);
     return 'removed';
   }
+}
+
+export interface WriteOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 function commandKey(command: readonly string[]): string {

@@ -12,6 +12,12 @@ export type { HostVersion } from './parse/version.js';
 export type { ChainTop, OwnedSnapshot, SnapshotBaseline } from './snapshot-evidence.js';
 import type { SnapshotBaseline } from './snapshot-evidence.js';
 
+import type { Readable } from 'node:stream';
+import type { DiskAdapter } from './commands/stock.js';
+import type { VolumeSpace } from './parse/fs-info.js';
+export type { DiskAdapter } from './commands/stock.js';
+export type { VolumeSpace } from './parse/fs-info.js';
+
 export type CommandSet = 'vim-cmd' | 'vmware-cmd';
 
 export interface VmRef {
@@ -143,7 +149,10 @@ export interface EsxHost {
   /** Powers the VM off at once, like pulling the plug (`power.off`, `stop hard`). Throws POWER when the host refuses (the VM is already off). */
   powerOff(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
 
-  /** Powers the VM on (`power.on`, `start`); resolves when the host reports it done. Throws POWER when the host refuses (the VM is already on). */
+  /**
+   * Powers the VM on (`power.on`, `start`); resolves when the host reports it done. Throws POWER when the host refuses
+   * (the VM is already on, or a question is pending: a moved or copied VM).
+   */
   powerOn(vm: VmRef, options?: { timeoutMs?: number }): Promise<void>;
 
   /** A small text file (a .vmx, .vmsd, disk descriptor) by absolute host path. Read-only; safe to retry. */
@@ -158,4 +167,45 @@ export interface EsxHost {
    * interrupt still throws. Read-only; safe to retry.
    */
   snapshotDeltaMap(descriptorPath: string): Promise<{ map: BlockMap } | { refused: string }>;
+
+  /** `vmkfstools -P`: capacity and free bytes of the VMFS volume holding `path`. Read-only; safe to retry. */
+  volumeSpace(path: string): Promise<VolumeSpace>;
+
+  /**
+   * `mkdir`: a new directory on a datastore (an existing one fails with DESTINATION, so a restore never writes
+   * into someone's files); with `parents`, `mkdir -p` (existing ones are fine). Not idempotent.
+   */
+  makeDirectory(path: string, options?: { parents?: boolean }): Promise<void>;
+
+  /** `ls -d`: whether a file or directory exists on the host. Read-only; safe to retry. */
+  pathExists(path: string): Promise<boolean>;
+
+  /** `mv` of a VM's directory to a new name on the same datastore. Not idempotent. */
+  movePath(from: string, to: string): Promise<void>;
+
+  /** `rm -rf` of a VM's directory (never a datastore root, see requireVmDirectory). Idempotent. */
+  removeDirectory(path: string, options?: { timeoutMs?: number }): Promise<void>;
+
+  /** `vmkfstools -c <bytes> -d thin -a <adapter>`: a new thin disk, nothing allocated. Fails if it exists. */
+  createThinDisk(descriptorPath: string, capacity: number, adapter: DiskAdapter): Promise<void>;
+
+  /**
+   * Writes `data` into a disk's flat file from `offset` (whole MiB) on one channel (`dd of= seek= conv=notrunc`
+   * reading stdin to its end). Throws DATASTORE_FULL when the volume runs out of space part-way, as a thin
+   * disk on a full VMFS fails only when a write allocates. Safe to retry (the same bytes land in the same place).
+   */
+  writeDiskRange(flatPath: string, offset: number, data: Buffer | Readable, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+
+  /** `cat > path`: a small file (.vmx, .nvram, .vmsd) with exactly these bytes, replacing any. Safe to retry. */
+  uploadFile(path: string, data: Buffer, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * Registers a .vmx (`vim-cmd solo/registervm`, `vmware-cmd -s register`) and returns the VM as the host
+   * addresses it. Not idempotent: a .vmx already registered is refused by the host.
+   */
+  registerVm(vmxPath: string, displayName: string): Promise<VmRef>;
+
+  /** Unregisters a powered-off VM; its files stay. A powered-on VM is refused by the host. */
+  unregisterVm(vm: VmRef): Promise<void>;
+
 }

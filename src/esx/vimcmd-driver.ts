@@ -10,6 +10,7 @@ import { requireOnlySnapshot } from './snapshot-steps.js';
 import { checkHostResult, execOnHost, timeout } from './run.js';
 import { parsePowerGetState } from './parse/power-state.js';
 import { findVimFault } from './parse/vim-fault.js';
+import { unexpectedOutput } from './host-error.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
@@ -107,4 +108,17 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
       return vimCmd.snapshotRemoveAll(vm.id);
     });
   }
+
+  async registerVm(vmxPath: string, displayName: string): Promise<VmRef> {
+    const command = vimCmd.registerVm(vmxPath);
+    const output = await this.run(command);
+    const vmid = /^\s*(\d+)\s*$/m.exec(output)?.[1];
+    if (vmid === undefined) throw unexpectedOutput(command, 'no vmid printed');
+    return { id: vmid, name: displayName, vmxPath };
+  }
+
+  async unregisterVm(vm: VmRef): Promise<void> {
+    await this.run(vimCmd.unregister(vm.id));
+  }
+
 }

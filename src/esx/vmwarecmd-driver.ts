@@ -296,4 +296,25 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
       throw new VcbError('SNAPSHOT', `snapshot removal on ${vm.name} refused: ${output.trim()}`, { vm: vm.name, command });
     }
   }
+
+  /** Runs a vmware-cmd operation that answers `op(...) = 1`; anything else is the host's refusal. */
+  private async runOperation(command: string[], what: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    const output = await this.run(command, timeout(options.timeoutMs));
+    if (!parseVmwareCmdSuccess(output, command)) {
+      throw new VcbError('HOST_COMMAND', `${what} refused: ${output.trim()}`, { command });
+    }
+  }
+
+  async registerVm(vmxPath: string, displayName: string): Promise<VmRef> {
+    await this.runOperation(vmwareCmd.register(vmxPath), `registering ${vmxPath}`);
+    const vm: VmRef = { id: vmxPath, name: displayName, vmxPath };
+    const bracketPath = bracketPathOf(vmxPath);
+    if (bracketPath !== undefined) vm.bracketPath = bracketPath;
+    return vm;
+  }
+
+  async unregisterVm(vm: VmRef): Promise<void> {
+    await this.runOperation(vmwareCmd.unregister(vm.vmxPath), `unregistering ${vm.name}`);
+  }
+
 }

@@ -13,6 +13,9 @@ import { fuseDisk } from './fuse-disk.js';
 import { loopDevice } from './loop-device.js';
 import { volumeMount } from './volume-mount.js';
 import { poweredOffVm } from './powered-off-vm.js';
+import { restoreDir } from './restore-dir.js';
+import { registeredVm } from './registered-vm.js';
+import { replacedVm } from './replaced-vm.js';
 import type { ReleaseEnv, ResourceKind, ResourceType } from './types.js';
 
 export type { ReleaseEnv, ResourceKind } from './types.js';
@@ -35,6 +38,9 @@ const TYPES: { [K in ResourceKind]: ResourceType<never> } = {
   'loop-device': loopDevice as ResourceType<never>,
   'volume-mount': volumeMount as ResourceType<never>,
   'powered-off-vm': poweredOffVm as ResourceType<never>,
+  'restore-dir': restoreDir as ResourceType<never>,
+  'registered-vm': registeredVm as ResourceType<never>,
+  'replaced-vm': replacedVm as ResourceType<never>,
 };
 
 export function isResourceKind(kind: string): kind is ResourceKind {

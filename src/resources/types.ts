@@ -4,7 +4,7 @@ import type { ReleaseOutcome } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { HostSession } from '../esx/index.js';
 
-export type ResourceKind = 'vm-lock' | 'snapshot' | 'partial-dir' | 'replaced-dir' | 'export-dir' | 'mount-dir' | 'disk-server' | 'fuse-disk' | 'loop-device' | 'volume-mount' | 'powered-off-vm';
+export type ResourceKind = 'vm-lock' | 'snapshot' | 'partial-dir' | 'replaced-dir' | 'export-dir' | 'mount-dir' | 'disk-server' | 'fuse-disk' | 'loop-device' | 'volume-mount' | 'powered-off-vm' | 'restore-dir' | 'registered-vm' | 'replaced-vm';
 
 export interface ReleaseEnv {
   log: Logger;

@@ -33,3 +33,16 @@ export function requireDescriptorPath(path: string): string {
   }
   return path;
 }
+
+/**
+ * A directory a VM's files live in: `/vmfs/volumes/<datastore>/<dir>[/...]`, never a datastore's root nor
+ * anything outside /vmfs/volumes, and no `.` or `..` component (a removal must stay where it was aimed).
+ */
+export function requireVmDirectory(path: string): string {
+  requireAbsolutePath(path);
+  const parts = path.split('/');
+  if (parts.length < 5 || parts[1] !== 'vmfs' || parts[2] !== 'volumes' || parts.slice(3).some((p) => p === '' || p === '.' || p === '..')) {
+    throw new VcbError('INTERNAL', `not a VM directory on a datastore: ${JSON.stringify(path)}`);
+  }
+  return path;
+}

@@ -1,5 +1,6 @@
 // Lays out a VM's files on a simulated datastore from its inventory entry: .vmx, disks, .nvram, .vmsd, logs.
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -46,6 +47,17 @@ export function macFor(seed: number, vmid: number): string {
   return ['00', '0c', '29', ...hexBytes(prng, 3)].join(':');
 }
 
+/**
+ * What this host writes as `uuid.location` for a .vmx at `vmxPath` (canonical): on a real host a hash of the host
+ * and the path. A .vmx whose uuid.location differs was moved or copied there, and powering it on asks which.
+ */
+export function locationUuidFor(vmxPath: string): string {
+  const b = [...createHash('sha256').update(`location:${vmxPath}`).digest().subarray(0, 16)].map((x) => x.toString(16).padStart(2, '0'));
+  b[0] = '56';
+  b[1] = '4d';
+  return `${b.slice(0, 8).join(' ')}-${b.slice(8).join(' ')}`;
+}
+
 /** Writes every file of a new VM into `dir` (canonical datastore path) and returns the .vmx path. */
 export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number, seed: number, fixturesDir: string): string {
   vfs.mkdir(dir, { recursive: true });
@@ -63,7 +75,7 @@ export function createVmFiles(vfs: Vfs, dir: string, spec: VmSpec, vmid: number,
   set('memSize', '1024');
   set('numvcpus', '1');
   set('uuid.bios', spec.uuid ?? biosUuidFor(seed, spec.name));
-  set('uuid.location', biosUuidFor(seed + 1, name));
+  set('uuid.location', locationUuidFor(`${dir}/${name}.vmx`));
   set('vc.uuid', biosUuidFor(seed + 2, name).replace(/^56 4d/, '52 8a'));
   if (spec.annotation) set('annotation', spec.annotation);
   const controllers = new Set<string>();

@@ -10,7 +10,7 @@ import { consolidate } from './snapshot-remove.js';
 import { consolidateDisks, consolidationNeeded, removeWithoutConsolidating } from './disk-consolidation.js';
 import { revertToSnapshot } from './snapshot-revert.js';
 import { currentSnapshot, normalizeTree } from './snapshot-tree.js';
-import { diskSlot } from './vm-files.js';
+import { diskSlot, locationUuidFor } from './vm-files.js';
 import { HostFault, type PowerState, type SnapshotRecord, type VmState } from './vm-state.js';
 import { ConfigFile } from './vmx-file.js';
 
@@ -141,6 +141,7 @@ export class SimVm {
 
   powerOn(): void {
     if (this.power === 'on') throw new HostFault('vim.fault.InvalidPowerState', 'The attempted operation cannot be performed in the current state (Powered on).', -8);
+    this.answerMovedOrCopied();
     this.vfs.createFile(this.vswpPath(), { size: 1024 * 1024 * 1024, thin: true });
     this.state.power = 'on';
     this.persist();
@@ -191,6 +192,38 @@ export class SimVm {
         resolve();
       });
     });
+  }
+
+
+  /**
+   * A .vmx whose uuid.location is not this path's was moved or copied here: a real host stops the power-on
+   * with the question "msg.uuid.moved" until someone answers it. `uuid.action = "keep"` answers "moved" (the
+   * BIOS uuid stays), `"create"` answers "copied" (a new BIOS uuid and MAC address). Without either the
+   * simulator refuses the power-on, stricter than a host that would sit waiting for an answer.
+   */
+  private answerMovedOrCopied(): void {
+    const cfg = this.config();
+    const here = locationUuidFor(this.state.vmxPath);
+    const recorded = cfg.get('uuid.location');
+    if (recorded === undefined || recorded === here) return;
+    const action = cfg.get('uuid.action')?.toLowerCase();
+    if (action !== 'keep' && action !== 'create') {
+      throw new HostFault(
+        'vim.fault.InvalidState',
+        "msg.uuid.moved: The location of this virtual machine's configuration file has changed since it was last powered on. If the virtual machine has been copied, you should create a new unique identifier (UUID). If it has been moved, you should keep its old identifier. A question is pending: answer it before the virtual machine can power on.",
+        -16,
+      );
+    }
+    cfg.set('uuid.location', here);
+    if (action === 'create') {
+      const fresh = locationUuidFor(`${this.state.vmxPath}#${this.vmid}#${Date.now()}`);
+      cfg.set('uuid.bios', fresh);
+      if (cfg.get('ethernet0.addressType') === 'generated') {
+        const mac = fresh.replace(/[ -]/g, '').slice(-6).match(/../g)!.join(':');
+        cfg.set('ethernet0.generatedAddress', `00:0c:29:${mac}`);
+      }
+    }
+    this.vfs.writeFile(this.state.vmxPath, cfg.format());
   }
 
   /** hard: buffered guest writes are lost; soft (the end of a guest shutdown): they are flushed first. */

@@ -129,6 +129,8 @@ export function vmkfstools(vfs: Vfs, deltaMaps: () => SnapshotDeltaMaps = () => 
         }
         return 0;
       }
+      if (args[0] === '-P') return await queryFileSystem(vfs, args.slice(1), stdout, stderr);
+      if (args[0] === '-c') return await createDisk(vfs, args.slice(1), stdout, stderr);
       await out(stderr, `vmkfstools: unsupported options: ${args.join(' ')}\n`);
       return 1;
     } catch (e) {
@@ -142,6 +144,100 @@ export function vmkfstools(vfs: Vfs, deltaMaps: () => SnapshotDeltaMaps = () => 
       return 1;
     }
   };
+}
+
+type Out = Parameters<CommandImpl>[0]['stdout'];
+
+/** `vmkfstools -P [-h] <path>`: the attributes of the VMFS volume holding path, in the layout hosts print. */
+async function queryFileSystem(vfs: Vfs, args: string[], stdout: Out, stderr: Out): Promise<number> {
+  const path = args.filter((a) => a !== '-h' && a !== '-v')[0];
+  if (!path) {
+    await out(stderr, 'vmkfstools: option -P requires a path\n');
+    return 1;
+  }
+  const canonical = vfs.canonical(path);
+  const ds = vfs.datastores().find((d) => canonical === `/vmfs/volumes/${d.uuid}` || canonical.startsWith(`/vmfs/volumes/${d.uuid}/`));
+  if (!ds || !vfs.stat(canonical)) throw Object.assign(new Error('No such file or directory'), { code: 'ENOENT' });
+  const blocks = (n: number) => Math.floor(n / ds.blockSize);
+  await out(
+    stdout,
+    [
+      'VMFS-5.61 file system spanning 1 partitions.',
+      `File system label (if any): ${ds.name}`,
+      'Mode: public',
+      `Capacity ${ds.capacity} (${blocks(ds.capacity)} file blocks * ${ds.blockSize}), ${ds.free} (${blocks(ds.free)} blocks) avail, max supported file size 69201586814976`,
+      'Disk Block Size: 512/512/0',
+      `UUID: ${ds.uuid}`,
+      'Partitions spanned (on "lvm"):',
+      `\tnaa.600000000000000000000000${ds.lvid.replace(/[^0-9a-f]/gi, '').slice(0, 8)}:1`,
+      'Is Native Snapshot Capable: NO',
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+const SIZE_SUFFIX: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/**
+ * `vmkfstools -c <size>[kmgt] [-d thin|zeroedthick|eagerzeroedthick] [-a lsilogic|buslogic|ide] <disk.vmdk>`: a new
+ * disk, its flat extent `<name>-flat.vmdk` beside the descriptor. Refuses an existing file, as hosts do.
+ */
+async function createDisk(vfs: Vfs, args: string[], stdout: Out, stderr: Out): Promise<number> {
+  const m = /^(\d+)([kKmMgGtT]?)$/.exec(args[0] ?? '');
+  let format = 'zeroedthick';
+  let adapter = 'buslogic';
+  let path: string | undefined;
+  for (let i = 1; i < args.length; i++) {
+    if (args[i] === '-d') format = args[++i] ?? '';
+    else if (args[i] === '-a') adapter = args[++i] ?? '';
+    else if (path === undefined && !args[i]!.startsWith('-')) path = args[i];
+    else {
+      await out(stderr, `vmkfstools: unsupported option ${args[i]}\n`);
+      return 1;
+    }
+  }
+  if (!m || !path) {
+    await out(stderr, 'vmkfstools: usage: vmkfstools -c <size>[kmg] [-d thin|zeroedthick|eagerzeroedthick] [-a lsilogic|buslogic|ide] <disk.vmdk>\n');
+    return 1;
+  }
+  const size = Number(m[1]) * SIZE_SUFFIX[m[2]!.toLowerCase()]!;
+  if (!['thin', 'zeroedthick', 'eagerzeroedthick'].includes(format)) {
+    await out(stderr, `Failed to create virtual disk: The specified disk format "${format}" is not supported by this host.\n`);
+    return 1;
+  }
+  if (!['lsilogic', 'buslogic', 'ide'].includes(adapter)) {
+    await out(stderr, `Failed to create virtual disk: Invalid adapter type "${adapter}".\n`);
+    return 1;
+  }
+  if (size <= 0 || size % SECTOR_SIZE !== 0 || !/\.vmdk$/i.test(path) || /-flat\.vmdk$/i.test(path)) {
+    await out(stderr, 'Failed to create virtual disk: The parameter is incorrect (1).\n');
+    return 1;
+  }
+  const descriptor = vfs.canonical(path);
+  const stem = posix.basename(descriptor, '.vmdk');
+  const flat = `${posix.dirname(descriptor)}/${stem}-flat.vmdk`;
+  if (vfs.stat(descriptor) || vfs.stat(flat)) {
+    await out(stderr, 'Failed to create virtual disk: The file already exists (39).\n');
+    return 1;
+  }
+  try {
+    vfs.createFile(flat, { size, thin: format === 'thin' });
+    vfs.writeFile(descriptor, formatDescriptor(buildBaseDescriptor({ capacitySectors: size / SECTOR_SIZE, flatFileName: `${stem}-flat.vmdk`, thin: format === 'thin', adapterType: adapter })));
+  } catch (e) {
+    for (const f of [flat, descriptor]) {
+      try {
+        vfs.remove(f);
+      } catch {
+        /* not created */
+      }
+    }
+    const err = e as { code?: string; message: string };
+    await out(stderr, `Failed to create virtual disk: ${err.code === 'ENOSPC' ? 'No space left on device (28)' : err.message}.\n`);
+    return 1;
+  }
+  await out(stdout, format === 'thin' ? 'Create: 100% done.\n' : `Creating disk '${path}' and zeroing it out...\nCreate: 100% done.\n`);
+  return 0;
 }
 
 export function vmwareVersion(version: string): CommandImpl {

@@ -1,0 +1,116 @@
+// The restore job (vcbRestore's role): a fullvm export uploaded to a datastore as thin disks and registered, on the step engine.
+
+import { resolve as resolvePath } from 'node:path';
+import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
+import { VcbError } from '../errors.js';
+import { releasable } from '../resources/index.js';
+import { hostFlags } from '../workflow/host-flags.js';
+import type { RestoreOptions } from '../workflow/restore-options.js';
+import { readCatalog } from '../steps/restore-read-catalog.js';
+import { restoreConnect } from '../steps/restore-connect.js';
+import { checkTarget } from '../steps/restore-check-target.js';
+import { checkSpace } from '../steps/restore-check-space.js';
+import { replaceExisting } from '../steps/restore-replace-existing.js';
+import { makeDirectory } from '../steps/restore-make-dir.js';
+import { uploadDisks } from '../steps/restore-upload-disks.js';
+import { uploadFiles } from '../steps/restore-upload-files.js';
+import { registerVm } from '../steps/restore-register.js';
+import { powerOn } from '../steps/restore-power-on.js';
+import { finishRestore } from '../steps/restore-finish.js';
+import type { RestoreContext, RestoreDeps, RestoreState, RestoreStep } from '../steps/restore-step.js';
+
+/** The steps in order: everything that can refuse comes before the first change on the host. */
+export const RESTORE_STEPS: readonly RestoreStep[] = [readCatalog, restoreConnect, checkTarget, checkSpace, replaceExisting, makeDirectory, uploadDisks, uploadFiles, registerVm, powerOn, finishRestore];
+
+export interface RestoreResult {
+  runId: string;
+  /** The restored VM as registered. */
+  vm: { name: string; id: string; vmx: string };
+  source: string;
+  datastore: string;
+  folder: string;
+  /** What the .vmx tells the host: "keep" (moved: same identity) or "create" (copied: new BIOS uuid and MAC). */
+  uuidAction: 'keep' | 'create';
+  /** The VM -b overwrite replaced. */
+  replaced?: string;
+  poweredOn: boolean;
+  /** Bytes of the disks' allocated blocks, and what was sent over SSH for them. */
+  bytesTotal: number;
+  bytesSent: number;
+  disks: Array<{ slot: string; capacity: number; descriptor: string; blocks: number }>;
+  warnings: string[];
+  startedAt: string;
+  endedAt: string;
+}
+
+/** --dry-run: the steps, each with what it would do, and where the VM would go as far as the catalog alone tells. */
+export function restoreDryRun(o: RestoreOptions): string[] {
+  return RESTORE_STEPS.map((s, i) => `${i + 1}. ${s.name}: ${s.describe(o)}${s.acquires.length ? ` [acquires ${s.acquires.join(', ')}]` : ''}`);
+}
+
+export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
+  const { log } = deps;
+  const runId = newRunId();
+  const startedAt = new Date().toISOString();
+  const stateDir = resolveStateDir(o.stateDir);
+  const job: RestoreState = { sourceDir: resolvePath(o.source), blocks: [], bytesTotal: 0, bytesSent: 0, poweredOn: false, warnings: [] };
+  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.name ?? job.catalog?.vm.name ?? 'restore', runId }));
+  const undo = new UndoStack(journal);
+  // A release after a dropped connection logs in again (the transport refuses once the run closed it for good).
+  const host = async () => {
+    const session = job.session!;
+    if (!session.transport.isConnected()) await session.transport.reconnect();
+    return session;
+  };
+  const releaseEnv = { log, host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
+  const ctx: RestoreContext = {
+    signal: deps.signal,
+    undo,
+    journal,
+    log,
+    o,
+    deps,
+    runId,
+    stateDir,
+    job,
+    unwindTimeoutMs: o.cleanupTimeoutMs,
+    get vm() {
+      return job.name;
+    },
+    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
+  };
+  deps.onHolding?.(() => undo.pending.map((e) => e.description));
+  const steps: Step[] = RESTORE_STEPS.map((s) => ({ name: s.name, description: s.describe(o), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  try {
+    await runSteps(steps, ctx);
+  } catch (e) {
+    throw leftBehind(e, ctx);
+  } finally {
+    await job.session?.transport.close().catch(() => {});
+  }
+  const plan = job.plan!;
+  return {
+    runId,
+    vm: { name: plan.name, id: job.registered!.id, vmx: plan.bracketVmx },
+    source: job.sourceDir,
+    datastore: plan.datastore,
+    folder: plan.folder,
+    uuidAction: plan.uuidAction,
+    ...(job.existing ? { replaced: job.existing.name } : {}),
+    poweredOn: job.poweredOn,
+    bytesTotal: job.bytesTotal,
+    bytesSent: job.bytesSent,
+    disks: plan.disks.map((d, i) => ({ slot: d.slot, capacity: d.capacity, descriptor: d.descriptorPath, blocks: job.blocks[i]!.length })),
+    warnings: job.warnings,
+    startedAt,
+    endedAt: new Date().toISOString(),
+  };
+}
+
+/** As the backup's: whatever stopped the run, something the unwind could not give back makes it CLEANUP (exit 8), named with the command to run. */
+function leftBehind(e: unknown, ctx: RestoreContext): unknown {
+  const left = ctx.undo.pending;
+  if (left.length === 0 || !(e instanceof VcbError)) return e;
+  const what = left.map((l) => (l.lastError ? `${l.description} (${l.lastError})` : l.description)).join('; ');
+  return new VcbError('CLEANUP', `${e.message}; left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`, { ...e.context }, { cause: e.cause ?? e });
+}

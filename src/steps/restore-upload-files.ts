@@ -1,0 +1,25 @@
+// Step files: the .vmx made right for its new place (disks, nvram, name, the moved-or-copied answer), the .nvram and the .vmsd.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { vmxEditsFor } from '../restore/plan.js';
+import { editVmx } from '../restore/vmx-rewrite.js';
+import { need, type RestoreStep } from './restore-step.js';
+
+export const uploadFiles: RestoreStep = {
+  name: 'files',
+  describe: () => 'upload the .vmx (disk file names, nvram, displayName, uuid.action set for the new place), the .nvram and the .vmsd (cat > FILE)',
+  acquires: [],
+  errorCode: 'HOST_COMMAND',
+  hostCommands: ['^cat > '],
+  async run(ctx) {
+    const { job } = ctx;
+    const plan = need(job.plan, 'the plan');
+    const catalog = need(job.catalog, 'the catalog');
+    const esx = need(job.session, 'the session').esx;
+    for (const f of plan.files) await esx.uploadFile(f.remote, await readFile(f.local), { signal: ctx.signal });
+    const vmx = editVmx(await readFile(join(job.sourceDir, catalog.vm.vmxFile), 'utf8'), vmxEditsFor(plan));
+    await esx.uploadFile(plan.vmxPath, Buffer.from(vmx, 'utf8'), { signal: ctx.signal });
+    if (plan.skippedSlots.length) job.warnings.push(`not in the backup, left out of the restored VM (present = FALSE): ${plan.skippedSlots.join(', ')}`);
+  },
+};

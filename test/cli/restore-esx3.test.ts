@@ -1,0 +1,46 @@
+// vcbmounter restore to a simulated ESX 3.x host (vmware-cmd): register, start, and the undo finding the VM by its volume-uuid path.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { smallInventory } from '../sim/integration/helpers.js';
+import { startBench, type Bench, type CliResult } from './cli-helpers.js';
+
+let bench: Bench;
+let backup: string;
+
+beforeAll(async () => {
+  bench = await startBench(smallInventory([{ name: 'old vm', vmid: 50, power: 'off', disks: [{ size: '16M', thin: true, fillBytes: '2M' }], guest: { writesPerSecond: 0 } }], { kind: 'esx3' }));
+  backup = join(bench.work, 'old-vm');
+  const r = await bench.cli(['-a', 'name:old vm', '-r', backup]);
+  expect(r.exitCode, r.stderr).toBe(0);
+}, 60_000);
+afterAll(async () => bench?.stop());
+
+function restore(args: string[]): Promise<CliResult> {
+  return bench.cli(['restore', '-h', '127.0.0.1', '--port', String(bench.sim.port), '--host-key', bench.sim.fingerprint, '-p', '-', '--state-dir', bench.stateDir, '-s', backup, ...args], {
+    bare: true,
+    input: `${bench.sim.password}\n`,
+  });
+}
+
+test('ESX 3.x: a copy is registered with vmware-cmd -s register and started; its disk equals the backup', async () => {
+  const r = await restore(['--name', "copy (it's)", '--power-on']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const copy = bench.sim.esx.vm("copy (it's)");
+  expect(copy.power).toBe('on');
+  expect(bench.sim.esx.vfs.readFile(`${copy.dir}/copy (it's)-flat.vmdk`).equals(readFileSync(join(backup, 'old_vm-flat.vmdk')))).toBe(true);
+  expect(bench.sim.commandLog.some((c) => c.argv[0] === 'vmware-cmd' && c.argv[1] === '-s' && c.argv[2] === 'register')).toBe(true);
+}, 60_000);
+
+test('ESX 3.x: a start that fails after the register leaves nothing registered and nothing on the datastore', async () => {
+  bench.sim.faults.add({ match: '^vmware-cmd .* start', action: 'fail', stderr: 'VMControl error -1: Operation failed' } as never);
+  try {
+    const r = await restore(['--name', 'doomed', '--power-on']);
+    expect(r.exitCode).toBe(1);
+  } finally {
+    bench.sim.faults.clear();
+  }
+  expect(bench.sim.esx.vms().map((v) => v.name)).not.toContain('doomed');
+  expect(bench.sim.esx.vfs.stat('/vmfs/volumes/ds1/doomed')).toBeUndefined();
+}, 60_000);
