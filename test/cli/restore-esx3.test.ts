@@ -37,7 +37,7 @@ test('ESX 3.x: a start that fails after the register leaves nothing registered a
   bench.sim.faults.add({ match: '^vmware-cmd .* start', action: 'fail', stderr: 'VMControl error -1: Operation failed' } as never);
   try {
     const r = await restore(['--name', 'doomed', '--power-on']);
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(6);
   } finally {
     bench.sim.faults.clear();
   }

@@ -131,7 +131,7 @@ describe('failures undo everything', () => {
     ['a dropped connection during a disk write', { match: '^dd ', action: 'drop', nth: 2 }, 3],
     ['a datastore that fills up during the upload', { match: '^dd ', action: 'fill', datastore: 'ds1', nth: 2 }, 6],
     ['a failing file upload (cat > FILE)', { match: '^cat$', action: 'fail', stderr: 'cat: write error: Input/output error' }, 1],
-    ['a power-on that fails once the VM is registered', { match: '^vim-cmd vmsvc/power\\.on', action: 'fail', stderr: 'hostd busy' }, 1],
+    ['a power-on that fails once the VM is registered', { match: '^vim-cmd vmsvc/power\\.on', action: 'fail', stderr: 'hostd busy' }, 6],
   ] as const) {
     test(`${what}: nothing registered, nothing left on the datastore`, async () => {
       bench.sim.faults.add(rule as never);
