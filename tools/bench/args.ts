@@ -16,7 +16,7 @@ export interface BenchArgs {
    */
   volumeSmall: number;
   volumeLarge: number;
-  /** Which cases run: the export's (rows 1 to 4, with row 0), -t file's (rows 5 to 7), --stream's (rows 8 to 10), or all. */
+  /** Which cases run: the export's (rows 1 to 4, with row 0), -t file's (rows 5 to 7), --stream's (rows 8 to 10), job files' (rows 11 and 12), or all. */
   only?: CaseGroup;
   /** Fraction of each thin disk written, in scattered 1 MiB blocks. */
   thinFraction: number;
@@ -36,10 +36,10 @@ export interface BenchArgs {
   command: string;
 }
 
-export type CaseGroup = 'export' | 'file' | 'stream';
+export type CaseGroup = 'export' | 'file' | 'stream' | 'jobs';
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size 4G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
-                        [--volume-sizes 256M,1G] [--only export|file|stream]
+                        [--volume-sizes 256M,1G] [--only export|file|stream|jobs]
                         [--repeat N] [--cache] [--out-dir DIR] [--write-docs | --no-docs]`;
 
 /** Whether the run measures this group of cases. */
@@ -99,7 +99,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       }
       case '--only': {
         const group = value();
-        if (group !== 'export' && group !== 'file' && group !== 'stream') throw new Error(`--only ${group ?? ''}: expected export (rows 1 to 4), file (rows 5 to 7) or stream (rows 8 to 10)`);
+        if (group !== 'export' && group !== 'file' && group !== 'stream' && group !== 'jobs') {
+          throw new Error(`--only ${group ?? ''}: expected export (rows 1 to 4), file (rows 5 to 7), stream (rows 8 to 10) or jobs (rows 11 and 12)`);
+        }
         args.only = group;
         break;
       }
