@@ -195,8 +195,9 @@ export async function jobCases(host: BenchHost, args: BenchArgs, log: Log): Prom
     pass: ratio11 >= 1.3,
     notes: [
       ...common,
-      `loop ${perVm(loop)}, run ${perVm(one)}: each call of the loop pays again for node's start, the SSH login and the VM listing, ` +
-        `${((loop - one) / fleet.count).toFixed(2)} s per VM more than the job, which lists and logs in once; the rest is hostd's`,
+      `loop ${perVm(loop)}, run ${perVm(one)}: each call of the loop starts node and logs in over SSH again, ` +
+        `${((loop - one) / fleet.count).toFixed(2)} s per VM more than the job's one process and one connection; ` +
+        `the rest is the same in both (hostd's work, and a VM listing per VM, which the job's backups also make)`,
     ],
   };
   const ratio12 = loop / four;
