@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { parseBenchArgs } from '../../tools/bench/args.js';
+import { needsExportDisks, parseBenchArgs, runsGroup } from '../../tools/bench/args.js';
+import { jobFleet, jobInventory, PARALLEL_SLOTS } from '../../tools/bench/jobs-cases.js';
+import { REALISTIC_TIMING, resolveTiming } from '../../src/sim/esx/hostd-timing.js';
 import { fileSystemOf, placementFacts, resultsMarkdown } from '../../tools/bench/report.js';
 import { separateSanOutput } from '../../tools/bench/fixture.js';
 
@@ -55,4 +57,32 @@ it('prints a speed-up with two decimals, so a near miss does not read as the tar
     },
   ], []);
   expect(md).toContain('| 4.98× | ≥ 5× faster | MISS |');
+});
+
+it('takes --only jobs for rows 11 and 12 alone, which need none of the other groups\' disks', () => {
+  const jobs = parseBenchArgs(['--only', 'jobs', '--quick']);
+  expect(jobs.only).toBe('jobs');
+  expect(jobs.quick).toBe(true);
+  expect(runsGroup(jobs, 'jobs')).toBe(true);
+  expect((['export', 'file', 'stream'] as const).filter((g) => runsGroup(jobs, g))).toEqual([]);
+  expect(needsExportDisks(jobs)).toBe(false);
+  expect(runsGroup(parseBenchArgs([]), 'jobs')).toBe(true);
+  expect(runsGroup(parseBenchArgs(['--only', 'export']), 'jobs')).toBe(false);
+  expect(() => parseBenchArgs(['--only', 'job'])).toThrow(/^--only job: expected .* or jobs \(rows 11 and 12\)$/);
+  expect(() => parseBenchArgs(['--only'])).toThrow(/^--only : expected /);
+});
+
+it('backs up 20 small VMs in a full run, and fewer, smaller ones with --quick, at the realistic hostd pace whatever the environment says', () => {
+  const full = jobFleet(parseBenchArgs([]));
+  const quick = jobFleet(parseBenchArgs(['--quick']));
+  expect(full).toEqual({ count: 20, diskSize: 8 * 1024 * 1024, written: 4 * 1024 * 1024 });
+  expect(quick.count).toBeLessThan(full.count);
+  expect(quick.count % PARALLEL_SLOTS).toBe(0);
+  expect(quick.diskSize).toBeLessThanOrEqual(full.diskSize);
+  const inventory = jobInventory(full);
+  expect(inventory.vms.map((v) => v.name)).toEqual(Array.from({ length: 20 }, (_, i) => `job-vm${String(i + 1).padStart(2, '0')}`));
+  expect(inventory.vms.every((v) => v.power === 'on' && v.tools.running && v.disks.length === 1)).toBe(true);
+  // The tests run with $VCBMOUNTER_SIM_TIMING=fast: the bench's host must not follow it.
+  expect(process.env.VCBMOUNTER_SIM_TIMING).toBe('fast');
+  expect(resolveTiming(inventory.host.timing)).toEqual(REALISTIC_TIMING);
 });

@@ -33,7 +33,7 @@ describe('flags', () => {
     expect(runsGroup(parseBenchArgs(['--only', 'file']), 'export')).toBe(false);
     expect(runsGroup(parseBenchArgs(['--only', 'file']), 'file')).toBe(true);
     expect(runsGroup(parseBenchArgs(['--only', 'export']), 'file')).toBe(false);
-    expect(() => parseBenchArgs(['--only', 'san'])).toThrow('--only san: expected export (rows 1 to 4), file (rows 5 to 7) or stream (rows 8 to 10)');
+    expect(() => parseBenchArgs(['--only', 'san'])).toThrow(/^--only san: expected export \(rows 1 to 4\), file \(rows 5 to 7\), stream \(rows 8 to 10\)/);
   });
 });
 
