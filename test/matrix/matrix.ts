@@ -97,6 +97,10 @@ export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean
   }
 }
 
+function declares(type: JobType, step: string, line: string): boolean {
+  return type.steps.find((s) => s.name === step)?.hostCommands.some((re) => new RegExp(re).test(line)) ?? false;
+}
+
 async function probeOnce(type: JobType, opts: { afterInterruptedRun?: boolean }, acceptTies = false): Promise<Probe | undefined> {
   const bench = await startBench([matrixVm(type)]);
   try {
@@ -118,7 +122,11 @@ async function probeOnce(type: JobType, opts: { afterInterruptedRun?: boolean },
       const line = c.argv.join(' ');
       const count = (seen.get(line) ?? 0) + 1;
       seen.set(line, count);
-      const step = [...starts].reverse().find((s) => s.time <= c.startedAt)?.step ?? starts[0]!.step;
+      const at = starts.findLastIndex((s) => s.time <= c.startedAt);
+      let step = starts[Math.max(at, 0)]!.step;
+      // In the millisecond a step starts, the command may as well be the last one of the step before
+      // (causality only orders them to the millisecond): it goes to whichever of the two declares it.
+      if (at > 0 && starts[at]!.time === c.startedAt && !declares(type, step, line) && declares(type, starts[at - 1]!.step, line)) step = starts[at - 1]!.step;
       if (!targets.has(step)) targets.set(step, { line, nth: count });
       commands.set(step, [...(commands.get(step) ?? []), line]);
     }
