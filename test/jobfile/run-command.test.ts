@@ -303,15 +303,23 @@ describe('vcbmounter run', () => {
       job,
       `${hostsYaml()}defaults: { destination: "${work}/locked/{vm}/{time}", retries: { attempts: 2, wait: 1 } }\nstateDir: ${work}/state\nvms:\n  - host: esx02\n    select: ["name:app02"]\n`,
     );
-    // This test process holds the VM's lock, as a backup started by hand would, and lets go after 1.5 s.
+    // This test process holds the VM's lock, as a backup started by hand would, and lets go once the run has
+    // found it held (not on a timer: on a loaded machine the run may reach the lock late).
     const held = acquireVmLock({ stateDir: join(work, 'state'), host: `127.0.0.1:${esx02.port}`, vm: 'app02', runId: 'held-by-test', onWarning: () => {} });
-    const timer = setTimeout(() => held.release(), 1500);
-    const r = await cli(['run', job, '--json', '--no-notify'], env());
-    clearTimeout(timer);
+    const c = binCommand(['run', job, '--json', '--no-notify']);
+    const child = spawn(c.command, c.args, { env: { ...process.env, VCBMOUNTER_PASSWORD: '', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/already being backed up/.test(stderr)) held.release();
+    });
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     held.release();
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/already being backed up .*trying again in 1 s \(retries\)/);
-    expect(summaryOf(r).vms[0]).toMatchObject({ vm: 'app02', result: 'ok', verified: true });
+    expect(exitCode, stderr).toBe(0);
+    expect(stderr).toMatch(/already being backed up .*trying again in 1 s \(retries\)/);
+    expect((JSON.parse(stdout) as RunSummary).vms[0]).toMatchObject({ vm: 'app02', result: 'ok', verified: true });
   }, 120_000);
 
   test('an overlapping run of the same job is refused with 14; SIGTERM releases everything and skips what had not started', async () => {
