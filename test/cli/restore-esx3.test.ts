@@ -44,3 +44,17 @@ test('ESX 3.x: a start that fails after the register leaves nothing registered a
   expect(bench.sim.esx.vms().map((v) => v.name)).not.toContain('doomed');
   expect(bench.sim.esx.vfs.stat('/vmfs/volumes/ds1/doomed')).toBeUndefined();
 }, 60_000);
+
+test('ESX 3.x: restored to a datastore named by its name (vmware-cmd -l lists it by volume uuid), a failing start still leaves nothing registered', async () => {
+  bench.sim.faults.add({ match: '^vmware-cmd .* start', action: 'fail', stderr: 'VMControl error -1: Operation failed' } as never);
+  try {
+    const r = await restore(['--name', 'doomed by name', '--datastore', 'ds1', '--power-on']);
+    expect(r.exitCode, r.stderr).toBe(6);
+  } finally {
+    bench.sim.faults.clear();
+  }
+  // The register went to the name form; the host lists the uuid form: the undo finds it through the volume's uuid.
+  expect(bench.sim.commandLog.some((c) => c.argv.join(' ') === 'vmware-cmd -s register /vmfs/volumes/ds1/doomed by name/doomed by name.vmx')).toBe(true);
+  expect(bench.sim.esx.vms().map((v) => v.name)).not.toContain('doomed by name');
+  expect(bench.sim.esx.vfs.stat('/vmfs/volumes/ds1/doomed by name')).toBeUndefined();
+}, 60_000);
