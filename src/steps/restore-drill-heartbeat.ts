@@ -45,7 +45,7 @@ export const waitForHeartbeat: RestoreStep = {
     }
     throw new VcbError(
       'NO_HEARTBEAT',
-      `drill: ${vm.name} powered on but its guest reported no VMware Tools heartbeat within ${Math.round(o.drillTimeoutMs / 1000)} s (last: ${last}): the backup may not boot (or its guest has no VMware Tools); the drill VM is powered off, unregistered and deleted. A slow guest: raise --drill-timeout`,
+      `drill: ${vm.name} powered on but its guest reported no VMware Tools heartbeat within ${Math.round(o.drillTimeoutMs / 1000)} s (last: ${last}): the backup may not boot, or its guest has no VMware Tools (a slow guest: raise --drill-timeout)`,
     );
   },
 };
