@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'AGENT' // --agent: the backup program failed, hung past --agent-timeout, or was killed
   | 'HOOK' // --hook: the user's script failed at a phase that decides the run
   | 'SETTLING' // not released yet: a create the host may still finish is being waited for
+  | 'NO_HEARTBEAT' // restore --drill: the restored VM powered on but its guest never reported a VMware Tools heartbeat
   | 'POWER' // --cold: the guest could not be shut down (no VMware Tools, timed out) or the VM powered on or off
   | 'INTERNAL';
 

@@ -17,6 +17,8 @@ export const EXIT = {
   HOOK: 11,
   /** `snapshot find` (and `snapshot remove --id`): no such snapshot. */
   NO_SNAPSHOT: 15,
+  /** `restore --drill`: the restored VM never reported a VMware Tools heartbeat (it was removed). */
+  NO_HEARTBEAT: 16,
   /** SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number, see signalExitCode). */
   INTERRUPTED: 130,
 } as const;
@@ -43,6 +45,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   HOOK: EXIT.HOOK,
   SETTLING: EXIT.CLEANUP,
   POWER: EXIT.SNAPSHOT,
+  NO_HEARTBEAT: EXIT.NO_HEARTBEAT,
   INTERNAL: EXIT.FAILED,
 };
 
@@ -81,6 +84,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   13   run JOB: every VM failed
   14   run JOB: the same job file is already running (an overlapping cron run)
   15   snapshot find: the VM has no _VCB-BACKUP_ snapshot (snapshot remove --id: no such id)
+  16   restore --drill: the restored VM powered on but never reported a VMware Tools
+       heartbeat within --drill-timeout (the backup may not boot); it was removed
   129  interrupted by SIGHUP; cleanup ran
   130  interrupted by SIGINT (Ctrl-C); cleanup ran
   143  interrupted by SIGTERM; cleanup ran`;

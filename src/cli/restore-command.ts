@@ -7,6 +7,7 @@ import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { restoreOptionsSchema, type RestoreOptions } from '../workflow/restore-options.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { restoreDryRun, runRestore, type RestoreResult } from '../jobs/restore.js';
+import { drillConflict } from '../restore/drill.js';
 import { withConnectionOptions } from './flags.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { progressRenderer } from './progress.js';
@@ -24,6 +25,9 @@ Examples:
                                      another host and datastore; if web01 is registered there, web01-restored-1
   vcbmounter restore -s /backup/web01 --catalog /tmp/web01.catalog -h esx01 -u root -p -
                                      an edited copy of the catalog redirects it (vm.name, vm.vmxDatastorePath)
+  vcbmounter restore -s /backup/web01 -h esx01 -u root -p - --drill
+                                     proof that the backup boots: restored as web01-drill-<time> (network cards
+                                     disconnected), powered on until VMware Tools report a heartbeat, then removed
   vcbmounter restore -s /backup/web01 -h esx01 --dry-run      the steps, contacting nothing
 
 Only the disks' allocated blocks are sent (the export's block list), into thin disks. The target must have
@@ -32,10 +36,23 @@ Exit codes: 0 restored; 2 bad flags or a damaged/unknown export or catalog; 3 ca
 has not enough free space (nothing written), or filled up during the upload (everything removed); 7 the target
 is taken (a VM of that name with -b fail, a powered-on VM with -b overwrite, an existing folder); 1 a host
 command failed (everything removed); 8 something could not be removed: run "vcbmounter cleanup"; 130/143
-interrupted (everything removed).
+interrupted (everything removed). --drill: 0 the guest reported a heartbeat (the drill VM is removed); 16 it
+never did within --drill-timeout; 6 the host refused the power-on; whatever the outcome the drill VM is
+powered off, unregistered and deleted (else 8).
 `;
 
+function drillSummary(r: RestoreResult, d: NonNullable<RestoreResult['drill']>): string {
+  const lines = [
+    `drill passed: ${r.vm.name} booted from the backup in ${r.source}`,
+    `  VMware Tools reported a heartbeat ${(d.heartbeatAfterMs / 1000).toFixed(1)} s after the power-on (${d.evidence})`,
+    `  restored to ${r.vm.vmx}, sent ${(r.bytesSent / 1024 / 1024).toFixed(1)} MiB; ${d.removed ? 'then powered off, unregistered and deleted' : 'NOT removed'}`,
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 function summary(r: RestoreResult): string {
+  if (r.drill) return drillSummary(r, r.drill);
   const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   const lines = [
     `restored ${r.vm.name} as ${r.vm.vmx} (id ${r.vm.id})${r.replaced ? `, replacing the powered-off ${r.replaced}` : ''}`,
@@ -78,6 +95,8 @@ async function restoreAction(flags: Record<string, unknown>, io: CliIO, outcome:
     folder: flags.folder,
     policy: flags.policy,
     powerOn: Boolean(flags.powerOn),
+    drill: Boolean(flags.drill),
+    drillTimeoutMs: seconds(flags.drillTimeout, '--drill-timeout'),
     dryRun: Boolean(flags.dryRun),
     stateDir: flags.stateDir,
     cleanupTimeoutMs: seconds(flags.cleanupTimeout, '--cleanup-timeout'),
@@ -89,6 +108,8 @@ async function restoreAction(flags: Record<string, unknown>, io: CliIO, outcome:
     throw new VcbError('USAGE', `restore ${String(i.path[0] ?? '')}: ${i.message}`);
   }
   const o: RestoreOptions = parsed.data;
+  const conflict = drillConflict(o);
+  if (conflict) throw new VcbError('USAGE', `restore ${conflict}`);
   if (o.dryRun) {
     io.stdout.write(restoreDryRun(o).join('\n') + '\n');
     return;
@@ -129,6 +150,8 @@ export function registerRestoreCommand(program: Command, io: CliIO, outcome: Com
     .option('--folder <path>', 'directory on the datastore (default: the original folder under the original name, else the new name)')
     .addOption(new Option('-b, --policy <policy>', 'if a VM of that name is registered: fail, overwrite (only a powered-off VM: unregistered and replaced), rename (NAME-restored-N)').choices(['fail', 'overwrite', 'rename']).default('fail'))
     .option('--power-on', 'power the VM on once registered')
+    .option('--drill', 'prove the backup boots: restore under a temporary name (NAME-drill-TIME, network cards disconnected), power on, wait for a VMware Tools heartbeat, then power off, unregister and delete it')
+    .addOption(new Option('--drill-timeout <seconds>', 'with --drill: how long to wait for the heartbeat after the power-on (exit 16 when none came)').default('600', '600 s'))
     .option('--accept-new-host-key', 'record an unknown host key in known_hosts (a changed key is still refused)')
     .addOption(new Option('--command-set <set>', 'host commands to use (auto: detect them)').choices(['auto', 'vim-cmd', 'vmware-cmd']).default('auto'))
     .option('--state-dir <dir>', 'journals (default as for a backup): `vcbmounter cleanup` finds an interrupted restore there')

@@ -65,6 +65,13 @@ export interface CreateSnapshotOptions {
   baseline?: SnapshotBaseline;
 }
 
+/** Whether VMware Tools in the guest report in (the guest OS has booted), and the host's words for it. */
+export interface GuestHeartbeat {
+  beating: boolean;
+  /** What the host said, e.g. `toolsRunningStatus = guestToolsRunning, ipAddress = 10.1.1.7` or `getheartbeat() = 12`. */
+  evidence: string;
+}
+
 /** What a request for a clean guest shutdown got: accepted (the guest shuts down in its own time), or refused because no VMware Tools run in it. */
 export type ShutdownAnswer = 'requested' | 'no-tools';
 
@@ -207,5 +214,11 @@ export interface EsxHost {
 
   /** Unregisters a powered-off VM; its files stay. A powered-on VM is refused by the host. */
   unregisterVm(vm: VmRef): Promise<void>;
+
+  /**
+   * Whether VMware Tools in the guest are running and report in: `get.summary`'s guest.toolsRunningStatus
+   * (vim-cmd), `getheartbeat` above 0 (vmware-cmd: the count restarts at 0 with each power-on). Read-only; safe to retry.
+   */
+  guestHeartbeat(vm: VmRef): Promise<GuestHeartbeat>;
 
 }

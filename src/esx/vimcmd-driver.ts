@@ -14,6 +14,7 @@ import { unexpectedOutput } from './host-error.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
+  GuestHeartbeat,
   PowerState,
   RemoveSnapshotOptions,
   ShutdownAnswer,
@@ -53,6 +54,18 @@ export class VimCmdHost extends StockCommandsHost implements EsxHost {
     if (summary.toolsRunning !== undefined) info.toolsRunning = summary.toolsRunning;
     if (summary.guestFullName !== undefined) info.guestFullName = summary.guestFullName;
     return info;
+  }
+
+  /** hostd sets toolsRunningStatus from the Tools' heartbeat: guestToolsRunning once the guest's Tools report in. */
+  async guestHeartbeat(vm: VmRef): Promise<GuestHeartbeat> {
+    const command = vimCmd.getSummary(vm.id);
+    const summary = parseVmSummary(await this.run(command), command);
+    const said = [
+      `toolsRunningStatus = ${summary.toolsRunningStatus ?? '(none)'}`,
+      ...(summary.toolsStatus !== undefined ? [`toolsStatus = ${summary.toolsStatus}`] : []),
+      ...(summary.ipAddress !== undefined ? [`ipAddress = ${summary.ipAddress}`] : []),
+    ];
+    return { beating: summary.powerState === 'on' && summary.toolsRunning === true, evidence: said.join(', ') };
   }
 
   async powerState(vm: VmRef): Promise<PowerState> {

@@ -1,6 +1,7 @@
 // EsxHost over ESX 3.x's vmware-cmd; names come from the .vmx, snapshots from hassnapshot, the .vmsd and the disk chains (read with cat).
 
 import { VcbError } from '../errors.js';
+import { unexpectedOutput } from './host-error.js';
 import { stockCmd } from './commands/stock.js';
 import { StockCommandsHost } from './stock-host.js';
 import { vmwareCmd } from './commands/vmware-cmd.js';
@@ -23,6 +24,7 @@ import { requireOnlySnapshot } from './snapshot-steps.js';
 import type {
   CreateSnapshotOptions,
   EsxHost,
+  GuestHeartbeat,
   PowerState,
   RemoveSnapshotOptions,
   ShutdownAnswer,
@@ -111,6 +113,14 @@ export class VmwareCmdHost extends StockCommandsHost implements EsxHost {
       if (err instanceof VcbError) return undefined;
       throw err;
     }
+  }
+
+  /** `getheartbeat`: the Tools' heartbeat count since the power-on; above 0 once they report in. */
+  async guestHeartbeat(vm: VmRef): Promise<GuestHeartbeat> {
+    const command = vmwareCmd.getHeartbeat(vm.vmxPath);
+    const value = parseVmwareCmdResult(await this.run(command), command);
+    if (!/^\d+$/.test(value)) throw unexpectedOutput(command, `getheartbeat() = ${JSON.stringify(value)}: expected a count`);
+    return { beating: Number(value) > 0, evidence: `getheartbeat() = ${value}` };
   }
 
   async powerState(vm: VmRef): Promise<PowerState> {

@@ -4,6 +4,7 @@ import { resolve as resolvePath } from 'node:path';
 import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { releasable } from '../resources/index.js';
+import { drillConflict } from '../restore/drill.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import type { RestoreOptions } from '../workflow/restore-options.js';
 import { readCatalog } from '../steps/restore-read-catalog.js';
@@ -17,10 +18,23 @@ import { uploadFiles } from '../steps/restore-upload-files.js';
 import { registerVm } from '../steps/restore-register.js';
 import { powerOn } from '../steps/restore-power-on.js';
 import { finishRestore } from '../steps/restore-finish.js';
+import { waitForHeartbeat } from '../steps/restore-drill-heartbeat.js';
+import { removeDrillVm } from '../steps/restore-drill-remove.js';
 import type { RestoreContext, RestoreDeps, RestoreState, RestoreStep } from '../steps/restore-step.js';
 
 /** The steps in order: everything that can refuse comes before the first change on the host. */
 export const RESTORE_STEPS: readonly RestoreStep[] = [readCatalog, restoreConnect, checkTarget, checkSpace, replaceExisting, makeDirectory, uploadDisks, uploadFiles, registerVm, powerOn, finishRestore];
+
+/**
+ * --drill: the same restore under a temporary name, then the proof and the removal. Nothing is ever kept: the
+ * drill VM's releases (power off and unregister, delete its directory) run in the last step, or in the unwind
+ * whatever stops the run first (a timeout, a refused power-on, an interrupt).
+ */
+export const DRILL_STEPS: readonly RestoreStep[] = [readCatalog, restoreConnect, checkTarget, checkSpace, makeDirectory, uploadDisks, uploadFiles, registerVm, powerOn, waitForHeartbeat, removeDrillVm];
+
+export function restoreSteps(o: Pick<RestoreOptions, 'drill'>): readonly RestoreStep[] {
+  return o.drill ? DRILL_STEPS : RESTORE_STEPS;
+}
 
 export interface RestoreResult {
   runId: string;
@@ -34,6 +48,8 @@ export interface RestoreResult {
   /** The VM -b overwrite replaced. */
   replaced?: string;
   poweredOn: boolean;
+  /** --drill: the guest's heartbeat (proof that the backup boots), and the drill VM removed again. */
+  drill?: { booted: true; heartbeatAfterMs: number; evidence: string; removed: boolean };
   /** Bytes of the disks' allocated blocks, and what was sent over SSH for them. */
   bytesTotal: number;
   bytesSent: number;
@@ -45,11 +61,13 @@ export interface RestoreResult {
 
 /** --dry-run: the steps, each with what it would do, and where the VM would go as far as the catalog alone tells. */
 export function restoreDryRun(o: RestoreOptions): string[] {
-  return RESTORE_STEPS.map((s, i) => `${i + 1}. ${s.name}: ${s.describe(o)}${s.acquires.length ? ` [acquires ${s.acquires.join(', ')}]` : ''}`);
+  return restoreSteps(o).map((s, i) => `${i + 1}. ${s.name}: ${s.describe(o)}${s.acquires.length ? ` [acquires ${s.acquires.join(', ')}]` : ''}`);
 }
 
 export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
   const { log } = deps;
+  const conflict = drillConflict(o);
+  if (conflict) throw new VcbError('USAGE', conflict);
   const runId = newRunId();
   const startedAt = new Date().toISOString();
   const stateDir = resolveStateDir(o.stateDir);
@@ -80,7 +98,7 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
     acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
   };
   deps.onHolding?.(() => undo.pending.map((e) => e.description));
-  const steps: Step[] = RESTORE_STEPS.map((s) => ({ name: s.name, description: s.describe(o), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  const steps: Step[] = restoreSteps(o).map((s) => ({ name: s.name, description: s.describe(o), errorCode: s.errorCode, run: () => s.run(ctx) }));
   try {
     await runSteps(steps, ctx);
   } catch (e) {
@@ -98,6 +116,7 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
     uuidAction: plan.uuidAction,
     ...(job.existing ? { replaced: job.existing.name } : {}),
     poweredOn: job.poweredOn,
+    ...(job.heartbeat ? { drill: { booted: true as const, heartbeatAfterMs: job.heartbeat.afterMs, evidence: job.heartbeat.evidence, removed: job.removed === true } } : {}),
     bytesTotal: job.bytesTotal,
     bytesSent: job.bytesSent,
     disks: plan.disks.map((d, i) => ({ slot: d.slot, capacity: d.capacity, descriptor: d.descriptorPath, blocks: job.blocks[i]!.length })),

@@ -37,3 +37,13 @@ export function editVmx(text: string, edits: VmxEdits): string {
   for (const [lower, edit] of set) if (!done.has(lower)) out.push(`${edit.key} = "${encodeValue(edit.value)}"`);
   return `${out.join('\n')}\n`;
 }
+
+/**
+ * `ethernetN.startConnected = "FALSE"` for every network card the .vmx has: a drill's copy boots with its cards
+ * disconnected, so it never answers on the network with the original's addresses (Tools report in all the same).
+ */
+export function disconnectedNics(text: string): Record<string, string> {
+  const set: Record<string, string> = {};
+  for (const m of text.matchAll(/^\s*(ethernet\d+)\.present\s*=/gim)) set[`${m[1]}.startConnected`] = 'FALSE';
+  return set;
+}

@@ -116,6 +116,12 @@ const vmSchema = z.object({
    * The guest's clean shutdown (power.shutdown, stop soft): it takes `durationMs` (default: the host's
    * guestShutdownMs, see sim/esx/hostd-timing.ts); with `hang` it never finishes (a guest stuck on shutdown).
    */
+  /**
+   * Whether the guest OS comes up at power-on, and with it VMware Tools (the host's toolsStartMs later): 'yes';
+   * 'no' (a guest that never boots: Tools never report running); 'disk' (only when the first disk carries a boot
+   * signature, 0x55 0xAA at byte 510, as a BIOS asks of a boot sector: what a VM registered from uploaded files gets).
+   */
+  boot: z.enum(['yes', 'no', 'disk']).default('yes'),
   shutdown: z.object({ durationMs: z.number().int().nonnegative().optional(), hang: z.boolean().default(false) }).default({ hang: false }),
 });
 
@@ -156,6 +162,7 @@ export const inventorySchema = z.object({
               removePerDeltaMiBMs: z.number().nonnegative(),
               powerMs: z.number().nonnegative(),
               guestShutdownMs: z.number().nonnegative(),
+              toolsStartMs: z.number().nonnegative(),
             })
             .partial()
             .strict(),

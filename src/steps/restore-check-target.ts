@@ -3,6 +3,7 @@
 import { VcbError } from '../errors.js';
 import type { EsxHost, VmRef } from '../esx/index.js';
 import { planRestore, uuidActionFor } from '../restore/plan.js';
+import { drillName } from '../restore/drill.js';
 import { need, type RestoreStep } from './restore-step.js';
 
 /** The directory of a registered VM's .vmx, as `/vmfs/volumes/<datastore name>/<folder>` where the host names the datastore. */
@@ -23,7 +24,7 @@ function nextFreeName(base: string, taken: ReadonlySet<string>): string {
 export const checkTarget: RestoreStep = {
   name: 'target',
   describe: (o) =>
-    `choose the VM's name (${o.name ?? "the catalog's"}) and folder; a VM registered under that name: ${
+    `choose the VM's name (${o.drill ? "the catalog's with -drill-TIME appended" : (o.name ?? "the catalog's")}) and folder; a VM registered under that name: ${
       o.policy === 'fail' ? 'refuse (-b fail)' : o.policy === 'rename' ? 'restore as NAME-restored-N instead (-b rename)' : 'replace it if it is powered off (-b overwrite)'
     }`,
   acquires: [],
@@ -36,7 +37,7 @@ export const checkTarget: RestoreStep = {
     const host = need(job.session, 'the session').label;
     const vms = await esx.listVms();
     const names = new Set(vms.map((v) => v.name));
-    let name = o.name ?? catalog.vm.name;
+    let name = o.drill ? drillName(catalog.vm.name, new Date()) : (o.name ?? catalog.vm.name);
     let existing = vms.find((v) => v.name === name);
     if (existing && o.policy === 'fail') {
       throw new VcbError(

@@ -42,6 +42,10 @@ export interface RestoreState {
   bytesTotal: number;
   bytesSent: number;
   poweredOn: boolean;
+  /** --drill: when the power-on returned (epoch ms), the heartbeat seen, and whether the drill VM was removed. */
+  poweredOnAt?: number;
+  heartbeat?: { afterMs: number; evidence: string };
+  removed?: boolean;
   warnings: string[];
 }
 

@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { vmxEditsFor } from '../restore/plan.js';
-import { editVmx } from '../restore/vmx-rewrite.js';
+import { disconnectedNics, editVmx } from '../restore/vmx-rewrite.js';
 import { need, type RestoreStep } from './restore-step.js';
 
 export const uploadFiles: RestoreStep = {
   name: 'files',
-  describe: () => 'upload the .vmx (disk file names, nvram, displayName, uuid.action set for the new place), the .nvram and the .vmsd (cat > FILE)',
+  describe: (o) =>
+    `upload the .vmx (disk file names, nvram, displayName, uuid.action set for the new place${o.drill ? '; network cards start disconnected' : ''}), the .nvram and the .vmsd (cat > FILE)`,
   acquires: [],
   errorCode: 'HOST_COMMAND',
   hostCommands: ['^cat > '],
@@ -18,7 +19,10 @@ export const uploadFiles: RestoreStep = {
     const catalog = need(job.catalog, 'the catalog');
     const esx = need(job.session, 'the session').esx;
     for (const f of plan.files) await esx.uploadFile(f.remote, await readFile(f.local), { signal: ctx.signal });
-    const vmx = editVmx(await readFile(join(job.sourceDir, catalog.vm.vmxFile), 'utf8'), vmxEditsFor(plan));
+    const exported = await readFile(join(job.sourceDir, catalog.vm.vmxFile), 'utf8');
+    const edits = vmxEditsFor(plan);
+    if (ctx.o.drill) Object.assign(edits.set, disconnectedNics(exported));
+    const vmx = editVmx(exported, edits);
     await esx.uploadFile(plan.vmxPath, Buffer.from(vmx, 'utf8'), { signal: ctx.signal });
     if (plan.skippedSlots.length) job.warnings.push(`not in the backup, left out of the restored VM (present = FALSE): ${plan.skippedSlots.join(', ')}`);
   },

@@ -27,6 +27,10 @@ export const restoreOptionsSchema = z.object({
   /** -b: what to do when a VM of the target name is registered. */
   policy: z._default(z.enum(['fail', 'overwrite', 'rename']), 'fail'),
   powerOn: z._default(z.boolean(), false),
+  /** --drill: restore under a temporary name, power on, wait for a Tools heartbeat, then remove it all. */
+  drill: z._default(z.boolean(), false),
+  /** --drill-timeout: how long a drill waits for the heartbeat after the power-on. */
+  drillTimeoutMs: z._default(z.int().check(z.positive()), 10 * 60_000),
   dryRun: z._default(z.boolean(), false),
   stateDir: z.optional(z.string()),
   cleanupTimeoutMs: z._default(z.int().check(z.positive()), 5 * 60_000),

@@ -68,7 +68,7 @@ it('takes --only jobs for rows 11 and 12 alone, which need none of the other gro
   expect(needsExportDisks(jobs)).toBe(false);
   expect(runsGroup(parseBenchArgs([]), 'jobs')).toBe(true);
   expect(runsGroup(parseBenchArgs(['--only', 'export']), 'jobs')).toBe(false);
-  expect(() => parseBenchArgs(['--only', 'job'])).toThrow(/^--only job: expected .* or jobs \(rows 11 and 12\)$/);
+  expect(() => parseBenchArgs(['--only', 'job'])).toThrow(/^--only job: expected .* jobs \(rows 11 and 12\) or restore \(rows 15 and 16\)$/);
   expect(() => parseBenchArgs(['--only'])).toThrow(/^--only : expected /);
 });
 
@@ -85,4 +85,14 @@ it('backs up 20 small VMs in a full run, and fewer, smaller ones with --quick, a
   // The tests run with $VCBMOUNTER_SIM_TIMING=fast: the bench's host must not follow it.
   expect(process.env.VCBMOUNTER_SIM_TIMING).toBe('fast');
   expect(resolveTiming(inventory.host.timing)).toEqual(REALISTIC_TIMING);
+});
+
+it('takes --only restore for rows 15 and 16 alone, on the export cases\' disks (the restores\' sources)', () => {
+  const restore = parseBenchArgs(['--only', 'restore', '--quick']);
+  expect(restore.only).toBe('restore');
+  expect(runsGroup(restore, 'restore')).toBe(true);
+  expect((['export', 'file', 'stream', 'jobs'] as const).filter((g) => runsGroup(restore, g))).toEqual([]);
+  expect(needsExportDisks(restore)).toBe(true);
+  expect(runsGroup(parseBenchArgs([]), 'restore')).toBe(true);
+  expect(runsGroup(parseBenchArgs(['--only', 'jobs']), 'restore')).toBe(false);
 });

@@ -58,3 +58,31 @@ test('ESX 3.x: restored to a datastore named by its name (vmware-cmd -l lists it
   expect(bench.sim.esx.vms().map((v) => v.name)).not.toContain('doomed by name');
   expect(bench.sim.esx.vfs.stat('/vmfs/volumes/ds1/doomed by name')).toBeUndefined();
 }, 60_000);
+
+test('ESX 3.x: restore --drill waits for getheartbeat above 0 (exit 0 from a boot disk, 16 from one that never boots), leaving nothing', async () => {
+  const noDrill = () => {
+    expect(bench.sim.esx.vms().map((v) => v.name).filter((n) => n.includes('-drill-'))).toEqual([]);
+    expect(bench.sim.esx.vfs.list('/vmfs/volumes/ds1').filter((n) => n.includes('-drill-'))).toEqual([]);
+  };
+  // The backup's first sector is random data: no boot signature, no boot, no heartbeat.
+  const dead = await restore(['--drill', '--drill-timeout', '2']);
+  expect(dead.exitCode, dead.stderr).toBe(16);
+  expect(dead.stderr).toContain('getheartbeat() = 0');
+  noDrill();
+  // With a boot sector's signature on its first disk the guest boots and its Tools send heartbeats.
+  bench.sim.esx.vm('old vm').writeAsGuest(0, 510, Buffer.from([0x55, 0xaa]));
+  const bootable = join(bench.work, 'old-vm-bootable');
+  const b = await bench.cli(['-a', 'name:old vm', '-r', bootable]);
+  expect(b.exitCode, b.stderr).toBe(0);
+  const from = bench.sim.commandLog.length;
+  const r = await bench.cli(['restore', '-h', '127.0.0.1', '--port', String(bench.sim.port), '--host-key', bench.sim.fingerprint, '-p', '-', '--state-dir', bench.stateDir, '-s', bootable, '--drill', '--json'], {
+    bare: true,
+    input: `${bench.sim.password}\n`,
+  });
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect((JSON.parse(r.stdout) as { drill: { evidence: string } }).drill.evidence).toMatch(/^getheartbeat\(\) = [1-9]\d*$/);
+  const ran = bench.sim.commandLog.slice(from).map((c) => c.argv);
+  expect(ran.some((a) => a[0] === 'vmware-cmd' && a[2] === 'stop' && a[3] === 'hard')).toBe(true);
+  expect(ran.some((a) => a[0] === 'vmware-cmd' && a[1] === '-s' && a[2] === 'unregister')).toBe(true);
+  noDrill();
+}, 90_000);

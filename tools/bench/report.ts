@@ -16,6 +16,9 @@ export const STREAM_RESULTS_END = '<!-- bench:stream-results:end -->';
 /** The job files' block (rows 11 and 12). */
 export const JOB_RESULTS_START = '<!-- bench:job-results:start -->';
 export const JOB_RESULTS_END = '<!-- bench:job-results:end -->';
+/** The restore cases' block (rows 15 and 16). */
+export const RESTORE_RESULTS_START = '<!-- bench:restore-results:start -->';
+export const RESTORE_RESULTS_END = '<!-- bench:restore-results:end -->';
 
 function rate(side: Side): string {
   return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;

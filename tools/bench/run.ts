@@ -7,8 +7,9 @@ import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequent
 import { fileMountCases } from './file-cases.js';
 import { streamCases } from './stream-cases.js';
 import { jobCases } from './jobs-cases.js';
+import { restoreCases } from './restore-cases.js';
 import { startBenchHost } from './fixture.js';
-import { FILE_RESULTS_END, FILE_RESULTS_START, JOB_RESULTS_END, JOB_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, fileFacts, fileSystemOf, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { FILE_RESULTS_END, FILE_RESULTS_START, JOB_RESULTS_END, JOB_RESULTS_START, RESTORE_RESULTS_END, RESTORE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, fileFacts, fileSystemOf, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -18,6 +19,8 @@ const FIRST_FILE_ROW = 5;
 const FIRST_STREAM_ROW = 8;
 /** Row number of the first job file case. */
 const FIRST_JOB_ROW = 11;
+/** Row number of the first restore case. */
+const FIRST_RESTORE_ROW = 15;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -34,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const fileCases: Comparison[] = [];
   const streamRows: Comparison[] = [];
   const jobRows: Comparison[] = [];
+  const restoreRows: Comparison[] = [];
   try {
     if (runsGroup(args, 'export')) {
       const fixed = await measureFixedCosts(host, args, log);
@@ -44,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     if (runsGroup(args, 'file')) fileCases.push(...(await fileMountCases(host, args, log)));
     if (runsGroup(args, 'stream')) streamRows.push(...(await streamCases(host, args, log)));
     if (runsGroup(args, 'jobs')) jobRows.push(...(await jobCases(host, args, log)));
+    if (runsGroup(args, 'restore')) restoreRows.push(...(await restoreCases(host, args, log)));
   } finally {
     await host.close();
   }
@@ -67,6 +72,11 @@ async function main(argv: string[]): Promise<number> {
     const markdown = resultsMarkdown(args.command, jobRows, [...machineFacts(), jobPlacement], FIRST_JOB_ROW);
     process.stdout.write(`\n${markdown}\n`);
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: JOB_RESULTS_START, end: JOB_RESULTS_END });
+  }
+  if (restoreRows.length) {
+    const markdown = resultsMarkdown(args.command, restoreRows, [...machineFacts(), ...placement], FIRST_RESTORE_ROW);
+    process.stdout.write(`\n${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: RESTORE_RESULTS_START, end: RESTORE_RESULTS_END });
   }
   if (args.writeDocs) log(`results written to ${docs}`);
   return 0;

@@ -13,6 +13,7 @@ export const vmwareCmd = {
   getState: (vmxPath: string): string[] => onVm(vmxPath, 'getstate'),
   getConfig: (vmxPath: string, key: string): string[] => onVm(vmxPath, 'getconfig', key),
   getGuestInfo: (vmxPath: string, variable: string): string[] => onVm(vmxPath, 'getguestinfo', variable),
+  getHeartbeat: (vmxPath: string): string[] => onVm(vmxPath, 'getheartbeat'),
   start: (vmxPath: string): string[] => onVm(vmxPath, 'start'),
   stop: (vmxPath: string, mode: StopMode): string[] => onVm(vmxPath, 'stop', mode),
   /** Host order: name, description, quiesce, memory (the reverse of vim-cmd's flag order). */

@@ -75,11 +75,11 @@ export class SimHost {
       for (let i = 0; i < 32; i++) vm.guest.issue();
       vm.guest.flush();
     }
-    if (spec.power === 'on') vm.powerOn();
+    if (spec.power === 'on') vm.powerOn(true);
   }
 
   private attach(vs: VmState): SimVm {
-    const vm = new SimVm(vs, this.opts.vfs, () => this.save(), join(this.opts.stateDir, 'guest', `${vs.vmid}.jsonl`), this.stopper.signal, (path) => this.vmfsVersionAt(path));
+    const vm = new SimVm(vs, this.opts.vfs, () => this.save(), join(this.opts.stateDir, 'guest', `${vs.vmid}.jsonl`), this.stopper.signal, (path) => this.vmfsVersionAt(path), () => this.timing.toolsStartMs);
     this.vmsById.set(vs.vmid, vm);
     if (vs.power === 'on') vm.guest.start();
     return vm;
@@ -158,6 +158,9 @@ export class SimHost {
       power: 'off',
       snapshots: [],
       vmsd: 'current',
+      // Nothing is known of the guest but its disks: it boots if its first disk is a boot disk, then runs Tools.
+      tools: { installed: true, running: true, version: this.opts.inventory.vms[0]!.tools.version },
+      boot: 'disk',
       disks: disks.map((d) => ({ size: this.diskSizeOf(canonical, text, d.slot), thin: true, slot: d.slot, mode: 'persistent' as const })),
     };
     const vs: VmState = { vmid: this.state.nextVmid++, vmxPath: canonical, power: 'off', spec, snapshots: [], lastUid: 0, nextDelta: 1 };

@@ -28,6 +28,8 @@ export interface HostdTiming {
   powerMs: number;
   /** After a guest shutdown was asked for (power.shutdown, stop soft): until the guest OS has powered the VM off. A VM's inventory can say otherwise. */
   guestShutdownMs: number;
+  /** After a power-on: until the guest OS has booted and VMware Tools report running (a guest that does not boot never does). */
+  toolsStartMs: number;
 }
 
 /** Of the order a small ESXi host takes (see docs/simulator.md); the demo and the benchmarks run with it. */
@@ -40,6 +42,7 @@ export const REALISTIC_TIMING: HostdTiming = {
   removePerDeltaMiBMs: 20,
   powerMs: 2000,
   guestShutdownMs: 15_000,
+  toolsStartMs: 20_000,
 };
 
 /** For tests where timing is not the point: every operation as fast as the simulator can do it. */
@@ -52,6 +55,7 @@ export const FAST_TIMING: HostdTiming = {
   removePerDeltaMiBMs: 0,
   powerMs: 0,
   guestShutdownMs: 0,
+  toolsStartMs: 0,
 };
 
 /** Environment variable that picks the profile of a host whose inventory names none (the test configuration sets fast). */

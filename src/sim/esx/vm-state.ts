@@ -33,6 +33,11 @@ export interface VmState {
   current?: number;
   /** ESXi: how many coming snapshot removals leave the disks unconsolidated, and how many consolidations fail. */
   consolidationFaults?: { unconsolidatedRemovals: number; failingConsolidations: number };
+  /**
+   * Since the last power-on: when VMware Tools start in the guest (epoch ms), or null when the guest did not boot.
+   * Absent for a VM the inventory built running (its Tools have run since before the host started).
+   */
+  toolsFrom?: number | null;
 }
 
 /** A host-side failure with the fault name vim-cmd prints and the exit status vmware-cmd gives. */

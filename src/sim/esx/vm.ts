@@ -30,6 +30,8 @@ export class SimVm {
     guestLogPath: string,
     private readonly stopping: AbortSignal,
     private readonly vmfsVersionAt: (path: string) => 5 | 6 = () => 5,
+    /** How long after a power-on VMware Tools start in a guest that boots (the host's timing, read when asked). */
+    private readonly toolsStartMs: () => number = () => 0,
   ) {
     normalizeTree(state, vfs);
     const g = state.spec.guest;
@@ -66,7 +68,17 @@ export class SimVm {
     return this.state.power;
   }
   get toolsRunning(): boolean {
-    return this.power === 'on' && this.spec.tools.installed && this.spec.tools.running;
+    const from = this.state.toolsFrom;
+    return this.power === 'on' && this.spec.tools.installed && this.spec.tools.running && from !== null && (from === undefined || Date.now() >= from);
+  }
+  /**
+   * vmware-cmd's getheartbeat: the count of heartbeats VMware Tools sent since the power-on (one a second), 0 until
+   * they start and for ever in a guest that did not boot.
+   */
+  get heartbeat(): number {
+    if (!this.toolsRunning) return 0;
+    const from = this.state.toolsFrom ?? 0;
+    return 1 + Math.floor((Date.now() - from) / 1000);
   }
   get ipAddress(): string | undefined {
     return this.toolsRunning ? this.spec.ip : undefined;
@@ -139,14 +151,26 @@ export class SimVm {
     return name ?? `${this.dir}/${this.fileBase}.vswp`;
   }
 
-  powerOn(): void {
+  /** `alreadyBooted`: the inventory builds the VM running, its guest up since before the host started. */
+  powerOn(alreadyBooted = false): void {
     if (this.power === 'on') throw new HostFault('vim.fault.InvalidPowerState', 'The attempted operation cannot be performed in the current state (Powered on).', -8);
     this.answerMovedOrCopied();
     this.vfs.createFile(this.vswpPath(), { size: 1024 * 1024 * 1024, thin: true });
+    if (alreadyBooted) delete this.state.toolsFrom;
+    else this.state.toolsFrom = this.guestBoots() ? Date.now() + this.toolsStartMs() : null;
     this.state.power = 'on';
     this.persist();
     this.guest.marker('power.on');
     this.guest.start();
+  }
+
+  /** Whether the guest OS comes up (see the inventory's `boot`): from a boot disk, a BIOS needs the boot signature at byte 510. */
+  private guestBoots(): boolean {
+    const boot = this.spec.boot ?? 'yes';
+    if (boot !== 'disk') return boot === 'yes';
+    const sector = Buffer.alloc(512);
+    this.chain(0).read(sector, 0);
+    return sector[510] === 0x55 && sector[511] === 0xaa;
   }
 
   /** Whether the guest is shutting down (asked through Tools, not yet off). */
@@ -308,7 +332,8 @@ export class SimVm {
     if (this.power === 'on') this.powerOff('hard');
     this.dropChains();
     revertToSnapshot(this.target(), uid);
-    if (snap.memory && snap.powerState === 'on' && !suppressPowerOn) this.powerOn();
+    // A snapshot with memory holds a running guest: it resumes with its Tools already up.
+    if (snap.memory && snap.powerState === 'on' && !suppressPowerOn) this.powerOn(true);
   }
 
   /** `snapshot.consolidate`: merges the deltas a removal left; fails while the VM's consolidation fault says so. */

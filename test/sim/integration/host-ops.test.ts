@@ -121,6 +121,8 @@ describe('power and registration', () => {
   test('ESX 3.x: vmware-cmd -s unregister / register, start and stop hard', async () => {
     sim = await startSimulator({ inventory: smallInventory([{ name: 'vm1', power: 'off', disks: [{ size: '8M' }], guest: idle }], { kind: 'esx3' }) });
     const vmx = sim.esx.vm('vm1').state.vmxPath;
+    // A VM registered from files boots (and runs Tools, which stop soft needs) only from a disk with a boot signature.
+    sim.esx.vm('vm1').writeAsGuest(0, 510, Buffer.from([0x55, 0xaa]));
     expect(await ok(`vmware-cmd -s unregister '${vmx}'`)).toBe(`unregister(${vmx}) = 1\n`);
     expect(await ok('vmware-cmd -l')).toBe('');
     expect(await ok(`vmware-cmd -s register '${vmx}'`)).toBe(`register(${vmx}) = 1\n`);

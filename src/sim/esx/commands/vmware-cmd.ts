@@ -96,6 +96,13 @@ export function vmwareCmd(host: SimHost): CommandImpl {
         case 'getconfigfile':
           await result('getconfigfile', '', vm.state.vmxPath);
           return 0;
+        // VMware Tools' heartbeat count since the power-on (0 until they run); seconds since the last one (0 until the first).
+        case 'getheartbeat':
+          await result('getheartbeat', '', vm.heartbeat);
+          return 0;
+        case 'gettoolslastactive':
+          await result('gettoolslastactive', '', vm.heartbeat > 0 ? 1 : 0);
+          return 0;
         case 'getuptime':
           await result('getuptime', '', vm.power === 'on' ? 3600 : 0);
           return 0;
