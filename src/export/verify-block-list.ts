@@ -15,6 +15,7 @@ export interface ListedBlock {
 
 const LINE = /^(0|[1-9][0-9]{0,15}) ([0-9a-f]{64})$/;
 const READ_SIZE = 1024 * 1024;
+const MAX_LIST_PROBLEMS = 1000;
 
 /**
  * The listed blocks in file order, by next(). Lines that are not `<offset> <sha256>`, offsets that are not
@@ -23,7 +24,9 @@ const READ_SIZE = 1024 * 1024;
  * (block-digest.ts) for exactly this file.
  */
 export class BlockListReader {
+  /** The first MAX_LIST_PROBLEMS problems; the rest are only counted. */
   readonly problems: VerifyProblem[] = [];
+  problemsOmitted = 0;
   private readonly hash;
   private pending = '';
   private pendingOffset = 0;
@@ -106,6 +109,10 @@ export class BlockListReader {
   }
 
   private problem(offset: number, message: string): void {
+    if (this.problems.length >= MAX_LIST_PROBLEMS) {
+      this.problemsOmitted++;
+      return;
+    }
     this.problems.push({ kind: 'block-list', file: this.file, offset, disk: this.disk, message });
   }
 }

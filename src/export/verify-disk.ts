@@ -14,6 +14,8 @@ import type { VerifyProblem } from './verify-problems.js';
 const READ_BLOCKS = 4;
 /** Reads in flight while the blocks already read are hashed (libuv runs 4 at once by default). */
 const READS_AHEAD = 4;
+/** Problems kept in detail per disk; a wrecked disk (a wrong block list, say) could otherwise have one per block. */
+export const MAX_PROBLEMS_PER_DISK = 1000;
 
 export interface DiskVerification {
   descriptorFile: string;
@@ -29,7 +31,10 @@ export interface DiskVerification {
   blocksListed: number;
   /** Bytes read from the extent files (their allocated blocks only). */
   bytesRead: number;
+  /** The first MAX_PROBLEMS_PER_DISK problems found. */
   problems: VerifyProblem[];
+  /** Problems found beyond those (counted, not kept). */
+  problemsOmitted: number;
 }
 
 interface ExtentState extends ExtentSpan {
@@ -246,6 +251,13 @@ export interface ReadDiskOptions {
 export async function readDisk(dir: string, prepared: PreparedDisk, options: ReadDiskOptions = {}): Promise<DiskVerification> {
   const { disk } = prepared;
   const problems = [...prepared.problems];
+  let problemsOmitted = 0;
+  const add = (...found: VerifyProblem[]) => {
+    for (const p of found) {
+      if (problems.length < MAX_PROBLEMS_PER_DISK) problems.push(p);
+      else problemsOmitted++;
+    }
+  };
   const badBlocks: number[] = [];
   const digest = createHash('sha256').update(digestPreamble(disk.capacity));
   let list: BlockListReader | undefined;
@@ -253,7 +265,7 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
     list = await BlockListReader.open(join(dir, disk.blocksFile), disk.blocksFile, disk.descriptorFile, disk.capacity);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    problems.push(
+    add(
       code === 'ENOENT'
         ? { kind: 'missing-file', file: disk.blocksFile, disk: disk.descriptorFile, message: 'the block list is missing: blocks cannot be checked one by one, only the whole disk against the catalog\'s digest' }
         : { kind: 'unreadable-file', file: disk.blocksFile, disk: disk.descriptorFile, message: `the block list cannot be read (${code ?? (error as Error).message})` },
@@ -265,7 +277,7 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
     const length = blockLength(disk.capacity, diskOffset);
     const at = locate(prepared, diskOffset, length);
     badBlocks.push(diskOffset);
-    problems.push({ kind, file: at.file, offset: at.offset, length: at.length, disk: disk.descriptorFile, diskOffset, message: text(at.spill) });
+    add({ kind, file: at.file, offset: at.offset, length: at.length, disk: disk.descriptorFile, diskOffset, message: text(at.spill) });
   };
   const listedAt = (l: ListedBlock) => `${disk.blocksFile} byte ${l.lineOffset}`;
   /** A listed block that was not read: no allocated byte, so it reads as zeros. */
@@ -303,7 +315,7 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
       options.signal?.throwIfAborted();
       bytesRead += read.bytesRead;
       options.onBytes?.(read.bytesRead);
-      if (read.error) problems.push(read.error);
+      if (read.error) add(read.error);
       for (let at = 0; at < read.chunk.length; at += DIGEST_BLOCK) {
         const offset = read.chunk.offset + at;
         while (listed && listed.diskOffset < offset) {
@@ -331,10 +343,11 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
       listed = await nextListed();
     }
     if (list) {
-      problems.push(...list.problems);
+      add(...list.problems);
+      problemsOmitted += list.problemsOmitted;
       const listDigest = list.digest();
       if (listDigest !== disk.digest) {
-        problems.push({ kind: 'block-list', file: disk.blocksFile, disk: disk.descriptorFile, message: `the block list does not match the catalog's digest for ${disk.slot} (${listDigest}, the catalog says ${disk.digest}): it was changed or replaced` });
+        add({ kind: 'block-list', file: disk.blocksFile, disk: disk.descriptorFile, message: `the block list does not match the catalog's digest for ${disk.slot} (${listDigest}, the catalog says ${disk.digest}): it was changed or replaced` });
       }
     }
   } finally {
@@ -345,18 +358,19 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
   }
   const actualDigest = `sha256:${digest.digest('hex')}`;
   if (!list && actualDigest !== disk.digest) {
-    problems.push({ kind: 'digest-mismatch', file: disk.descriptorFile, disk: disk.descriptorFile, message: `the disk's data does not match the catalog's digest (read ${actualDigest}, the catalog says ${disk.digest})` });
+    add({ kind: 'digest-mismatch', file: disk.descriptorFile, disk: disk.descriptorFile, message: `the disk's data does not match the catalog's digest (read ${actualDigest}, the catalog says ${disk.digest})` });
   }
   return {
     descriptorFile: disk.descriptorFile,
     slot: disk.slot,
     capacity: disk.capacity,
-    ok: problems.length === 0 && actualDigest === disk.digest,
+    ok: problems.length === 0 && problemsOmitted === 0 && actualDigest === disk.digest,
     expectedDigest: disk.digest,
     actualDigest,
     badBlocks: [...new Set(badBlocks)].sort((a, b) => a - b),
     blocksListed,
     bytesRead,
     problems,
+    problemsOmitted,
   };
 }

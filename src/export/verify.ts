@@ -30,8 +30,10 @@ export interface ExportVerification {
   disks: DiskVerification[];
   /** The .vmx and the VM's small files the catalog lists. */
   files: VerifiedFile[];
-  /** Every problem found, disks' and files', in the order found. */
+  /** Every problem found, disks' and files', in the order found (per disk, at most MAX_PROBLEMS_PER_DISK). */
   problems: VerifyProblem[];
+  /** Problems found beyond those kept. */
+  problemsOmitted: number;
   /** Sum of the disks' capacities. */
   bytesTotal: number;
   /** Bytes in the disks' allocated blocks: what was to be read. */
@@ -126,6 +128,7 @@ export async function verifyExportDir(dirArg: string, options: VerifyOptions = {
     disks,
     files,
     problems,
+    problemsOmitted: disks.reduce((n, d) => n + d.problemsOmitted, 0),
     bytesTotal: catalog.disks.reduce((n, d) => n + d.capacity, 0),
     bytesAllocated: prepared.reduce((n, p) => n + p.bytesToRead, 0),
     bytesRead,
