@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
+import type { ChunkHashers } from './chunk-hashers.js';
 import type { Catalog, CatalogDisk } from './catalog.js';
 import { forEachDataRange } from './data-ranges.js';
 import { BlockListReader, type ListedBlock } from './verify-block-list.js';
@@ -12,8 +13,8 @@ import type { VerifyProblem } from './verify-problems.js';
 
 /** Blocks per read: consecutive allocated 1 MiB blocks are read together, up to this many. */
 const READ_BLOCKS = 4;
-/** Reads in flight while the blocks already read are hashed (libuv runs 4 at once by default). */
-const READS_AHEAD = 4;
+/** Chunks in memory at once: being read (libuv runs 4 reads at once by default), hashed, or compared. */
+const CHUNKS_IN_FLIGHT = 8;
 /** Problems kept in detail per disk; a wrecked disk (a wrong block list, say) could otherwise have one per block. */
 export const MAX_PROBLEMS_PER_DISK = 1000;
 
@@ -164,7 +165,6 @@ function* chunksOf(allocated: Uint8Array, capacity: number): Generator<Chunk> {
 
 interface ChunkRead {
   chunk: Chunk;
-  buffer: Buffer;
   bytesRead: number;
   /** Set when a read failed: the chunk's blocks are not compared. */
   error?: VerifyProblem;
@@ -204,13 +204,12 @@ async function readChunk(prepared: PreparedDisk, chunk: Chunk, buffer: Buffer): 
       const code = (error as NodeJS.ErrnoException).code;
       return {
         chunk,
-        buffer,
         bytesRead,
         error: { kind: 'unreadable-file', file: e.file, offset, length: to - at, disk: prepared.disk.descriptorFile, diskOffset: at, message: `read failed (${code ?? (error as Error).message})` },
       };
     }
   }
-  return { chunk, buffer, bytesRead };
+  return { chunk, bytesRead };
 }
 
 /** Where a block of the disk lies in the extent files, for a problem's file and offset. */
@@ -241,6 +240,22 @@ export interface ReadDiskOptions {
   /** Bytes read so far (added), for progress. */
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
+  /** Hashing threads to use (a verify of several disks shares them); without, blocks are hashed on this thread. */
+  hashers?: ChunkHashers;
+}
+
+/** Per block of the chunk, its sha256 or undefined when all zero: on this thread. */
+function hashHere(chunk: Buffer): Array<string | undefined> {
+  const hexes: Array<string | undefined> = [];
+  for (let at = 0; at < chunk.length; at += DIGEST_BLOCK) hexes.push(hashBlock(chunk.subarray(at, at + DIGEST_BLOCK)));
+  return hexes;
+}
+
+interface HashedChunk {
+  read: ChunkRead;
+  /** Per block, as ChunkHashes has them; absent when the read failed. */
+  hexes?: Array<string | undefined>;
+  memory: ArrayBuffer;
 }
 
 /**
@@ -296,27 +311,40 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
     return l;
   };
 
+  const hashers = options.hashers;
+  const inFlight: Array<Promise<HashedChunk>> = [];
   try {
     let listed = await nextListed();
-    const buffers = Array.from({ length: READS_AHEAD + 1 }, () => Buffer.allocUnsafe(READ_BLOCKS * DIGEST_BLOCK));
+    // Each chunk is read into its own memory, hashed on a worker thread, then compared here, in disk order.
+    const free = Array.from({ length: CHUNKS_IN_FLIGHT }, () => new ArrayBuffer(READ_BLOCKS * DIGEST_BLOCK));
     const chunks = chunksOf(prepared.allocated, disk.capacity);
-    const inFlight: Array<Promise<ChunkRead>> = [];
-    let nextBuffer = 0;
-    const startRead = (): void => {
-      const step = chunks.next();
-      if (step.done) return;
-      inFlight.push(readChunk(prepared, step.value, buffers[nextBuffer]!));
-      nextBuffer = (nextBuffer + 1) % buffers.length;
+    const readAndHash = async (chunk: Chunk, memory: ArrayBuffer): Promise<HashedChunk> => {
+      const read = await readChunk(prepared, chunk, Buffer.from(memory));
+      if (read.error) return { read, memory };
+      if (!hashers) return { read, hexes: hashHere(Buffer.from(memory, 0, chunk.length)), memory };
+      const hashed = await hashers.hash(memory, chunk.length, DIGEST_BLOCK);
+      return { read, hexes: hashed.hexes, memory: hashed.memory };
     };
-    for (let i = 0; i < READS_AHEAD; i++) startRead();
+    const fill = () => {
+      while (free.length > 0) {
+        const step = chunks.next();
+        if (step.done) return;
+        const hashed = readAndHash(step.value, free.pop()!);
+        // Awaited in turn below; until then a failure must not count as unhandled.
+        hashed.catch(() => {});
+        inFlight.push(hashed);
+      }
+    };
+    fill();
     while (inFlight.length > 0) {
-      const read = await inFlight.shift()!;
-      startRead();
+      const { read, hexes, memory } = await inFlight.shift()!;
+      free.push(memory);
+      fill();
       options.signal?.throwIfAborted();
       bytesRead += read.bytesRead;
       options.onBytes?.(read.bytesRead);
       if (read.error) add(read.error);
-      for (let at = 0; at < read.chunk.length; at += DIGEST_BLOCK) {
+      for (let at = 0, i = 0; at < read.chunk.length; at += DIGEST_BLOCK, i++) {
         const offset = read.chunk.offset + at;
         while (listed && listed.diskOffset < offset) {
           listedButZero(listed);
@@ -324,11 +352,11 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
         }
         const here = listed && listed.diskOffset === offset ? listed : undefined;
         if (here) listed = await nextListed();
-        if (read.error) {
+        if (!hexes) {
           badBlocks.push(offset);
           continue;
         }
-        const hex = hashBlock(read.buffer.subarray(at, at + blockLength(disk.capacity, offset)));
+        const hex = hexes[i];
         if (hex) digest.update(blockLine(offset, hex));
         if (here && hex !== here.sha256) {
           if (hex) blockProblem('block-mismatch', offset, (spill) => `block at disk byte ${offset}${spill} differs from its line in the block list (sha256 ${hex}, listed ${here.sha256} at ${listedAt(here)})`);
@@ -351,6 +379,8 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
       }
     }
   } finally {
+    // Reads and hashes still running (after an abort or a failure) must end before their files close.
+    await Promise.allSettled(inFlight);
     await list?.close();
   }
   for (const e of prepared.extents) {

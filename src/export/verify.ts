@@ -9,10 +9,18 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
 import { CATALOG_FILE, parseCatalog, type Catalog, type CatalogDisk } from './catalog.js';
+import { ChunkHashers, hasherCount } from './chunk-hashers.js';
 import { closeDisk, prepareDisk, readDisk, type DiskVerification, type PreparedDisk } from './verify-disk.js';
 import type { VerifyProblem } from './verify-problems.js';
 
 export type { DiskVerification } from './verify-disk.js';
+
+/**
+ * Bytes to read from which blocks are hashed on worker threads (chunk-hashers.ts) while the main thread
+ * reads: starting them costs tens of milliseconds (far more on a loaded machine), which a small export does
+ * not win back; past this, hashing on the thread that also reads is slower than many disks read.
+ */
+const HASH_THREADS_FROM = 128 * 1024 * 1024;
 
 export interface VerifiedFile {
   file: string;
@@ -46,6 +54,8 @@ export interface VerifyOptions {
   /** Bytes read so far and bytes to read in all, as the read goes. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /** Hash on worker threads (true), on the main thread (false), or by the bytes to read (the default; HASH_THREADS_FROM). */
+  hashThreads?: boolean;
 }
 
 /** The directory's catalog, or a USAGE error saying why DIR is not an export verify can check. */
@@ -102,12 +112,15 @@ export async function verifyExportDir(dirArg: string, options: VerifyOptions = {
   const prepared: PreparedDisk[] = [];
   const disks: DiskVerification[] = [];
   let bytesRead = 0;
+  let hashers: ChunkHashers | undefined;
   try {
     for (const disk of catalog.disks) prepared.push(await prepareDisk(dir, catalog, disk));
     const total = prepared.reduce((n, p) => n + p.bytesToRead, 0);
+    if (options.hashThreads ?? total >= HASH_THREADS_FROM) hashers = new ChunkHashers(hasherCount());
     options.onProgress?.(0, total);
     for (const p of prepared) {
       const result = await readDisk(dir, p, {
+        ...(hashers ? { hashers } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         onBytes: (n) => {
           bytesRead += n;
@@ -118,6 +131,7 @@ export async function verifyExportDir(dirArg: string, options: VerifyOptions = {
       problems.push(...result.problems);
     }
   } finally {
+    await hashers?.close();
     for (const p of prepared) await closeDisk(p);
   }
   return {

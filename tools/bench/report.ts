@@ -13,6 +13,9 @@ export const FILE_RESULTS_END = '<!-- bench:file-results:end -->';
 /** The --stream cases' block (rows 8 to 10). */
 export const STREAM_RESULTS_START = '<!-- bench:stream-results:start -->';
 export const STREAM_RESULTS_END = '<!-- bench:stream-results:end -->';
+/** The verify cases' block (rows 13 and 14). */
+export const VERIFY_RESULTS_START = '<!-- bench:verify-results:start -->';
+export const VERIFY_RESULTS_END = '<!-- bench:verify-results:end -->';
 
 function rate(side: Side): string {
   return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;

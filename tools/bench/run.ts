@@ -6,8 +6,9 @@ import { parseBenchArgs, runsGroup, USAGE } from './args.js';
 import { measureFixedCosts, memoryAsDiskGrows, nbdVersusSshCat, sanVersusSequentialRead, thinVersusFullCopy, type Comparison } from './cases.js';
 import { fileMountCases } from './file-cases.js';
 import { streamCases } from './stream-cases.js';
+import { verifyCases } from './verify-cases.js';
 import { startBenchHost } from './fixture.js';
-import { FILE_RESULTS_END, FILE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, fileFacts, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { FILE_RESULTS_END, FILE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, VERIFY_RESULTS_END, VERIFY_RESULTS_START, fileFacts, fileSystemOf, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -15,6 +16,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const FIRST_FILE_ROW = 5;
 /** Row number of the first --stream case. */
 const FIRST_STREAM_ROW = 8;
+/** Row number of the first verify case. */
+const FIRST_VERIFY_ROW = 13;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -26,9 +29,11 @@ async function main(argv: string[]): Promise<number> {
   const lunImage = host.sim.esx.vfs.datastores()[0]!.lunPath;
   const placement = placementFacts(lunImage, host.out, host.sanOut);
   const filePlacement = fileFacts(lunImage, host.work);
+  const verifyPlacement = [`exports verified in: ${host.out} (${fileSystemOf(host.out)})`];
   const exportCases: Comparison[] = [];
   const fileCases: Comparison[] = [];
   const streamRows: Comparison[] = [];
+  const verifyRows: Comparison[] = [];
   try {
     if (runsGroup(args, 'export')) {
       const fixed = await measureFixedCosts(host, args, log);
@@ -38,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (runsGroup(args, 'file')) fileCases.push(...(await fileMountCases(host, args, log)));
     if (runsGroup(args, 'stream')) streamRows.push(...(await streamCases(host, args, log)));
+    if (runsGroup(args, 'verify')) verifyRows.push(...(await verifyCases(host, args, log)));
   } finally {
     await host.close();
   }
@@ -56,6 +62,11 @@ async function main(argv: string[]): Promise<number> {
     const markdown = resultsMarkdown(args.command, streamRows, [...machineFacts(), ...placement], FIRST_STREAM_ROW);
     process.stdout.write(`\n${markdown}\n`);
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: STREAM_RESULTS_START, end: STREAM_RESULTS_END });
+  }
+  if (verifyRows.length) {
+    const markdown = resultsMarkdown(args.command, verifyRows, [...machineFacts(), ...verifyPlacement], FIRST_VERIFY_ROW);
+    process.stdout.write(`\n${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: VERIFY_RESULTS_START, end: VERIFY_RESULTS_END });
   }
   if (args.writeDocs) log(`results written to ${docs}`);
   return 0;
