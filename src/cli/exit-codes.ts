@@ -71,7 +71,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    another backup of this VM is running (lock held)
   6    snapshot or quiesce failed, or the VM's datastore is full; --cold: the guest
        could not be shut down (no VMware Tools, --shutdown-timeout) or powered off/on
-  7    export or destination failed (destination exists, full, unreadable disk)
+  7    export or destination failed (destination exists, full, unreadable disk);
+       verify: the export does not match its catalog
   8    something could not be released (e.g. the backup snapshot), whatever failed first;
        the message says what is left: run "vcbmounter cleanup"
   9    -t file: this proxy cannot mount guest volumes (not root, no FUSE or loop

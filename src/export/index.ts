@@ -13,11 +13,12 @@ export {
   type CatalogDisk,
   type SkippedDisk,
 } from './catalog.js';
-export { verifyExport, verifyExportDisk, type DiskVerification } from './verify.js';
+export { verifyExport, verifyExportDir, verifyExportDisk, readExportCatalog, type DiskVerification, type ExportVerification, type VerifiedFile, type VerifyOptions } from './verify.js';
+export { problemLine, problemLines, type VerifyProblem, type VerifyProblemKind } from './verify-problems.js';
 export { writeStateFile, readStateFile, STATE_FILE } from './state-file.js';
 export { partialDirFor, asideDirFor, commitPartialDirectory, discardPartialDirectory, INCOMPLETE_MARKER, type Preexisting } from './atomic-dir.js';
 export { completeExport, exportFileNames } from './written-files.js';
-export { markVerified, isVerified, readVerifiedRecord, VERIFIED_FILE, type VerifiedDisk, type VerifiedRecord } from './verified-record.js';
+export { markVerified, isVerified, readVerifiedRecord, clearVerified, VERIFIED_FILE, type VerifiedDisk, type VerifiedRecord } from './verified-record.js';
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
 export { DIGEST_BLOCK } from './block-digest.js';
 export { BlockAssembler } from './block-assembler.js';

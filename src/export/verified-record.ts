@@ -98,3 +98,19 @@ export async function isVerified(dir: string, catalog: Catalog): Promise<boolean
   const record = await readVerifiedRecord(dir);
   return record !== undefined && record.runId === catalog.runId && sameDisks(catalog, record.disks);
 }
+
+/**
+ * Removes dir's record, if any (a verify that found the export damaged: a record left from an earlier
+ * verify would go on counting it for retention). Returns whether there was one.
+ */
+export async function clearVerified(dir: string): Promise<boolean> {
+  const path = join(dir, VERIFIED_FILE);
+  try {
+    await rm(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new VcbError('DESTINATION', `cannot remove ${path}: ${(error as Error).message}`, {}, { cause: error });
+  }
+  await fsyncPath(dir);
+  return true;
+}

@@ -10,9 +10,10 @@ import {
   markVerified,
   parseCatalog,
   STATE_FILE,
-  verifyExport,
+  verifyExportDir,
   type Catalog,
-  type DiskVerification,
+  type ExportVerification,
+  type VerifyOptions,
 } from '../export/index.js';
 import { normalizeUuid } from '../workflow/identify.js';
 
@@ -182,12 +183,12 @@ export function newestFirst(a: BackupEntry, b: BackupEntry): number {
 }
 
 /**
- * Reads every disk of the export in dir back and compares it with the catalog (export/verify.ts); when all
- * match, writes the verification record. Returns each disk's result and whether the record was written.
+ * Reads the export in dir back against its catalog (export/verify.ts: every file, the disks' allocated
+ * blocks); when everything matches, writes the verification record and returns its path as `recorded`.
  */
-export async function verifyBackup(dir: string): Promise<{ ok: boolean; disks: DiskVerification[] }> {
-  const disks = await verifyExport(dir);
-  const ok = disks.every((d) => d.ok);
-  if (ok) await markVerified(dir, { disks: disks.map((d) => ({ descriptorFile: d.descriptorFile, digest: d.actualDigest })) });
-  return { ok, disks };
+export async function verifyBackup(dir: string, options: VerifyOptions = {}): Promise<ExportVerification & { recorded?: string }> {
+  const result = await verifyExportDir(dir, options);
+  if (!result.ok) return result;
+  const recorded = await markVerified(dir, { disks: result.disks.map((d) => ({ descriptorFile: d.descriptorFile, digest: d.actualDigest })) });
+  return { ...result, recorded };
 }

@@ -7,6 +7,7 @@ import { jobTypeFor, runJob, type JobResult } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { backupsParent } from './destination.js';
 import { listBackups, verifyBackup } from './backup-set.js';
+import { problemLines, type VerifyProblem } from '../export/index.js';
 import { applyRetention, decideRetention } from './retention.js';
 import type { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
@@ -59,15 +60,24 @@ async function backupOnce(task: VmTask, env: VmRunEnv, dir: string, log: Logger)
   }
 }
 
-/** Verifies a fullvm export against its catalog; the record it leaves is what lets retention count the backup. */
-async function verifyNewBackup(dir: string): Promise<void> {
-  const { ok, disks } = await verifyBackup(dir);
-  if (ok) return;
-  const what = disks
-    .filter((d) => !d.ok)
-    .map((d) => `${d.descriptorFile} (${d.badBlocks.length} block(s) differ, first at byte ${d.badBlocks[0] ?? '?'})`)
-    .join('; ');
-  throw new VcbError('EXPORT', `verify: ${dir} does not match its catalog: ${what}; the backup is kept but not counted`, { step: 'verify' });
+/** Problems a run summary lists in detail (each with file and offset); the count says how many there were. */
+const SUMMARY_PROBLEMS = 20;
+
+/**
+ * Verifies a fullvm export against its catalog, as `vcbmounter verify` does; the record it leaves is what
+ * lets retention count the backup. Returns undefined when it matches, else the error for the summary (the
+ * first problems, one per line) and those problems.
+ */
+async function verifyNewBackup(dir: string, signal: AbortSignal): Promise<{ error: string; problems: VerifyProblem[] } | undefined> {
+  const result = await verifyBackup(dir, { signal });
+  if (result.ok) return undefined;
+  const count = result.problems.length + result.problemsOmitted;
+  const problems = result.problems.slice(0, SUMMARY_PROBLEMS);
+  const more = count > problems.length ? [`... ${count - problems.length} more: run vcbmounter verify ${dir}`] : [];
+  return {
+    error: [`${dir} does not match its catalog (${count} problem(s)); the backup is kept but not counted`, ...problemLines(problems, SUMMARY_PROBLEMS), ...more].join('\n'),
+    problems,
+  };
 }
 
 export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSummary> {
@@ -106,7 +116,11 @@ export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSumma
   if (!keepsExport) return finish(done);
   try {
     if (s.verify !== false) {
-      await verifyNewBackup(dir);
+      const failed = await verifyNewBackup(dir, env.signal);
+      if (failed) {
+        log.error({ code: 'EXPORT', step: 'verify' }, failed.error);
+        return finish({ ...done, result: 'failed', exitCode: EXIT.EXPORT, failedStep: 'verify', error: failed.error, verifyProblems: failed.problems });
+      }
       done.verified = true;
     }
     if (s.keep) {

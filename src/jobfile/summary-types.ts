@@ -1,6 +1,7 @@
 // What one `vcbmounter run JOB` did: per VM its result, and the totals; printed, written as JSON and sent to notifications.
 
 import { basename, extname } from 'node:path';
+import type { VerifyProblem } from '../export/verify-problems.js';
 
 /** The job's short name: the job file's name without its directory and extension ("nightly" for /etc/vcbmounter/nightly.yaml). */
 export function jobNameOf(path: string): string {
@@ -27,6 +28,8 @@ export interface VmRunSummary {
   /** Bytes per second over durationMs (0 when nothing was copied). */
   rate: number;
   verified?: boolean;
+  /** When the verify found the new backup damaged: its first problems, each with the file and the byte offset in it. */
+  verifyProblems?: VerifyProblem[];
   /** Backups of this VM that retention deleted (directories) and kept, after this run. */
   pruned?: string[];
   kept?: string[];

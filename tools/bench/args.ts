@@ -16,7 +16,7 @@ export interface BenchArgs {
    */
   volumeSmall: number;
   volumeLarge: number;
-  /** Which cases run: the export's (rows 1 to 4, with row 0), -t file's (rows 5 to 7), --stream's (rows 8 to 10), job files' (rows 11 and 12), restore's (rows 15 and 16), or all. */
+  /** Which cases run: the export's (rows 1 to 4, with row 0), -t file's (rows 5 to 7), --stream's (rows 8 to 10), job files' (rows 11 and 12), verify's (rows 13 and 14), restore's (rows 15 and 16), or all. */
   only?: CaseGroup;
   /** Fraction of each thin disk written, in scattered 1 MiB blocks. */
   thinFraction: number;
@@ -36,10 +36,10 @@ export interface BenchArgs {
   command: string;
 }
 
-export type CaseGroup = 'export' | 'file' | 'stream' | 'jobs' | 'restore';
+export type CaseGroup = 'export' | 'file' | 'stream' | 'jobs' | 'verify' | 'restore';
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size 4G] [--memory-sizes 1G,8G] [--thin-fraction 0.1]
-                        [--volume-sizes 256M,1G] [--only export|file|stream|jobs|restore]
+                        [--volume-sizes 256M,1G] [--only export|file|stream|jobs|verify|restore]
                         [--repeat N] [--cache] [--out-dir DIR] [--write-docs | --no-docs]`;
 
 /** Whether the run measures this group of cases. */
@@ -47,9 +47,9 @@ export function runsGroup(args: Pick<BenchArgs, 'only'>, group: CaseGroup): bool
   return args.only === undefined || args.only === group;
 }
 
-/** Whether the run needs the export cases' disks (the thick disk and the two memory disks): --stream's and restore's rows read them too. */
+/** Whether the run needs the export cases' disks (the thick disk and the two memory disks): --stream's, verify's and restore's rows read them too. */
 export function needsExportDisks(args: Pick<BenchArgs, 'only'>): boolean {
-  return runsGroup(args, 'export') || runsGroup(args, 'stream') || runsGroup(args, 'restore');
+  return runsGroup(args, 'export') || runsGroup(args, 'stream') || runsGroup(args, 'verify') || runsGroup(args, 'restore');
 }
 
 function parseSize(flag: string, value: string | undefined): number {
@@ -99,8 +99,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       }
       case '--only': {
         const group = value();
-        if (group !== 'export' && group !== 'file' && group !== 'stream' && group !== 'jobs' && group !== 'restore') {
-          throw new Error(`--only ${group ?? ''}: expected export (rows 1 to 4), file (rows 5 to 7), stream (rows 8 to 10), jobs (rows 11 and 12) or restore (rows 15 and 16)`);
+        if (group !== 'export' && group !== 'file' && group !== 'stream' && group !== 'jobs' && group !== 'verify' && group !== 'restore') {
+          throw new Error(`--only ${group ?? ''}: expected export (rows 1 to 4), file (rows 5 to 7), stream (rows 8 to 10), jobs (rows 11 and 12), verify (rows 13 and 14) or restore (rows 15 and 16)`);
         }
         args.only = group;
         break;

@@ -19,6 +19,9 @@ export const JOB_RESULTS_END = '<!-- bench:job-results:end -->';
 /** The restore cases' block (rows 15 and 16). */
 export const RESTORE_RESULTS_START = '<!-- bench:restore-results:start -->';
 export const RESTORE_RESULTS_END = '<!-- bench:restore-results:end -->';
+/** The verify cases' block (rows 13 and 14). */
+export const VERIFY_RESULTS_START = '<!-- bench:verify-results:start -->';
+export const VERIFY_RESULTS_END = '<!-- bench:verify-results:end -->';
 
 function rate(side: Side): string {
   return side.bytes === undefined ? '' : `${(side.bytes / 1024 / 1024 / side.seconds).toFixed(0)} MiB/s, `;

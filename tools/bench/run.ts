@@ -8,8 +8,9 @@ import { fileMountCases } from './file-cases.js';
 import { streamCases } from './stream-cases.js';
 import { jobCases } from './jobs-cases.js';
 import { restoreCases } from './restore-cases.js';
+import { verifyCases } from './verify-cases.js';
 import { startBenchHost } from './fixture.js';
-import { FILE_RESULTS_END, FILE_RESULTS_START, JOB_RESULTS_END, JOB_RESULTS_START, RESTORE_RESULTS_END, RESTORE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, fileFacts, fileSystemOf, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
+import { FILE_RESULTS_END, FILE_RESULTS_START, JOB_RESULTS_END, JOB_RESULTS_START, RESTORE_RESULTS_END, RESTORE_RESULTS_START, STREAM_RESULTS_END, STREAM_RESULTS_START, VERIFY_RESULTS_END, VERIFY_RESULTS_START, fileFacts, fileSystemOf, machineFacts, placementFacts, resultsMarkdown, writeResultsIntoDocs } from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -21,6 +22,8 @@ const FIRST_STREAM_ROW = 8;
 const FIRST_JOB_ROW = 11;
 /** Row number of the first restore case. */
 const FIRST_RESTORE_ROW = 15;
+/** Row number of the first verify case. */
+const FIRST_VERIFY_ROW = 13;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -33,10 +36,12 @@ async function main(argv: string[]): Promise<number> {
   const placement = placementFacts(lunImage, host.out, host.sanOut);
   const filePlacement = fileFacts(lunImage, host.work);
   const jobPlacement = `backups written under: ${host.out} (${fileSystemOf(host.out)})`;
+  const verifyPlacement = [`exports verified in: ${host.out} (${fileSystemOf(host.out)})`];
   const exportCases: Comparison[] = [];
   const fileCases: Comparison[] = [];
   const streamRows: Comparison[] = [];
   const jobRows: Comparison[] = [];
+  const verifyRows: Comparison[] = [];
   const restoreRows: Comparison[] = [];
   try {
     if (runsGroup(args, 'export')) {
@@ -48,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     if (runsGroup(args, 'file')) fileCases.push(...(await fileMountCases(host, args, log)));
     if (runsGroup(args, 'stream')) streamRows.push(...(await streamCases(host, args, log)));
     if (runsGroup(args, 'jobs')) jobRows.push(...(await jobCases(host, args, log)));
+    if (runsGroup(args, 'verify')) verifyRows.push(...(await verifyCases(host, args, log)));
     if (runsGroup(args, 'restore')) restoreRows.push(...(await restoreCases(host, args, log)));
   } finally {
     await host.close();
@@ -67,6 +73,11 @@ async function main(argv: string[]): Promise<number> {
     const markdown = resultsMarkdown(args.command, streamRows, [...machineFacts(), ...placement], FIRST_STREAM_ROW);
     process.stdout.write(`\n${markdown}\n`);
     if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: STREAM_RESULTS_START, end: STREAM_RESULTS_END });
+  }
+  if (verifyRows.length) {
+    const markdown = resultsMarkdown(args.command, verifyRows, [...machineFacts(), ...verifyPlacement], FIRST_VERIFY_ROW);
+    process.stdout.write(`\n${markdown}\n`);
+    if (args.writeDocs) writeResultsIntoDocs(docs, markdown, { start: VERIFY_RESULTS_START, end: VERIFY_RESULTS_END });
   }
   if (jobRows.length) {
     const markdown = resultsMarkdown(args.command, jobRows, [...machineFacts(), jobPlacement], FIRST_JOB_ROW);
