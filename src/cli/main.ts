@@ -26,6 +26,7 @@ import { isSimHost } from './sim-host.js';
 import { registerListCommand } from './list-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerRestoreCommand } from './restore-command.js';
+import { registerMountBackupCommand } from './mount-backup-command.js';
 
 import type { CliIO } from './io.js';
 
@@ -52,6 +53,7 @@ Examples:
                                                        its "after job" (also after a failed job): releases everything
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
   vcbmounter restore -s /backup/web01 -h esx01 -u root -p - --name web01-copy   restore a fullvm export (see restore --help)
+  vcbmounter mount-backup /backup/web01 /mnt/web01-backup   its guest volumes read-only, for single files; -U to unmount
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
 
@@ -322,6 +324,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   registerListCommand(program, io, outcome);
   registerSnapshotCommand(program, io, outcome);
   registerRestoreCommand(program, io, outcome);
+  registerMountBackupCommand(program, io, outcome);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
