@@ -27,6 +27,7 @@ import { registerListCommand } from './list-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerRestoreCommand } from './restore-command.js';
 import { registerVerifyCommand } from './verify-command.js';
+import { registerMountBackupCommand } from './mount-backup-command.js';
 
 import type { CliIO } from './io.js';
 
@@ -54,6 +55,7 @@ Examples:
   vcbmounter cleanup -h esx01 -u root -p -             release what interrupted runs left behind
   vcbmounter restore -s /backup/web01 -h esx01 -u root -p - --name web01-copy   restore a fullvm export (see restore --help)
   vcbmounter verify /backup/web01                      read an export back against its catalog (see verify --help)
+  vcbmounter mount-backup /backup/web01 /mnt/web01-backup   its guest volumes read-only, for single files; -U to unmount
   vcbmounter -h sim -a name:web01 -r ./demo-backup/web01   back up a VM of the embedded simulated host
   vcbmounter sim --port 2222                           run the simulated ESX host for other tools
 
@@ -325,6 +327,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   registerSnapshotCommand(program, io, outcome);
   registerRestoreCommand(program, io, outcome);
   registerVerifyCommand(program, io, outcome);
+  registerMountBackupCommand(program, io, outcome);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -22,6 +22,8 @@ export interface JournalRecord {
   hostname?: string;
   /** On 'begin': the run's -r directory (absolute), so `post DIR` finds a run that was killed before it made anything there. */
   dir?: string;
+  /** On 'begin' of a mount-backup run: the backup directory it mounts (absolute), which must not be deleted while mounted. */
+  source?: string;
   /** acquire/release/keep: which acquire this is about. */
   id?: string;
   kind?: string;
@@ -57,6 +59,8 @@ export interface OpenRun {
   startedAt: string;
   /** The run's -r directory, absolute (journals written before it was recorded have none). */
   dir?: string;
+  /** A mount-backup run's backup directory (see JournalRecord.source). */
+  source?: string;
   /** The run's end record, if it got that far (it ended but could not release everything). */
   ended?: { status: RunStatus; at: string };
   /** Whether the run's process still lives; null when it ran on another machine (unknown). */
@@ -194,6 +198,7 @@ export function readRun(file: string, runId: string): OpenRun | undefined {
     hostname,
     startedAt: begin.t,
     ...(typeof begin.dir === 'string' ? { dir: begin.dir } : {}),
+    ...(typeof begin.source === 'string' ? { source: begin.source } : {}),
     ended,
     pidAlive: hostname === osHostname() ? isProcessAlive(pid, startedBefore) : null,
     ...(holder ? { handedOver: { at: holder.at, ...(holder.dir ? { dir: holder.dir } : {}) } } : {}),

@@ -46,7 +46,7 @@ export class Journal implements UndoRecorder {
   }
 
   /** Creates the journal file (failing if the run id exists) and writes the 'begin' record. */
-  static open(opts: { stateDir: string; host: string; vm: string; runId?: string; dir?: string }): Journal {
+  static open(opts: { stateDir: string; host: string; vm: string; runId?: string; dir?: string; source?: string }): Journal {
     const dir = ensurePrivateDir(journalDir(opts.stateDir));
     const runId = opts.runId ?? newRunId();
     assertSafeRunId(runId);
@@ -54,7 +54,7 @@ export class Journal implements UndoRecorder {
     const fd = openSync(file, 'wx', 0o600);
     syncDir(dir);
     const journal = new Journal(opts.stateDir, runId, opts.host, opts.vm, file, fd);
-    journal.append({ event: 'begin', hostname: osHostname(), ...(opts.dir ? { dir: opts.dir } : {}) }, true);
+    journal.append({ event: 'begin', hostname: osHostname(), ...(opts.dir ? { dir: opts.dir } : {}), ...(opts.source ? { source: opts.source } : {}) }, true);
     return journal;
   }
 

@@ -6,6 +6,7 @@ import { VcbError } from '../errors.js';
 import { completeExport, exportFileNames, VERIFIED_FILE } from '../export/index.js';
 import { fsyncPath } from '../export/fsync-path.js';
 import { newestFirst, type BackupEntry } from './backup-set.js';
+import { refuseMountedBackup } from '../workflow/backup-mounts.js';
 
 export interface KeepPolicy {
   last?: number;
@@ -220,15 +221,23 @@ async function deleteBackup(entry: BackupEntry, log: RetentionLog): Promise<void
 /**
  * Deletes the decision's `remove` directories, one after the other. Each is checked right before (still a
  * complete export of the run that was listed, nothing else in it), renamed to `<dir>.deleting-<runid>`,
- * then removed. A failure on one is reported and the others still go.
+ * then removed. A failure on one is reported and the others still go. A backup mount-backup has mounted (as
+ * recorded in stateDir) is not deleted: reported as a failure, so it is kept this time.
  */
-export async function applyRetention(decision: RetentionDecision, log: RetentionLog): Promise<{ removed: string[]; failed: Array<{ dir: string; error: string }> }> {
+export async function applyRetention(
+  decision: RetentionDecision,
+  log: RetentionLog,
+  /** Where mount-backup records its mounts (the job's state directory). */
+  opts: { stateDir: string },
+): Promise<{ removed: string[]; failed: Array<{ dir: string; error: string }> }> {
   const removed: string[] = [];
   const failed: Array<{ dir: string; error: string }> = [];
   const kept = new Set(decision.keep.map((k) => k.entry.dir));
   for (const { entry } of decision.remove) {
     try {
       if (kept.has(entry.dir)) throw new VcbError('INTERNAL', `${entry.dir} is both kept and removed by the decision; left alone`);
+      // A backup someone is restoring files from stays; it is deleted by a later run once it is taken down.
+      refuseMountedBackup(opts.stateDir, entry.dir, 'retention');
       await deleteBackup(entry, log);
       removed.push(entry.dir);
     } catch (error) {

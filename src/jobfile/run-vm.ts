@@ -9,6 +9,7 @@ import { backupsParent } from './destination.js';
 import { listBackups, verifyBackup } from './backup-set.js';
 import { problemLines, type VerifyProblem } from '../export/index.js';
 import { applyRetention, decideRetention } from './retention.js';
+import { stateDirPath } from '../engine/index.js';
 import type { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
 import { backupOptionsFor, destinationFor, type VmTask } from './plan.js';
@@ -126,7 +127,7 @@ export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSumma
     if (s.keep) {
       const entries = await listBackups(backupsParent(dir), { name: task.vm.name, ...(task.vm.uuid ? { uuid: task.vm.uuid } : {}) });
       const decision = decideRetention(entries, s.keep, { requireVerified: s.verify !== false, protect: [dir] });
-      const applied = await applyRetention(decision, log);
+      const applied = await applyRetention(decision, log, { stateDir: stateDirPath(env.loaded.job.stateDir) });
       done.pruned = applied.removed;
       done.kept = decision.keep.map((k) => k.entry.dir);
       for (const f of applied.failed) done.warnings = [...(done.warnings ?? []), `retention could not delete ${f.dir}: ${f.error}`];

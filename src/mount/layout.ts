@@ -37,7 +37,10 @@ export interface VolumeManifest {
   host: string;
   vm: string;
   snapshot: { name: string; quiesced: boolean };
+  /** -m of the -t file run, or "backup" for mount-backup. */
   mode: string;
+  /** mount-backup: the fullvm backup directory the volumes come from. */
+  backup?: string;
   createdAt: string;
   volumes: VolumeRecord[];
   warnings: string[];

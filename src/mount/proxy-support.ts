@@ -63,11 +63,11 @@ export function proxyProblems(): string[] {
   return problems;
 }
 
-/** Throws MOUNT naming everything missing; called before a snapshot is taken, so nothing is acquired. */
-export function assertProxyCanMount(): void {
+/** Throws MOUNT naming everything missing (`command` says who asks); called before anything is acquired. */
+export function assertProxyCanMount(command = '-t file'): void {
   const problems = proxyProblems();
   if (problems.length === 0) return;
-  throw new VcbError('MOUNT', `-t file cannot mount guest volumes on this proxy: ${problems.join('; ')} (see docs/file-level.md for what a proxy needs)`);
+  throw new VcbError('MOUNT', `${command} cannot mount guest volumes on this proxy: ${problems.join('; ')} (see docs/file-level.md for what a proxy needs)`);
 }
 
 /**

@@ -1,16 +1,18 @@
-// The disk server process: serves each snapshot disk of a -t file run as a read-only NBD export on a Unix socket until -U stops it.
+// The disk server process: serves each disk of a -t file run (or of a mounted fullvm export) as a read-only NBD export on a Unix socket until -U stops it.
 //
 // It outlives the command that started it (the volumes stay mounted for the backup program), so it reads the
-// disks itself: over its own SSH connection (nbd) or from the LUN (san). SIGTERM stops it cleanly.
+// disks itself: over its own SSH connection (nbd), from the LUN (san), or from the export's files on this
+// proxy (mount-backup). SIGTERM stops it cleanly.
 
 import { createLogger, type Logger } from '../log.js';
 import type { BlockMap } from '../esx/parse/block-map.js';
 import { serveNbd, type BlockSource } from '../nbd/index.js';
 import { SnapshotDiskView } from '../vlun/disk-view.js';
 import { SanReader, SessionReader, type DiskReader } from '../vlun/index.js';
+import { ExportDiskView } from '../vlun/export-view.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { withReconnect } from '../transport/index.js';
-import { serveConfigSchema, type ServeConfig, type ServeReady } from './serve-config.js';
+import { serveConfigSchema, type ExportServeConfig, type HostServeConfig, type ServeConfig, type ServeReady } from './serve-config.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -26,7 +28,32 @@ function reconnectingReader(session: HostSession, inner: DiskReader): DiskReader
   };
 }
 
-async function startServing(config: ServeConfig, log: Logger): Promise<() => Promise<void>> {
+/** Serves the disks of a fullvm export from this proxy's files (read-only: the backup never changes). */
+async function startServingExport(config: ExportServeConfig, log: Logger): Promise<() => Promise<void>> {
+  const closers: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
+  try {
+    for (const d of config.disks) {
+      const view = await ExportDiskView.open(d.descriptorPath, d.capacity);
+      closers.push(() => view.close());
+      const server = await serveNbd({ socketPath: d.socketPath, exports: view, log: log.child({ disk: d.name, layer: 'nbd' }) });
+      closers.push(() => server.close());
+      log.info({ disk: d.name, socket: d.socketPath, descriptor: d.descriptorPath, capacity: d.capacity }, 'serving the exported disk');
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return stop;
+}
+
+function startServing(config: ServeConfig, log: Logger): Promise<() => Promise<void>> {
+  return config.source === 'export' ? startServingExport(config, log) : startServingHost(config, log);
+}
+
+async function startServingHost(config: HostServeConfig, log: Logger): Promise<() => Promise<void>> {
   const needsHost = config.mode !== 'san' || config.disks.some((d) => d.throughHost);
   const session = needsHost
     ? await openHostSession({ ...config.connect, acceptNewHostKey: false, connectRetries: 2 }, log)
@@ -86,7 +113,7 @@ export async function runDiskServer(): Promise<number> {
   try {
     stop = await startServing(config, log);
   } catch (e) {
-    log.error({ err: (e as Error).message }, 'cannot serve the snapshot disks');
+    log.error({ err: (e as Error).message }, 'cannot serve the disks');
     announce({ ready: false, error: (e as Error).message });
     return 1;
   }

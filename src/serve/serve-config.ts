@@ -1,4 +1,4 @@
-// What the disk server is told on its stdin when it starts: how to reach the host and which disks to serve where (secrets never on its argv).
+// What the disk server is told on its stdin when it starts: which disks to serve where, read from the host (how to reach it) or from a local export (secrets never on its argv).
 
 import { z } from 'zod';
 
@@ -21,7 +21,9 @@ export const servedDiskSchema = z.object({
   throughHost: z.boolean().default(false),
 });
 
-export const serveConfigSchema = z.object({
+/** A -t file run's: the snapshot disks, read from the host or its LUN. */
+export const hostServeConfigSchema = z.object({
+  source: z.literal('host'),
   connect: z.object({
     host: z.string(),
     port: z.number().int(),
@@ -40,7 +42,27 @@ export const serveConfigSchema = z.object({
   disks: z.array(servedDiskSchema).min(1),
 });
 
+/** One disk of a fullvm export on this proxy: its descriptor (the extents are found through it). */
+export const exportDiskSchema = z.object({
+  name: z.string().min(1),
+  socketPath: z.string().min(1),
+  descriptorPath: z.string().min(1),
+  capacity: z.number().int().positive(),
+});
+
+/** mount-backup's: the disks of a fullvm export, read from this proxy's files; no host is contacted. */
+export const exportServeConfigSchema = z.object({
+  source: z.literal('export'),
+  logFile: z.string(),
+  logLevel: z.number().int().min(0).max(6),
+  disks: z.array(exportDiskSchema).min(1),
+});
+
+export const serveConfigSchema = z.discriminatedUnion('source', [hostServeConfigSchema, exportServeConfigSchema]);
+
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
+export type HostServeConfig = z.infer<typeof hostServeConfigSchema>;
+export type ExportServeConfig = z.infer<typeof exportServeConfigSchema>;
 export type ServedDisk = z.infer<typeof servedDiskSchema>;
 
 /** The one line the server prints on stdout when every socket listens (or why it could not start). */

@@ -5,10 +5,11 @@ import { VcbError } from '../errors.js';
 import { completeExport } from '../export/index.js';
 import type { JobStep } from './step.js';
 import { checkDestinationParent } from '../workflow/destination.js';
+import { refuseMountedBackup } from '../workflow/backup-mounts.js';
 
 export const checkDestination: JobStep = {
   name: 'destination',
-  describe: (_o, dir) => `check that ${dir} can be written (and, with --preexisting-mountpoint delete, that what is there is an earlier backup)`,
+  describe: (_o, dir) => `check that ${dir} can be written (and, with --preexisting-mountpoint delete, that what is there is an earlier backup, not mounted by mount-backup)`,
   acquires: [],
   errorCode: 'DESTINATION',
   hostCommands: [],
@@ -27,6 +28,7 @@ export const checkDestination: JobStep = {
     if (existsSync(dir) && o.preexistingMountpoint === 'delete' && !completeExport(dir)) {
       throw new VcbError('DESTINATION', `destination ${dir} exists and was not made by vcbmounter (no catalog and state file of one run in it); --preexisting-mountpoint delete only replaces earlier backups: move it away yourself or choose another -r`);
     }
+    if (existsSync(dir) && o.preexistingMountpoint === 'delete') refuseMountedBackup(ctx.stateDir, dir, `--preexisting-mountpoint delete of ${dir}`);
     checkDestinationParent(dir);
   },
 };

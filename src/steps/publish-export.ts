@@ -5,6 +5,7 @@ import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { asideDirFor, commitPartialDirectory } from '../export/index.js';
 import { fsyncPath } from '../export/fsync-path.js';
+import { refuseMountedBackup } from '../workflow/backup-mounts.js';
 import type { JobStep } from './step.js';
 
 export const publish: JobStep = {
@@ -18,6 +19,8 @@ export const publish: JobStep = {
     const { job, dir } = ctx;
     const partial = job.exported!.partial;
     if (ctx.o.preexistingMountpoint === 'delete' && existsSync(dir)) {
+      // Checked before the host was touched too; a mount-backup of it may have started while the disks were read.
+      refuseMountedBackup(ctx.stateDir, dir, `--preexisting-mountpoint delete of ${dir}`);
       const aside = asideDirFor(dir, ctx.runId);
       // Its release finishes the replacement (or puts the earlier backup back): the live run and recovery alike.
       const replaced = ctx.acquire('replaced-dir', `earlier backup ${dir}, moved aside to ${aside} while replaced`, { destination: dir, aside, partial, runId: ctx.runId });

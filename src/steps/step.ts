@@ -78,6 +78,12 @@ export interface JobContext extends RunContext {
   recordHandOver(pid: number, startedBefore: number): void;
 }
 
+/**
+ * What presenting disks and mounting their volumes needs from a run: the -t file job's context has it, and so has
+ * mount-backup's (which mounts a fullvm export's disks the same way). dir is where the volumes go.
+ */
+export type MountingContext = Pick<JobContext, 'signal' | 'undo' | 'log' | 'runId' | 'dir' | 'stateDir' | 'acquire' | 'recordHandOver'>;
+
 /** One step of a job: data the runner, --dry-run, the docs and the fault matrix all read. */
 export interface JobStep {
   /** Short stable name; errors say "step <name>". */

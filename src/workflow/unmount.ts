@@ -7,6 +7,7 @@ import { VcbError } from '../errors.js';
 import { completeExport, discardPartialDirectory, STATE_FILE } from '../export/index.js';
 import { needsHost, releaseResource, type ReleaseEnv } from '../resources/index.js';
 import { recoverRun } from './recover.js';
+import { refuseMountedBackup } from './backup-mounts.js';
 import { unmountVolumes, type FileRunState, type HeldEntry } from './unmount-volumes.js';
 import type { UnmountEnv, UnmountReport } from './unmount-types.js';
 
@@ -39,7 +40,7 @@ function refuseInterruptedReplacement(dir: string, open: OpenRun[]): void {
   throw new VcbError('CLEANUP', `-U ${dir}: a replacement of this backup by a newer one was interrupted (${what}); run \`vcbmounter cleanup -h HOST ...\` first: it keeps the newer backup if it is complete, else puts the earlier one back`);
 }
 
-/** The state file of a -t file run (its volumes are mounted in dir), or undefined for anything else. */
+/** The state file of a -t file or mount-backup run (its volumes are mounted in dir), or undefined for anything else. */
 function fileRunState(dir: string): FileRunState | undefined {
   let state: Partial<FileRunState> & { type?: string; format?: string };
   try {
@@ -47,7 +48,7 @@ function fileRunState(dir: string): FileRunState | undefined {
   } catch {
     return undefined;
   }
-  if (state.format !== 'vcbmounter-state' || state.type !== 'file' || typeof state.runId !== 'string' || !Array.isArray(state.held)) return undefined;
+  if (state.format !== 'vcbmounter-state' || (state.type !== 'file' && state.type !== 'mount-backup') || typeof state.runId !== 'string' || !Array.isArray(state.held)) return undefined;
   return state as FileRunState;
 }
 
@@ -109,6 +110,7 @@ export async function unmountDir(target: string, env: UnmountEnv): Promise<Unmou
     if (!catalog) {
       throw new VcbError('USAGE', `-U ${dir}: this directory was not made by vcbmounter (no catalog and ${STATE_FILE} of one run in it); refusing to remove it`);
     }
+    refuseMountedBackup(env.stateDir, dir, `-U ${dir}`);
     // The directory may have been moved since the backup: it is released where -U finds it. What the run
     // held on the host and its journal here says is released since (by cleanup, or a later run) is done.
     const released = isRunClosed(env.stateDir, catalog.runId);

@@ -187,7 +187,7 @@ describe('applyRetention on real directories', () => {
     writeFileSync(join(dirs[0]!, 'notes.txt'), 'do not lose this');
 
     const log = logSink();
-    const result = await applyRetention(decision, log);
+    const result = await applyRetention(decision, log, { stateDir: bench.stateDir });
     expect(result.removed).toEqual([dirs[2]]);
     expect(result.failed).toEqual([
       { dir: dirs[1], error: expect.stringContaining(`${dirs[1]} no longer holds the catalog and state file of run ${list[2]!.runId}`) },
@@ -212,7 +212,7 @@ describe('applyRetention on real directories', () => {
     await backupInto('vm1', dir);
     const [entry] = await listBackups(parent, { name: 'vm1' });
     rmSync(dir, { recursive: true });
-    const result = await applyRetention({ keep: [], remove: [{ entry: entry!, reason: 'test' }], ignored: [] }, logSink());
+    const result = await applyRetention({ keep: [], remove: [{ entry: entry!, reason: 'test' }], ignored: [] }, logSink(), { stateDir: bench.stateDir });
     expect(result.removed).toEqual([]);
     expect(result.failed).toEqual([{ dir, error: expect.stringMatching(/ENOENT|no such file/) }]);
     expect(existsSync(parent) && readdirSync(parent)).toEqual([]);
