@@ -68,7 +68,7 @@ it('takes --only jobs for rows 11 and 12 alone, which need none of the other gro
   expect(needsExportDisks(jobs)).toBe(false);
   expect(runsGroup(parseBenchArgs([]), 'jobs')).toBe(true);
   expect(runsGroup(parseBenchArgs(['--only', 'export']), 'jobs')).toBe(false);
-  expect(() => parseBenchArgs(['--only', 'job'])).toThrow(/^--only job: expected .* jobs \(rows 11 and 12\) or restore \(rows 15 and 16\)$/);
+  expect(() => parseBenchArgs(['--only', 'job'])).toThrow(/^--only job: expected .* jobs \(rows 11 and 12\), verify \(rows 13 and 14\) or restore \(rows 15 and 16\)$/);
   expect(() => parseBenchArgs(['--only'])).toThrow(/^--only : expected /);
 });
 
