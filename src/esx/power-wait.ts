@@ -1,6 +1,7 @@
 // Waiting for a VM to reach a power state by polling the host: a guest shutdown is not a task the host reports the end of.
 
 import type { EsxHost, PowerState, VmRef } from './types.js';
+import { pause } from '../util/pause.js';
 
 /** Between two getstate polls: a shutdown takes seconds to minutes, and each poll is a hostd round trip. */
 export const POWER_POLL_MS = 1_000;
@@ -25,16 +26,3 @@ export async function waitForPowerState(
   }
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}

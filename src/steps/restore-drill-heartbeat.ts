@@ -3,20 +3,8 @@
 import { VcbError } from '../errors.js';
 import { HEARTBEAT_POLL_MS } from '../restore/drill.js';
 import { need, type RestoreStep } from './restore-step.js';
+import { pause } from '../util/pause.js';
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export const waitForHeartbeat: RestoreStep = {
   name: 'heartbeat',
