@@ -48,6 +48,7 @@ async function backupOnce(task: VmTask, env: VmRunEnv, dir: string, log: Logger)
       signal,
       keepSessionOpen: true,
       openSession: () => env.pool.session(task.host),
+      listedVm: task.vm.ref,
       ...(env.onProgress ? { onProgress: (d: number, t: number) => env.onProgress!(task, d, t) } : {}),
     });
   } catch (e) {

@@ -2,7 +2,7 @@
 
 import type { RunContext, UndoHandle } from '../engine/index.js';
 import type { ErrorCode } from '../errors.js';
-import type { HostSession, SnapshotInfo } from '../esx/index.js';
+import type { HostSession, SnapshotInfo, VmRef } from '../esx/index.js';
 import type { Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
 import type { VolumeRecord } from '../mount/layout.js';
@@ -23,6 +23,11 @@ export interface JobDeps {
   openSession?: (o: BackupOptions) => Promise<HostSession>;
   /** The session belongs to the caller (a job file's run shares one per host): the run leaves it open. */
   keepSessionOpen?: boolean;
+  /**
+   * The VM as the caller's own listing of the host found it (a job file's selection): resolve then confirms it with
+   * one info call instead of listing every VM again, and lists only when the host no longer agrees.
+   */
+  listedVm?: VmRef;
   /** Given a way to list what the run holds right now, for a forced exit to name what it leaves. */
   onHolding?: (holding: () => string[]) => void;
 }

@@ -59,6 +59,24 @@ export interface ResolvedVm {
   info: VmInfo;
 }
 
+/**
+ * The VM of a moref: selector that an earlier listing found, if the host still describes it the same way (same
+ * moref, name and .vmx): one info call instead of a listing. Undefined when the listing no longer holds (the VM was
+ * renamed, moved, unregistered or its id reused), so the caller resolves it afresh.
+ */
+export async function confirmListedVm(host: EsxHost, sel: VmSelector, listed: VmRef): Promise<ResolvedVm | undefined> {
+  // Only vim-cmd's info names the VM itself; vmware-cmd's echoes the listing's name, so it could not tell a rename.
+  if (host.commandSet !== 'vim-cmd' || sel.kind !== 'moref' || sel.value !== listed.id) return undefined;
+  let info: VmInfo;
+  try {
+    info = await host.getVmInfo(listed);
+  } catch (e) {
+    if (e instanceof VcbError && e.code !== 'CONNECT' && e.code !== 'INTERRUPTED') return undefined;
+    throw e;
+  }
+  return info.name === listed.name && info.vmxPath === listed.vmxPath ? { ref: listed, info } : undefined;
+}
+
 /** Finds exactly one VM for the selector, or throws VM_NOT_FOUND / VM_AMBIGUOUS with what matched or came close. */
 export async function resolveVm(host: EsxHost, sel: VmSelector): Promise<ResolvedVm> {
   const vms = await host.listVms();
