@@ -72,8 +72,8 @@ export interface ExportVmOptions {
   state?: () => unknown;
   onProgress?: (done: number, total: number) => void;
   /**
-   * Called once every byte of every disk has been read from the host (before the extents are fsynced, the
-   * VM's small files copied and the catalog written): the moment the snapshot is no longer needed.
+   * Called once every byte of every disk has been read from the host (while the extents are fsynced, before the
+   * VM's small files are copied and the catalog written): the moment the snapshot is no longer needed.
    */
   onDisksRead?: () => Promise<void>;
   signal?: AbortSignal;
@@ -118,13 +118,13 @@ export async function exportVm(options: ExportVmOptions): Promise<ExportResult> 
     const read: ReadDisk[] = [];
     try {
       for (const [index, disk] of options.disks.entries()) read.push(await readDisk(options, disk, names[index]!, partial, progress));
-      await options.onDisksRead?.();
     } catch (error) {
       for (const r of read) await r.writer.abandon();
       throw error;
     }
-    const disks: CatalogDisk[] = [];
-    for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
+    // The host's work once the disks are read (the snapshot's removal) and the proxy's (fsyncing the extents) do not
+    // wait for each other; both must succeed.
+    const [, disks] = await allOrFirstError([options.onDisksRead?.(), finishDisks(read)] as const);
     const vmxFile = posix.basename(options.vm.vmxPath);
     const copying = { ...options, ...fanOutSignal(options.signal, 1 + (options.vmFiles?.length ?? 0)) };
     const [, files] = await allOrFirstError([
@@ -281,6 +281,13 @@ async function fetchDelta(
     const kind = delta.format ? `${deltaFormatName(delta.format)} delta` : 'snapshot delta';
     throw new Error(`snapshot delta ${delta.dataPath} of ${disk.slot}, read through the host, is not a whole ${kind}: ${problem}`);
   }
+}
+
+/** Finishes every read disk in order (see finishDisk). */
+async function finishDisks(read: readonly ReadDisk[]): Promise<CatalogDisk[]> {
+  const disks: CatalogDisk[] = [];
+  for (const [index, r] of read.entries()) disks.push(await finishDisk(r, read.slice(index + 1)));
+  return disks;
 }
 
 /** Rehashes overlaid blocks, fsyncs and closes the disk's files; on failure closes the ones still open after it too. */

@@ -8,8 +8,8 @@ import { writeVmExport, type ExportParams } from '../workflow/export-plan.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 /**
- * Every disk byte is read: the VM stops running on a delta now, before the extents are fsynced and the
- * catalog written. A snapshot already gone means something else removed it while the disks were read, and
+ * Every disk byte is read: the VM stops running on a delta now, while the extents are fsynced and before the
+ * catalog is written. A snapshot already gone means something else removed it while the disks were read, and
  * the host committed its delta into the very disks being read: the export is not a point-in-time image.
  * If the host refuses the removal, the export goes on: the final unwind tries again (exit 8 if it cannot).
  */

@@ -81,7 +81,8 @@ test('a snapshot.create that never answers is cut off by --snapshot-timeout: exi
 });
 
 test('a create that completes on the host after a kill -9: cleanup run at once keeps waiting, and removes the snapshot once it appears', async () => {
-  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'late', delayMs: 2_500 }]);
+  // The host answers 6 s after the create started: the first cleanup, a new process on a possibly loaded machine, comes well before.
+  bench = await startBench([vmSpec('vm1')], [{ match: 'vim-cmd vmsvc/snapshot.create', action: 'late', delayMs: 6_000 }]);
   const before = footprint(bench.sim, 'vm1');
   const child = cli(backupArgs(bench, 'vm1', ['--snapshot-timeout', '3']));
   await waitUntil(() => bench!.sim.faults.fired.some((f) => f.action === 'late'), 'the create to start', 30_000);
