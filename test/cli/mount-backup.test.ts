@@ -272,6 +272,31 @@ vms:
     expect(listOpenRuns(bench.stateDir)).toEqual([]);
   }, 120_000);
 
+  test('kill -9 while it mounts: -U MOUNTPOINT releases what the run left (mounts, loop devices, disk server, journal)', async () => {
+    const backup = join(bench.work, 'win-backup');
+    const dir = mountPoint('kill9');
+    const vlun = join(bench.stateDir, 'vlun');
+    const run = binCommand(['mount-backup', backup, dir, '--state-dir', bench.stateDir]);
+    const child = execa(run.command, run.args, { reject: false });
+    // Killed as soon as the disk server's first disk file is mounted, before the volumes are: no unwinding runs.
+    await waitFor('the first disk file', () => mountsUnder(vlun).length > 0, 30_000, 5);
+    process.kill(child.pid!, 'SIGKILL');
+    expect((await child).signal).toBe('SIGKILL');
+    expect(existsSync(join(dir, '.vcbmounter-state.json')), 'killed before the hand-over').toBe(false);
+    expect(listOpenRuns(bench.stateDir).length, 'the killed run is open').toBeGreaterThan(0);
+    const u = await bench.cli(['-U', dir, '--state-dir', bench.stateDir], { bare: true });
+    expect(u.exitCode, u.stderr).toBe(0);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+    expect(mountsUnder(vlun)).toEqual([]);
+    const servers = journaledDiskServers(bench.stateDir);
+    expect(servers.filter((p) => isProcessAlive(p.pid, p.startedBefore)), 'no disk server left running').toEqual([]);
+    expect(listOpenRuns(bench.stateDir)).toEqual([]);
+    // The backup can be mounted again at once.
+    const again = mountPoint('kill9-again');
+    expect((await bench.cli(['mount-backup', backup, again, '--state-dir', bench.stateDir], { bare: true })).exitCode).toBe(0);
+    expect((await bench.cli(['-U', again, '--state-dir', bench.stateDir], { bare: true })).exitCode).toBe(0);
+  }, 120_000);
+
   test('bad input: not a fullvm backup is a usage error (2); MOUNTPOINT not empty or not a directory (7); nothing is left', async () => {
     const notBackup = join(bench.work, 'not-a-backup');
     mkdirSync(notBackup);

@@ -195,9 +195,9 @@ export async function jobCases(host: BenchHost, args: BenchArgs, log: Log): Prom
     pass: ratio11 >= 1.3,
     notes: [
       ...common,
-      `loop ${perVm(loop)}, run ${perVm(one)}: each call of the loop starts node and logs in over SSH again, ` +
-        `${((loop - one) / fleet.count).toFixed(2)} s per VM more than the job's one process and one connection; ` +
-        `the rest is the same in both (hostd's work, and a VM listing per VM, which the job's backups also make)`,
+      `loop ${perVm(loop)}, run ${perVm(one)}: each call of the loop starts node, logs in over SSH again and lists the ` +
+        `host's VMs twice (to detect its command set and to find the VM), ${((loop - one) / fleet.count).toFixed(2)} s per VM more than ` +
+        `the job's one process, one connection and one listing (each VM confirmed by one get.summary); the rest, hostd's work, is the same in both`,
     ],
   };
   const ratio12 = loop / four;
