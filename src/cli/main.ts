@@ -1,6 +1,6 @@
 // vcbmounter's command line: parses flags (vcbMounter-compatible), calls the workflow, maps the outcome to an exit code.
 
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { VcbError } from '../errors.js';
 import { installSignalHandlers, signalExitCode, stateDirPath } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
