@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the compiled CLI (dist/cli/main.js) with the JavaScript it imports into dist/app/, which
+// Bundles the compiled CLI (its entry, dist/cli/entry.js) with the JavaScript it imports into dist/app/, which
 // bin/vcbmounter.js runs: a few files instead of a few hundred modules, so a run starts about 0.1 s sooner.
 //
 // dist/app/ sits at the same depth as dist/cli/, so paths computed from import.meta.url still point into
@@ -16,7 +16,7 @@ const outdir = join(root, 'dist', 'app');
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: { main: 'dist/cli/main.js' },
+  entryPoints: { main: 'dist/cli/entry.js' },
   outdir,
   bundle: true,
   splitting: true,

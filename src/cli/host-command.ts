@@ -2,17 +2,13 @@
 
 import { Command, Option } from 'commander';
 import { VcbError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { withConnectionOptions } from './flags.js';
 
-/** What a command tells main's run() (the same shape as its RunOutcome): the exit code and the logger for its error path. */
-export interface CommandOutcome {
-  exitCode: number;
-  log?: Logger;
-}
+export { startCommandLog, type CommandOutcome } from './command-log.js';
 
 /** The connection flags plus what every script command takes. */
 export function withScriptCommandOptions(cmd: Command, hostHelp: string): Command {
@@ -24,14 +20,6 @@ export function withScriptCommandOptions(cmd: Command, hostHelp: string): Comman
     .option('-L, --log-level <0-6>', 'log verbosity on stderr', '2')
     .option('--log-file <file>', 'write logs to this file instead of stderr')
     .helpOption('--help');
-}
-
-/** Logs go to stderr (or --log-file): stdout carries only what a script reads. Level 2 (errors) by default keeps stderr quiet in cron. */
-export function startCommandLog(flags: Record<string, unknown>, outcome: CommandOutcome): Logger {
-  const level = Number(flags.logLevel ?? 2);
-  if (!Number.isInteger(level) || level < 0 || level > 6) throw new VcbError('USAGE', `-L ${String(flags.logLevel)}: expected a level from 0 (quiet) to 6 (most verbose)`);
-  outcome.log = createLogger({ level, json: Boolean(flags.json), file: flags.logFile as string | undefined });
-  return outcome.log;
 }
 
 /** Logs in with the connection flags (prompting for the password on a terminal when no other source gives one). */

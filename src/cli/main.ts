@@ -1,8 +1,8 @@
 // vcbmounter's command line: parses flags (vcbMounter-compatible), calls the workflow, maps the outcome to an exit code.
 
-import { Command, CommanderError, Option } from 'commander';
+import { Option } from 'commander';
 import { VcbError } from '../errors.js';
-import { installSignalHandlers, INTERRUPT_MESSAGE, signalExitCode, stateDirPath, type HandledSignal } from '../engine/index.js';
+import { installSignalHandlers, signalExitCode, stateDirPath } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
@@ -15,9 +15,9 @@ import { resolve as resolvePath } from 'node:path';
 import { hostFlags, hostLabel } from '../workflow/host-flags.js';
 import { TOOL_VERSION } from '../version.js';
 import { unmountDir } from '../workflow/unmount.js';
-import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { flagOf, parseLunMap, withBackupOptions, withConnectionOptions } from './flags.js';
-import { errorText, summaryText, toVcbError, usageErrorText } from './messages.js';
+import { summaryText } from './messages.js';
 import { progressRenderer } from './progress.js';
 import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
@@ -28,6 +28,7 @@ import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerRestoreCommand } from './restore-command.js';
 import { registerVerifyCommand } from './verify-command.js';
 import { registerMountBackupCommand } from './mount-backup-command.js';
+import { newProgram, parseAndRun, type RunOutcome } from './program.js';
 
 import type { CliIO } from './io.js';
 
@@ -76,13 +77,6 @@ async function unmountWithOptionalHost(dir: string, flags: Record<string, unknow
   } finally {
     await lazy.close();
   }
-}
-
-/** What the commands' actions tell run() after they return or throw. */
-interface RunOutcome {
-  exitCode: number;
-  log?: Logger;
-  interruptedBy?: HandledSignal;
 }
 
 function startLogging(flags: Record<string, unknown>, outcome: RunOutcome): Logger {
@@ -235,12 +229,7 @@ Exit codes: 0 every VM backed up; 12 some failed; 13 all failed; 2 the job file 
 
 export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const outcome: RunOutcome = { exitCode: EXIT.OK };
-  const program = new Command('vcbmounter');
-  program
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: (s, write) => write(usageErrorText(s)) })
-    .helpOption('--help', 'show this help (-h is the host, as in vcbMounter)')
+  const program = newProgram(io)
     .version(TOOL_VERSION, '--version')
     .description('Back up a running VMware ESX/ESXi VM over SSH: snapshot, export, consolidate. Drop-in for vcbMounter command lines.')
     .addHelpText('after', EXAMPLES);
@@ -329,22 +318,5 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   registerVerifyCommand(program, io, outcome);
   registerMountBackupCommand(program, io, outcome);
 
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    return outcome.exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      return EXIT.USAGE;
-    }
-    const err = toVcbError(e);
-    if (err.code === 'INTERRUPTED') io.stderr.write(`${INTERRUPT_MESSAGE.split(':')[0]}: ${err.message}\n`);
-    else io.stderr.write(errorText(err));
-    outcome.log?.debug({ err: { code: err.code, message: err.message, context: err.context } }, 'run failed');
-    if (argv.includes('--json')) {
-      io.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...err.context } }) + '\n');
-    }
-    if (err.code === 'INTERRUPTED' && outcome.interruptedBy) return signalExitCode(outcome.interruptedBy);
-    return exitCodeFor(err.code);
-  }
+  return parseAndRun(program, argv, io, outcome);
 }

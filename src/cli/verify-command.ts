@@ -2,11 +2,15 @@
 
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { installSignalHandlers, signalExitCode, type HandledSignal } from '../engine/index.js';
-import { clearVerified, markVerified, problemLine, verifyExportDir, VERIFIED_FILE, type DiskVerification, type ExportVerification } from '../export/index.js';
+// Only the modules verify needs (not engine/index.js, export/index.js): the entry runs this command without loading the rest of the CLI.
+import { installSignalHandlers, signalExitCode, type HandledSignal } from '../engine/signals.js';
+import { verifyExportDir, type DiskVerification, type ExportVerification } from '../export/verify.js';
+import { clearVerified, markVerified, VERIFIED_FILE } from '../export/verified-record.js';
+import { problemLine } from '../export/verify-problems.js';
 import { humanDuration, humanRate, humanSize } from '../util/human-units.js';
 import { EXIT } from './exit-codes.js';
-import { startCommandLog, type CommandOutcome } from './host-command.js';
+import { startCommandLog, type CommandOutcome } from './command-log.js';
+import { newProgram, parseAndRun, type RunOutcome } from './program.js';
 import { progressRenderer } from './progress.js';
 import type { CliIO } from './io.js';
 
@@ -105,4 +109,12 @@ export function registerVerifyCommand(program: Command, io: CliIO, outcome: Comm
     .helpOption('--help')
     .addHelpText('after', EXAMPLES)
     .action(async (dir: string, flags: Record<string, unknown>) => verifyAction(dir, flags, io, outcome));
+}
+
+/** `vcbmounter verify ...` as the entry runs it: a program with only this command, ending as main's run() does. */
+export async function runVerifyCommandLine(argv: string[], io: CliIO): Promise<number> {
+  const outcome: RunOutcome = { exitCode: EXIT.OK };
+  const program = newProgram(io);
+  registerVerifyCommand(program, io, outcome);
+  return parseAndRun(program, argv, io, outcome);
 }

@@ -8,6 +8,8 @@ export interface RunResult {
   seconds: number;
   /** Peak resident set size of the child, bytes (GNU time's %M); undefined when not measured. */
   peakRss?: number;
+  /** CPU seconds (user + system) of the child and the children it waited for (GNU time's %U + %S); undefined when not measured. */
+  cpuSeconds?: number;
   stdout: string;
   stderr: string;
 }
@@ -23,6 +25,8 @@ export interface ChildRun {
   stdoutFile?: string;
   /** Where GNU time writes %M; enables peak RSS measurement. */
   rssFile?: string;
+  /** Where GNU time writes its figures; enables CPU time measurement (cpuSeconds). */
+  cpuFile?: string;
   /** Added to the bench's environment. */
   env?: Record<string, string>;
 }
@@ -31,7 +35,8 @@ const GNU_TIME = '/usr/bin/time';
 
 /** Runs a child to completion; rejects (with its stderr) on a non-zero exit. */
 export async function runChild(run: ChildRun): Promise<RunResult> {
-  const argv = run.rssFile ? [GNU_TIME, '-f', '%M', '-o', run.rssFile, run.command, ...run.args] : [run.command, ...run.args];
+  const timeFile = run.rssFile ?? run.cpuFile;
+  const argv = timeFile ? [GNU_TIME, '-f', '%M %U %S', '-o', timeFile, run.command, ...run.args] : [run.command, ...run.args];
   const started = process.hrtime.bigint();
   const stdoutFd = run.stdoutFile ? openSync(run.stdoutFile, 'w', 0o600) : run.discardStdout ? openSync('/dev/null', 'w') : undefined;
   try {
@@ -59,9 +64,11 @@ export async function runChild(run: ChildRun): Promise<RunResult> {
       throw new Error(`${run.command} ${run.args.join(' ')} exited with ${code}:\n${stderr}`);
     }
     const result: RunResult = { seconds, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-    if (run.rssFile) {
-      result.peakRss = Number(readFileSync(run.rssFile, 'utf8').trim().split('\n').pop()) * 1024;
-      rmSync(run.rssFile, { force: true });
+    if (timeFile) {
+      const [rss, user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      if (run.rssFile) result.peakRss = rss! * 1024;
+      if (run.cpuFile) result.cpuSeconds = user! + system!;
+      rmSync(timeFile, { force: true });
     }
     return result;
   } finally {

@@ -33,8 +33,8 @@ function cold<T>(files: readonly string[], side: () => Promise<T>): () => Promis
 }
 
 /** The baseline: a plain sequential read of the same files, as `cat FILES > /dev/null` (holes read as zeros). */
-function catFiles(files: readonly string[]): Promise<RunResult> {
-  return runChild({ command: 'bash', args: ['-c', 'cat -- "$@" > /dev/null', 'cat-files', ...files] });
+function catFiles(files: readonly string[], cpuFile: string): Promise<RunResult> {
+  return runChild({ command: 'bash', args: ['-c', 'cat -- "$@" > /dev/null', 'cat-files', ...files], cpuFile });
 }
 
 interface VerifyRun extends RunResult {
@@ -43,12 +43,20 @@ interface VerifyRun extends RunResult {
   bytesRead: number;
 }
 
-async function verifyRun(dir: string): Promise<VerifyRun> {
+async function verifyRun(dir: string, cpuFile: string): Promise<VerifyRun> {
   const cli = binCommand(['verify', dir, '--json', '--no-record']);
-  const run = await runChild({ command: cli.command, args: cli.args });
+  const run = await runChild({ command: cli.command, args: cli.args, cpuFile });
   const result = JSON.parse(run.stdout) as { ok: boolean; durationMs: number; bytesRead: number };
   if (!result.ok) throw new Error(`verify of ${dir} found problems: ${run.stdout.slice(0, 2000)}`);
   return { ...run, inner: result.durationMs / 1000, bytesRead: result.bytesRead };
+}
+
+/**
+ * On a shared machine the wall-clock figures follow the load; the CPU each side used does not, and says
+ * what verify costs beside a plain read.
+ */
+function cpuNote(r: { subject: RunResult; baseline: RunResult }): string {
+  return `CPU time (user + system) of those runs: verify ${r.subject.cpuSeconds!.toFixed(2)} s, cat ${r.baseline.cpuSeconds!.toFixed(2)} s`;
 }
 
 function bytesOf(files: readonly string[]): number {
@@ -57,11 +65,12 @@ function bytesOf(files: readonly string[]): number {
 
 export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): Promise<Comparison[]> {
   const size = args.size;
+  const cpuFile = join(host.work, 'verify-cpu');
   log(`13. verify of a ${mib(size)} thick export vs cat of its files > /dev/null, page cache dropped`);
   const thick = await exportOf(host, VM.thick);
   const thickFiles = filesOf(thick);
   const thickBytes = bytesOf(thickFiles);
-  const r13 = await alternate(args.repeat, log, 'verify thick', cold(thickFiles, () => catFiles(thickFiles)), cold(thickFiles, () => verifyRun(thick)));
+  const r13 = await alternate(args.repeat, log, 'verify thick', cold(thickFiles, () => catFiles(thickFiles, cpuFile)), cold(thickFiles, () => verifyRun(thick, cpuFile)));
   const ratio13 = r13.baseline.seconds / r13.subject.seconds;
   const row13: Comparison = {
     title: `verify of a ${mib(size)} thick export (every block read and hashed) vs \`cat\` of the same files into /dev/null, page cache dropped before each run`,
@@ -75,6 +84,7 @@ export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): P
       `verify's own time for the read, without starting the process (its --json durationMs): ${r13.subject.inner.toFixed(2)} s, ` +
         `${(r13.subject.bytesRead / 1024 / 1024 / r13.subject.inner).toFixed(0)} MiB/s; against it the ratio is ${(r13.baseline.seconds / r13.subject.inner).toFixed(2)}`,
       'verify hashes each non-zero 1 MiB block (sha256) and compares it with the block list; cat only reads',
+      cpuNote(r13),
     ],
   };
 
@@ -83,7 +93,7 @@ export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): P
   const thin = await exportOf(host, VM.thin);
   const thinFiles = filesOf(thin);
   const thinBytes = bytesOf(thinFiles);
-  const r14 = await alternate(args.repeat, log, 'verify thin', cold(thinFiles, () => catFiles(thinFiles)), cold(thinFiles, () => verifyRun(thin)));
+  const r14 = await alternate(args.repeat, log, 'verify thin', cold(thinFiles, () => catFiles(thinFiles, cpuFile)), cold(thinFiles, () => verifyRun(thin, cpuFile)));
   const ratio14 = r14.baseline.seconds / r14.subject.seconds;
   const row14: Comparison = {
     title: `verify of a ${mib(size)} thin export with ${(args.thinFraction * 100).toFixed(0)}% written (only allocated blocks read) vs \`cat\` of the same files into /dev/null (every byte, holes as zeros), page cache dropped`,
@@ -97,6 +107,7 @@ export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): P
       `verify read ${mib(r14.subject.bytesRead)} of ${mib(thinBytes)}; its own time for the read (without starting the process): ${r14.subject.inner.toFixed(2)} s, ` +
         `speed-up against it ${(r14.baseline.seconds / r14.subject.inner).toFixed(1)}×`,
       "cat reads the holes too, but a hole costs no disk read (the kernel returns zeros), so cat's time is mostly the allocated 10% plus copying zeros",
+      cpuNote(r14),
     ],
   };
   rmSync(thick, { recursive: true, force: true });
