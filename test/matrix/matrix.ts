@@ -37,11 +37,12 @@ const MOUNTED_FILE = fixtureImage('linux01-disk0').files.find((f) => f.path === 
 
 /**
  * Bounds short enough that a hang is cut off in seconds, long enough that a loaded CI machine does not
- * trip them on healthy commands. A late command completes after the client gave up (past both bounds)
- * but within the settle window of a create (two snapshot timeouts).
+ * trip them on healthy commands (a snapshot removal under a load of 10 on 2 cores has taken more than 4 s).
+ * A late command completes after the client gave up (past both bounds) but within the settle window of a
+ * create (two snapshot timeouts).
  */
-export const TIMEOUTS = ['--snapshot-timeout', '4', '--command-timeout', '5', '--cleanup-timeout', '20'];
-export const LATE_MS = 6_500;
+export const TIMEOUTS = ['--snapshot-timeout', '6', '--command-timeout', '5', '--cleanup-timeout', '20'];
+export const LATE_MS = 8_000;
 
 /** The first host command a step ran in a fault-free run: the one a cell's fault hits. */
 export interface StepTarget {
