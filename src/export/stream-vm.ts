@@ -20,7 +20,10 @@ import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdW
 
 export type StreamVmOptions = Omit<ExportVmOptions, 'destination' | 'preexisting' | 'diskLayout' | 'splitExtentBytes' | 'state'>;
 
-const ZEROS = Buffer.alloc(1024 * 1024);
+// Holes go out in writes of 8 MiB: each write allocates on the JS heap, and the young-generation collections
+// that allocation brings move the SSH packets waiting meanwhile into the old generation, where they stay until
+// a full collection; with 1 MiB writes peak memory grew with the disk's holes (docs/benchmarks.md, row 10).
+const ZEROS = Buffer.alloc(8 * 1024 * 1024);
 
 /** A tar entry's body, written with the output's backpressure; the promise settles when the entry is complete. */
 class Entry {
