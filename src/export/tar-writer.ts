@@ -8,7 +8,7 @@ const BLOCK = 512;
  * Bytes left queued in the output before a write waits for it to drain (its own mark, 16 KiB for a pipe, is
  * one SSH packet): pieces queued behind a write in progress go to the pipe together, in one writev.
  */
-const QUEUED_BYTES = 1024 * 1024;
+const QUEUED_BYTES = 256 * 1024;
 const ZERO_BLOCKS = Buffer.alloc(2 * BLOCK);
 /** Largest size the 12-byte octal field holds (11 digits); larger sizes use GNU tar's base-256 form. */
 const MAX_OCTAL_SIZE = 8 ** 11 - 1;
