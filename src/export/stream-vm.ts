@@ -21,7 +21,7 @@ export type StreamVmOptions = Omit<ExportVmOptions, 'destination' | 'preexisting
 
 // Holes go out in writes of 8 MiB: each write allocates on the JS heap, and the young-generation collections
 // that allocation brings move the SSH packets waiting meanwhile into the old generation, where they stay until
-// a full collection; with 1 MiB writes peak memory grew with the disk's holes (docs/benchmarks.md, row 10).
+// a full collection; in 1 MiB writes, peak memory would grow with the disk's holes (docs/benchmarks.md, row 10).
 const ZEROS = Buffer.alloc(8 * 1024 * 1024);
 
 /**
