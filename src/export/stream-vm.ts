@@ -6,46 +6,23 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
-import { pack as tarPack, type Pack } from 'tar-stream';
 import { buildMonolithicFlatDescriptor, formatDescriptor, SECTOR_SIZE } from '../formats/vmdk-descriptor.js';
 import { fetchFileByCat } from '../vlun/overlay.js';
-import { untilAborted } from '../util/until-aborted.js';
 import { allocatedBytes, throwIfAborted } from '../vlun/types.js';
 import { StreamBlockHasher } from './block-hasher.js';
 import { blocksFileName, digestOfBlocksFile } from './block-list-file.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk } from './catalog.js';
 import { catalogOf, type ExportDiskInput, type ExportVmOptions } from './export-vm.js';
 import { LineFileWriter } from './line-file.js';
+import { TarWriter } from './tar-writer.js';
 import { exportDescriptorNames, isCopyableVmFile, rewriteVmxDiskFileNames, vmsdWithoutSnapshots } from './vm-files.js';
 
 export type StreamVmOptions = Omit<ExportVmOptions, 'destination' | 'preexisting' | 'diskLayout' | 'splitExtentBytes' | 'state'>;
 
-const ZEROS = Buffer.alloc(1024 * 1024);
-
-/** A tar entry's body, written with the output's backpressure; the promise settles when the entry is complete. */
-class Entry {
-  private readonly done: Promise<void>;
-  private readonly stream: Writable;
-
-  /** `signal` ends a wait for the output to drain (the output failed, or the run stopped). */
-  constructor(tar: Pack, header: { name: string; size: number; mtime: Date }, private readonly signal?: AbortSignal) {
-    let settle!: (error?: Error | null) => void;
-    this.done = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
-    this.stream = tar.entry({ ...header, mode: 0o600, type: 'file' }, (error) => settle(error)) as unknown as Writable;
-    // A tar destroyed after a failure elsewhere fails its open entry too; that failure is not the one to report.
-    this.done.catch(() => {});
-    this.stream.on('error', () => {});
-  }
-
-  async write(data: Buffer): Promise<void> {
-    if (!this.stream.write(data)) await once(this.stream, 'drain', this.signal ? { signal: this.signal } : {});
-  }
-
-  async end(): Promise<void> {
-    this.stream.end();
-    await untilAborted(this.done, this.signal);
-  }
-}
+// Holes go out in writes of 8 MiB: each write allocates on the JS heap, and the young-generation collections
+// that allocation brings move the SSH packets waiting meanwhile into the old generation, where they stay until
+// a full collection; in 1 MiB writes, peak memory would grow with the disk's holes (docs/benchmarks.md, row 10).
+const ZEROS = Buffer.alloc(8 * 1024 * 1024);
 
 /**
  * The export of exportVm, as the tar members `<disk>.vmdk`, `<disk>-flat.vmdk` (every byte, holes as
@@ -58,7 +35,6 @@ export async function streamVm(options: StreamVmOptions, output: Writable): Prom
   const now = options.now ?? (() => new Date());
   const startedAt = now().toISOString();
   const mtime = new Date();
-  const tar = tarPack();
   // The agent may stop reading (it failed, or was stopped): its stdin then errors or closes; the reads stop too.
   const stop = new AbortController();
   const outputFailed = new Promise<never>((_, reject) => {
@@ -68,25 +44,22 @@ export async function streamVm(options: StreamVmOptions, output: Writable): Prom
     output.once('close', () => reject(new Error('the agent closed its input before the stream ended')));
   });
   outputFailed.catch(() => stop.abort());
-  // Pumped by hand, not piped: on a failure the agent's stdin must stay open until the agent is stopped, or it
-  // would read an end of input and could store a truncated tar as a complete backup.
-  const pumped = pump(tar, output);
-  pumped.catch(() => {});
   const scratch = await mkdtemp(join(tmpdir(), 'vcbmounter-stream-'));
   const reading = { ...options, signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal };
+  // Written into the agent's stdin, not piped: on a failure it must stay open until the agent is stopped, or the
+  // agent would read an end of input and could store a truncated tar as a complete backup.
+  const tar = new TarWriter(output, reading.signal);
   const work = streamMembers(reading, tar, scratch, mtime);
   try {
     const disks = await Promise.race([work, outputFailed]);
     const catalog = catalogOf(options, { diskLayout: 'monolithicFlat', startedAt, finishedAt: now().toISOString(), files: disks.files, disks: disks.disks });
-    await Promise.race([member(tar, CATALOG_FILE, Buffer.from(formatCatalog(catalog)), mtime, stop.signal), outputFailed]);
-    tar.finalize();
-    await Promise.race([pumped, outputFailed]);
+    await Promise.race([member(tar, CATALOG_FILE, Buffer.from(formatCatalog(catalog)), mtime), outputFailed]);
+    await Promise.race([tar.finish(), outputFailed]);
     output.end();
     await Promise.race([once(output, 'finish'), outputFailed]);
     return catalog;
   } catch (error) {
     stop.abort();
-    tar.destroy();
     await work.catch(() => {});
     throw error;
   } finally {
@@ -94,27 +67,18 @@ export async function streamVm(options: StreamVmOptions, output: Writable): Prom
   }
 }
 
-/** Copies the tar into the agent's stdin with its backpressure; never ends it (the caller does, on success only). */
-async function pump(tar: Pack, output: Writable): Promise<void> {
-  for await (const piece of tar as unknown as AsyncIterable<Buffer>) {
-    if (!output.write(piece)) await once(output, 'drain');
-  }
-}
-
-async function member(tar: Pack, name: string, body: Buffer, mtime: Date, signal?: AbortSignal): Promise<void> {
-  const entry = new Entry(tar, { name, size: body.length, mtime }, signal);
-  await entry.write(body);
-  await entry.end();
+function member(tar: TarWriter, name: string, body: Buffer, mtime: Date): Promise<void> {
+  return tar.member({ name, size: body.length, mtime }, body);
 }
 
 /** A file of this proxy as a member, read in pieces (a block list can be large). */
-async function fileMember(tar: Pack, name: string, path: string, mtime: Date, signal?: AbortSignal): Promise<void> {
-  const entry = new Entry(tar, { name, size: (await stat(path)).size, mtime }, signal);
-  for await (const piece of createReadStream(path)) await entry.write(piece as Buffer);
-  await entry.end();
+async function fileMember(tar: TarWriter, name: string, path: string, mtime: Date): Promise<void> {
+  await tar.begin({ name, size: (await stat(path)).size, mtime });
+  for await (const piece of createReadStream(path)) await tar.body(piece as Buffer);
+  await tar.end();
 }
 
-async function streamMembers(options: StreamVmOptions, tar: Pack, scratch: string, mtime: Date): Promise<{ disks: CatalogDisk[]; files: string[] }> {
+async function streamMembers(options: StreamVmOptions, tar: TarWriter, scratch: string, mtime: Date): Promise<{ disks: CatalogDisk[]; files: string[] }> {
   const names = exportDescriptorNames(options.disks);
   const total = options.disks.reduce((n, d) => n + allocatedBytes(d.base.blockMap), 0);
   let done = 0;
@@ -128,7 +92,7 @@ async function streamMembers(options: StreamVmOptions, tar: Pack, scratch: strin
   const signal = options.signal ? { signal: options.signal } : {};
   await fetchFileByCat(options.transport, options.vm.vmxPath, vmx, signal);
   const fileNameBySlot = Object.fromEntries(options.disks.map((d, i) => [d.slot, names[i]!]));
-  await member(tar, vmxFile, Buffer.from(rewriteVmxDiskFileNames(await readFile(vmx, 'utf8'), fileNameBySlot)), mtime, options.signal);
+  await member(tar, vmxFile, Buffer.from(rewriteVmxDiskFileNames(await readFile(vmx, 'utf8'), fileNameBySlot)), mtime);
   const files: string[] = [];
   for (const hostPath of options.vmFiles ?? []) {
     const name = posix.basename(hostPath);
@@ -136,7 +100,7 @@ async function streamMembers(options: StreamVmOptions, tar: Pack, scratch: strin
     const local = join(scratch, `file-${files.length}`);
     await fetchFileByCat(options.transport, hostPath, local, signal);
     const body = await readFile(local);
-    await member(tar, name, /\.vmsd$/i.test(name) ? Buffer.from(vmsdWithoutSnapshots(body.toString('utf8'))) : body, mtime, options.signal);
+    await member(tar, name, /\.vmsd$/i.test(name) ? Buffer.from(vmsdWithoutSnapshots(body.toString('utf8'))) : body, mtime);
     await rm(local);
     files.push(name);
   }
@@ -148,39 +112,40 @@ async function streamDisk(
   options: StreamVmOptions,
   disk: ExportDiskInput,
   descriptorFile: string,
-  tar: Pack,
+  tar: TarWriter,
   scratch: string,
   mtime: Date,
   onBytes: (bytes: number) => void,
 ): Promise<CatalogDisk> {
   const flatFile = `${descriptorFile.replace(/\.vmdk$/i, '')}-flat.vmdk`;
   const descriptor = buildMonolithicFlatDescriptor({ capacitySectors: disk.capacity / SECTOR_SIZE, flatFileName: flatFile, ...(disk.adapterType ? { adapterType: disk.adapterType } : {}) });
-  await member(tar, descriptorFile, Buffer.from(formatDescriptor(descriptor)), mtime, options.signal);
+  await member(tar, descriptorFile, Buffer.from(formatDescriptor(descriptor)), mtime);
 
   const blocksFile = blocksFileName(descriptorFile);
   const blocksPath = join(scratch, blocksFile);
   const lines = await LineFileWriter.create(blocksPath);
   const hashing = new StreamBlockHasher(disk.capacity, (line) => lines.add(line));
-  const flat = new Entry(tar, { name: flatFile, size: disk.capacity, mtime }, options.signal);
   let position = 0;
   const zerosTo = async (offset: number) => {
     while (position < offset) {
       const n = Math.min(ZEROS.length, offset - position);
-      await flat.write(ZEROS.subarray(0, n));
+      await tar.body(ZEROS.subarray(0, n));
       position += n;
     }
   };
   let seen = 0;
   const reader = disk.baseReader ?? options.reader;
   try {
+    await tar.begin({ name: flatFile, size: disk.capacity, mtime });
     await reader.read(
       disk.base,
       async (offset, chunk) => {
-        await zerosTo(offset);
+        if (position < offset) await zerosTo(offset);
         hashing.push(offset, chunk);
-        // The tar may still hold the chunk after this settles: copied unless the reader never reuses it.
-        await flat.write(reader.chunksStayValid ? chunk : Buffer.from(chunk));
+        // The output may still hold the chunk after this settles: copied unless the reader never reuses it.
+        const written = tar.body(reader.chunksStayValid ? chunk : Buffer.from(chunk));
         position = offset + chunk.length;
+        if (written) await written;
         await lines.flushIfFull();
       },
       {
@@ -192,14 +157,14 @@ async function streamDisk(
       },
     );
     await zerosTo(disk.capacity);
-    await flat.end();
+    await tar.end();
     hashing.finish();
     await lines.close();
   } catch (error) {
     await lines.abandon();
     throw error;
   }
-  await fileMember(tar, blocksFile, blocksPath, mtime, options.signal);
+  await fileMember(tar, blocksFile, blocksPath, mtime);
   const digest = await digestOfBlocksFile(blocksPath, disk.capacity);
   await rm(blocksPath);
   return {
