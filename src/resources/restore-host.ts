@@ -32,3 +32,20 @@ async function byVolumeUuid(esx: EsxHost, vms: VmRef[], datastore?: string, rest
   const uuid = (await esx.volumeSpace(`/vmfs/volumes/${datastore}`)).uuid;
   return uuid === undefined ? undefined : vms.find((v) => v.vmxPath === `/vmfs/volumes/${uuid}/${rest}`);
 }
+
+/** The `settleBy` field of a restore resource (see changeHost in the restore steps), when one is set. */
+export function settledBy(f: Record<string, unknown>, kind: string): { settleBy?: number } {
+  if (f.settleBy === undefined || f.settleBy === 0) return {};
+  const settleBy = Number(f.settleBy);
+  if (!Number.isFinite(settleBy)) throw new Error(`${kind} resource: field settleBy is not a number`);
+  return { settleBy };
+}
+
+/**
+ * Before `settleBy`, a change the host never answered may still happen: what the release sees is not final, so
+ * it stays held (exit 8, and `vcbmounter cleanup` says it is still waiting) rather than report it released.
+ */
+export function stillSettling(settleBy: number | undefined, what: string, then: string): void {
+  if (settleBy === undefined || Date.now() >= settleBy) return;
+  throw new VcbError('SETTLING', `still waiting: ${what} until ${new Date(settleBy).toISOString()} (cleanup after that time ${then})`);
+}

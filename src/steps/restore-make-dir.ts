@@ -1,6 +1,6 @@
 // Step directory: the VM's new directory on the datastore, removed with everything in it if the restore does not finish.
 
-import { need, type RestoreStep } from './restore-step.js';
+import { changeHost, need, type RestoreStep } from './restore-step.js';
 
 export const makeDirectory: RestoreStep = {
   name: 'directory',
@@ -14,7 +14,7 @@ export const makeDirectory: RestoreStep = {
     const esx = need(job.session, 'the session').esx;
     if (plan.folder.includes('/')) await esx.makeDirectory(plan.dir.slice(0, plan.dir.lastIndexOf('/')), { parents: true });
     job.dirHandle = ctx.acquire('restore-dir', `the restored VM's directory [${plan.datastore}] ${plan.folder}`, { dir: plan.dir });
-    await esx.makeDirectory(plan.dir);
+    await changeHost(job.dirHandle, ctx.o.commandTimeoutMs, () => esx.makeDirectory(plan.dir));
     job.dirHandle.update({ created: true });
   },
 };

@@ -1,6 +1,6 @@
 // Step replace (-b overwrite): unregister the powered-off VM being replaced and set its directory aside when the restore goes there.
 
-import { need, type RestoreStep } from './restore-step.js';
+import { changeHost, need, type RestoreStep } from './restore-step.js';
 
 export const replaceExisting: RestoreStep = {
   name: 'replace',
@@ -20,7 +20,9 @@ export const replaceExisting: RestoreStep = {
       dir,
       aside: job.aside ?? '',
     });
-    await esx.unregisterVm(existing);
-    if (job.aside) await esx.movePath(dir, job.aside);
+    const handle = job.replacedHandle;
+    await changeHost(handle, ctx.o.commandTimeoutMs, () => esx.unregisterVm(existing));
+    const aside = job.aside;
+    if (aside) await changeHost(handle, ctx.o.commandTimeoutMs, () => esx.movePath(dir, aside));
   },
 };

@@ -5,7 +5,8 @@ import type { ErrorCode } from '../errors.js';
 import type { HostSession, VmRef } from '../esx/index.js';
 import type { Catalog } from '../export/index.js';
 import type { Logger } from '../log.js';
-import type { ResourceKind } from '../resources/index.js';
+import { settleTime, type ResourceKind } from '../resources/index.js';
+import { unanswered } from '../esx/unanswered.js';
 import type { RestorePlan } from '../restore/plan.js';
 import type { RestoreOptions } from '../workflow/restore-options.js';
 
@@ -75,4 +76,22 @@ export interface RestoreStep {
 export function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`restore: ${what} is not known yet (steps out of order)`);
   return value;
+}
+
+/**
+ * Runs a change on the host for a resource already on the undo stack. Until the host answers, the resource
+ * carries `settleBy`: a command that got no answer (timed out, connection lost, interrupted) may still be
+ * carried out by the host, so its release waits that long before it believes what it sees.
+ */
+export async function changeHost<T>(handle: UndoHandle, timeoutMs: number, change: () => Promise<T>): Promise<T> {
+  handle.update({ settleBy: settleTime(Date.now(), timeoutMs) });
+  let result: T;
+  try {
+    result = await change();
+  } catch (e) {
+    if (!unanswered(e)) handle.update({ settleBy: 0 });
+    throw e;
+  }
+  handle.update({ settleBy: 0 });
+  return result;
 }

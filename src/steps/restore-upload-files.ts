@@ -12,7 +12,8 @@ export const uploadFiles: RestoreStep = {
     `upload the .vmx (disk file names, nvram, displayName, uuid.action set for the new place${o.drill ? '; network cards start disconnected' : ''}), the .nvram and the .vmsd (cat > FILE)`,
   acquires: [],
   errorCode: 'HOST_COMMAND',
-  hostCommands: ['^cat > '],
+  // `cat > FILE`: the redirect is the host shell's, so the command the host runs is a bare `cat`.
+  hostCommands: ['^cat$'],
   async run(ctx) {
     const { job } = ctx;
     const plan = need(job.plan, 'the plan');

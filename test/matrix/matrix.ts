@@ -51,12 +51,21 @@ export interface StepTarget {
   nth: number;
 }
 
-export interface Probe {
-  type: JobType;
+/** What the attribution reads of a job's steps: their names, in order, and the host commands each declares. */
+export interface StepList {
+  name: string;
+  steps: ReadonlyArray<{ name: string; hostCommands: readonly string[] }>;
+}
+
+export interface Attribution {
   /** Step name → its first host command; absent for steps that ran none. */
   targets: Map<string, StepTarget>;
   /** Step name → every command line it ran (to check the step's declared hostCommands). */
   commands: Map<string, string[]>;
+}
+
+export interface Probe extends Attribution {
+  type: JobType;
 }
 
 /** Step starts from the CLI's JSON log lines on stderr: `{"time":...,"step":"export",...}`. */
@@ -90,15 +99,21 @@ export async function leaveInterruptedRun(bench: Bench): Promise<void> {
  * what it left then run host commands).
  */
 export async function probe(type: JobType, opts: { afterInterruptedRun?: boolean } = {}): Promise<Probe> {
-  // Times are whole milliseconds: a command that starts in the millisecond a step starts could be that step's or
-  // the last of the step before. Such a run tells nothing for sure, so it is made again.
+  return withoutTies((acceptTies) => probeOnce(type, opts, acceptTies));
+}
+
+/**
+ * Times are whole milliseconds: a command that starts in the millisecond a step starts could be that step's or
+ * the last of the step before. Such a run tells nothing for sure, so it is made again (five times at most).
+ */
+export async function withoutTies<T>(once: (acceptTies: boolean) => Promise<T | undefined>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const found = await probeOnce(type, opts);
-    if (found || attempt === 5) return found ?? (await probeOnce(type, opts, true))!;
+    const found = await once(false);
+    if (found || attempt === 5) return found ?? (await once(true))!;
   }
 }
 
-function declares(type: JobType, step: string, line: string): boolean {
+function declares(type: StepList, step: string, line: string): boolean {
   return type.steps.find((s) => s.name === step)?.hostCommands.some((re) => new RegExp(re).test(line)) ?? false;
 }
 
@@ -111,30 +126,40 @@ async function probeOnce(type: JobType, opts: { afterInterruptedRun?: boolean },
     const endedAt = Date.now();
     // -t file leaves the volumes mounted: taken down here, its commands are not the run's.
     if (type.name === 'file') expect((await cli(['-U', outDir(bench, VM), ...bench.connect])).exitCode).toBe(0);
-    const starts = stepStarts(r.stderr);
-    expect(starts.map((s) => s.step)).toEqual(type.steps.map((s) => s.name));
-    const targets = new Map<string, StepTarget>();
-    const commands = new Map<string, string[]>();
-    const seen = new Map<string, number>();
-    // Commands of the killed run may be logged late (when their channel closed): only this run's count.
-    const ours = bench.sim.commandLog.filter((x) => x.startedAt >= starts[0]!.time && x.startedAt <= endedAt).sort((a, b) => a.startedAt - b.startedAt);
-    if (!acceptTies && ours.some((c) => starts.slice(1).some((s) => s.time === c.startedAt))) return undefined;
-    for (const c of ours) {
-      const line = c.argv.join(' ');
-      const count = (seen.get(line) ?? 0) + 1;
-      seen.set(line, count);
-      const at = starts.findLastIndex((s) => s.time <= c.startedAt);
-      let step = starts[Math.max(at, 0)]!.step;
-      // In the millisecond a step starts, the command may as well be the last one of the step before
-      // (causality only orders them to the millisecond): it goes to whichever of the two declares it.
-      if (at > 0 && starts[at]!.time === c.startedAt && !declares(type, step, line) && declares(type, starts[at - 1]!.step, line)) step = starts[at - 1]!.step;
-      if (!targets.has(step)) targets.set(step, { line, nth: count });
-      commands.set(step, [...(commands.get(step) ?? []), line]);
-    }
-    return { type, targets, commands };
+    const found = attribute(type, r.stderr, bench.sim.commandLog, endedAt, acceptTies);
+    return found && { type, ...found };
   } finally {
     await bench.stop();
   }
+}
+
+/**
+ * Attributes each host command a fault-free run logged to the step that was running when it started (the CLI's
+ * JSON log lines on stderr say when each step started); undefined when a command started in the very millisecond
+ * a step did and `acceptTies` is not set.
+ */
+export function attribute(type: StepList, stderr: string, log: Simulator['commandLog'], endedAt: number, acceptTies = false): Attribution | undefined {
+  const starts = stepStarts(stderr);
+  expect(starts.map((s) => s.step)).toEqual(type.steps.map((s) => s.name));
+  const targets = new Map<string, StepTarget>();
+  const commands = new Map<string, string[]>();
+  const seen = new Map<string, number>();
+  // Commands of the killed run may be logged late (when their channel closed): only this run's count.
+  const ours = log.filter((x) => x.startedAt >= starts[0]!.time && x.startedAt <= endedAt).sort((a, b) => a.startedAt - b.startedAt);
+  if (!acceptTies && ours.some((c) => starts.slice(1).some((s) => s.time === c.startedAt))) return undefined;
+  for (const c of ours) {
+    const line = c.argv.join(' ');
+    const count = (seen.get(line) ?? 0) + 1;
+    seen.set(line, count);
+    const at = starts.findLastIndex((s) => s.time <= c.startedAt);
+    let step = starts[Math.max(at, 0)]!.step;
+    // In the millisecond a step starts, the command may as well be the last one of the step before
+    // (causality only orders them to the millisecond): it goes to whichever of the two declares it.
+    if (at > 0 && starts[at]!.time === c.startedAt && !declares(type, step, line) && declares(type, starts[at - 1]!.step, line)) step = starts[at - 1]!.step;
+    if (!targets.has(step)) targets.set(step, { line, nth: count });
+    commands.set(step, [...(commands.get(step) ?? []), line]);
+  }
+  return { targets, commands };
 }
 
 function escapeRegex(s: string): string {
@@ -172,6 +197,11 @@ export async function startCell(faults: FaultRule[] = [], opts: { afterInterrupt
 export function backupUntilStep(cell: Cell, type: JobType, step: string, dir?: string) {
   const args = backupArgs(cell.bench, VM, ['-t', type.name, ...TIMEOUTS]);
   if (dir) args[args.indexOf('-r') + 1] = dir;
+  return cliUntilStep(args, step);
+}
+
+/** Starts `vcbmounter <args>` as a child process and resolves once it logs that `step` started. */
+export function cliUntilStep(args: string[], step: string) {
   const child = cli(args);
   let seen = '';
   const started = new Promise<void>((resolve, reject) => {
@@ -197,7 +227,7 @@ export function message(stderr: string): string {
  * Runs `vcbmounter cleanup` until it has nothing left to wait for: a create the host may still finish is
  * waited out (the cleanup says so), never assumed gone.
  */
-export async function cleanupUntilSettled(cell: Cell): Promise<void> {
+export async function cleanupUntilSettled(cell: { bench: Bench }): Promise<void> {
   const giveUpAt = Date.now() + 30_000;
   for (;;) {
     const c = await cli(['cleanup', ...cell.bench.connect]);
@@ -221,7 +251,7 @@ function expectHostKept(cell: Cell): void {
 }
 
 /** In the state directory: no lock held by a live process, no open journal. */
-function expectNothingHeld(cell: Cell): void {
+export function expectNothingHeld(cell: { bench: Bench }): void {
   const { bench } = cell;
   const locks = join(bench.stateDir, 'locks');
   for (const name of existsSync(locks) ? readdirSync(locks) : []) {
