@@ -10,7 +10,7 @@ export type SignalFault = 'SIGINT' | 'SIGTERM' | 'SIGKILL then cleanup' | 'SIGKI
 
 const EXIT_OF = { SIGINT: 130, SIGTERM: 143 } as const;
 /** Long enough that the signal lands while the step's first host command is still running. */
-const HOLD_MS = 1_500;
+export const HOLD_MS = 1_500;
 
 export function signalCells(type: JobType, faults: readonly SignalFault[]): void {
   describe(`${type.name}: signals`, () => {
