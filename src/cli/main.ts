@@ -2,7 +2,8 @@
 
 import { Option } from 'commander';
 import { VcbError } from '../errors.js';
-import { installSignalHandlers, signalExitCode, stateDirPath } from '../engine/index.js';
+import { stateDirPath } from '../engine/index.js';
+import { installCommandSignals } from './command-signals.js';
 import { createLogger, type Logger } from '../log.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
@@ -168,16 +169,11 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
     io.stdout.write(dryRunPlan(jobType, o).join('\n') + '\n');
     return;
   }
-  let holding: () => string[] = () => [];
-  const handlers = installSignalHandlers({
-    print: (line) => io.stderr.write(`${line}\n`),
-    onForce: (reason) => {
-      const left = holding();
-      const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
+  const handlers = installCommandSignals(io, {
+    release: `vcbmounter cleanup -h ${hostFlags(o)} ...`,
+    stillRunning: () => {
       const programs = runningPrograms();
-      const still = programs.length ? `; still running: ${programs.join(', ')} (stop it if it must not finish on its own)` : '';
-      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}${still}\n`);
-      process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
+      return programs.length ? `; still running: ${programs.join(', ')} (stop it if it must not finish on its own)` : '';
     },
   });
   const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
@@ -190,7 +186,7 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
         signal: handlers.signal,
         onProgress: progress.update,
         ...(embedded ? { openSession: embedded.open } : {}),
-        onHolding: (list) => (holding = list),
+        onHolding: handlers.holding,
       }),
     );
     progress.done();

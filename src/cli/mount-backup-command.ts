@@ -1,7 +1,8 @@
 // `vcbmounter mount-backup DIR MOUNTPOINT`: the guest volumes of a fullvm backup mounted read-only on this proxy, for restoring single files; -U MOUNTPOINT takes them down.
 
 import { Option, type Command } from 'commander';
-import { installSignalHandlers, signalExitCode, type HandledSignal } from '../engine/index.js';
+import type { HandledSignal } from '../engine/index.js';
+import { installCommandSignals } from './command-signals.js';
 import { mountBackupDryRun, runMountBackup, type MountBackupResult } from '../jobs/mount-backup.js';
 import type { MountBackupOptions } from '../steps/mount-backup-step.js';
 import { seconds } from './numeric-flags.js';
@@ -39,18 +40,9 @@ async function mountBackupAction(backup: string, mountPoint: string, flags: Reco
     io.stdout.write(mountBackupDryRun(o).join('\n') + '\n');
     return;
   }
-  let holding: () => string[] = () => [];
-  const handlers = installSignalHandlers({
-    print: (line) => io.stderr.write(`${line}\n`),
-    onForce: (reason) => {
-      const left = holding();
-      const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter -U ${mountPoint}\` (same --state-dir) to release it` : '';
-      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
-      process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
-    },
-  });
+  const handlers = installCommandSignals(io, { release: `vcbmounter -U ${mountPoint}` });
   try {
-    const result = await runMountBackup(o, { log, signal: handlers.signal, onHolding: (list) => (holding = list) });
+    const result = await runMountBackup(o, { log, signal: handlers.signal, onHolding: handlers.holding });
     io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summary(result));
   } finally {
     outcome.interruptedBy = handlers.received;

@@ -2,7 +2,8 @@
 
 import { Option, type Command } from 'commander';
 import { VcbError } from '../errors.js';
-import { installSignalHandlers, signalExitCode, type HandledSignal } from '../engine/index.js';
+import type { HandledSignal } from '../engine/index.js';
+import { installCommandSignals } from './command-signals.js';
 import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { restoreOptionsSchema, type RestoreOptions } from '../workflow/restore-options.js';
 import { hostFlags } from '../workflow/host-flags.js';
@@ -114,19 +115,10 @@ async function restoreAction(flags: Record<string, unknown>, io: CliIO, outcome:
     io.stdout.write(restoreDryRun(o).join('\n') + '\n');
     return;
   }
-  let holding: () => string[] = () => [];
-  const handlers = installSignalHandlers({
-    print: (line) => io.stderr.write(`${line}\n`),
-    onForce: (reason) => {
-      const left = holding();
-      const hint = left.length ? `; left behind: ${left.join(', ')}; run \`vcbmounter cleanup -h ${hostFlags(o)} ...\` (same --state-dir) to release it` : '';
-      io.stderr.write(`vcbmounter: forced exit during cleanup${hint}\n`);
-      process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
-    },
-  });
+  const handlers = installCommandSignals(io, { release: `vcbmounter cleanup -h ${hostFlags(o)} ...` });
   const progress = progressRenderer(io.stderr, !flags.json && !flags.logFile);
   try {
-    const result = await runRestore(o, { log, signal: handlers.signal, onProgress: progress.update, onHolding: (list) => (holding = list) });
+    const result = await runRestore(o, { log, signal: handlers.signal, onProgress: progress.update, onHolding: handlers.holding });
     progress.done();
     io.stdout.write(flags.json ? JSON.stringify({ ok: true, ...result }) + '\n' : summary(result));
   } finally {
