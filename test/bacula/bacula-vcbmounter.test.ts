@@ -228,7 +228,7 @@ describe('Bacula runs vcbmounter pre/post around its jobs (real daemons, two pro
       expect(resultB.status, resultB.log).toBe('T');
       const spans = hookSpans();
       expect([...spans.keys()].sort()).toEqual(['pa', 'pb']);
-      expect(maxOverlap(spans.values()), readFileSync(hookLog, 'utf8')).toBe(2);
+      expect(maxOverlap(spans.values()), [readFileSync(hookLog, 'utf8'), resultA.log, resultB.log].join('\n---\n')).toBe(2);
       for (const [vm, job, client] of [['pa', a, 0], ['pb', b, 1]] as const) {
         const where = restoreRoot(vm);
         const restore = await site.restore({ jobId: job, where, client: site.clients[client] });

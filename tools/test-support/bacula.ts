@@ -21,6 +21,9 @@
 //   Run After Failed Job as such a RunScript; not tried here).
 // - `cancel` during the data transfer: both the client's and the director's RunsOnFailure After scripts run
 //   (the client's may end a moment after the director reports A). RunsOnSuccess-only After scripts run in neither case.
+// - Two jobs started together on one shared File device ran one after the other now and then (the second's Before
+//   script began only when the first's had ended; the storage daemon reserves a job's device before its Before
+//   scripts run). So the storage daemon has one device per job that may run at once, and each job its own pool.
 // - The director's job queue looks for startable jobs every 2 s, so of two jobs started together the second may start
 //   a few seconds later even when Maximum Concurrent Jobs allows both at once.
 
@@ -72,6 +75,11 @@ export interface StartBaculaOptions {
    * anything of it runs on a client, its Before scripts included.
    */
   storageMaximumConcurrentJobs?: number;
+  /**
+   * File devices of the storage daemon's virtual autochanger, each for one job at a time. Default 4: as many as the
+   * jobs a test runs at once, so that no job waits for another's device (see the top of this file).
+   */
+  devices?: number;
   /** Bacula's -d level for every daemon (its debug lines go to the daemon's log in the work dir). */
   debugLevel?: number;
 }
@@ -295,6 +303,7 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       return path;
     };
 
+    const devices = Array.from({ length: opts.devices ?? 4 }, (_, index) => `FileDev${index + 1}`);
     const sdConfig = writeConfig('bacula-sd.conf', [
       'Storage {',
       '  Name = vcb-sd',
@@ -305,17 +314,22 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       '  Maximum Concurrent Jobs = 20',
       '}',
       `Director {\n  Name = ${DIRECTOR}\n  Password = ${configString(secrets.sd)}\n}`,
-      'Device {',
-      '  Name = FileDev',
-      '  Media Type = File',
-      `  Archive Device = ${configString(dirs.storage)}`,
-      '  LabelMedia = yes',
-      '  Random Access = yes',
-      '  AutomaticMount = yes',
-      '  RemovableMedia = no',
-      '  AlwaysOpen = no',
-      '  Maximum Concurrent Jobs = 20',
-      '}',
+      // A virtual disk autochanger, as in Debian's own bacula-sd.conf: one File device per job that may run at once.
+      `Autochanger {\n  Name = FileChgr\n  Device = ${devices.join(', ')}\n  Changer Command = ""\n  Changer Device = /dev/null\n}`,
+      ...devices.flatMap((device) => [
+        'Device {',
+        `  Name = ${device}`,
+        '  Media Type = File',
+        `  Archive Device = ${configString(dirs.storage)}`,
+        '  Autochanger = yes',
+        '  LabelMedia = yes',
+        '  Random Access = yes',
+        '  AutomaticMount = yes',
+        '  RemovableMedia = no',
+        '  AlwaysOpen = no',
+        '  Maximum Concurrent Jobs = 1',
+        '}',
+      ]),
       `Messages {\n  Name = Standard\n  director = ${DIRECTOR} = all\n}`,
     ]);
     const fdConfigs = dirs.fd.map((dir, index) =>
@@ -355,11 +369,11 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       '  Address = 127.0.0.1',
       `  SDPort = ${sdPort}`,
       `  Password = ${configString(secrets.sd)}`,
-      '  Device = FileDev',
+      '  Device = FileChgr',
+      '  Autochanger = yes',
       '  Media Type = File',
       `  Maximum Concurrent Jobs = ${opts.storageMaximumConcurrentJobs ?? 20}`,
       '}',
-      'Pool {\n  Name = Default\n  Pool Type = Backup\n  Label Format = "Vol-"\n  Maximum Volume Bytes = 1G\n  AutoPrune = no\n  Recycle = no\n}',
       // Job messages: to the console (bconsole `messages`), a file in the work dir, and the catalog (`list joblog`).
       'Messages {',
       '  Name = Standard',
@@ -383,6 +397,19 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       );
     });
     for (const job of jobs) {
+      // Each job its own pool, so that jobs running at once never wait for one another's volume.
+      dirLines.push(
+        'Pool {',
+        `  Name = ${configString(`${job.name}-pool`)}`,
+        '  Pool Type = Backup',
+        `  Label Format = ${configString(`${job.name}-`)}`,
+        '  Maximum Volume Bytes = 1G',
+        '  AutoPrune = no',
+        '  Recycle = no',
+        '}',
+      );
+    }
+    for (const job of jobs) {
       const client = clients[job.client ?? 0];
       if (!client) throw new Error(`job ${job.name}: no file daemon ${job.client} (fileDaemons: ${fileDaemons})`);
       dirLines.push(
@@ -403,7 +430,7 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
         `  Client = ${client}`,
         `  FileSet = ${configString(`${job.name}-set`)}`,
         '  Storage = File',
-        '  Pool = Default',
+        `  Pool = ${configString(`${job.name}-pool`)}`,
         '  Messages = Standard',
         `  Maximum Concurrent Jobs = ${job.maximumConcurrentJobs ?? 10}`,
         ...(job.maximumBandwidth ? [`  Maximum Bandwidth = ${job.maximumBandwidth}`] : []),
@@ -419,7 +446,7 @@ export async function startBacula(opts: StartBaculaOptions): Promise<BaculaSite>
       `  Client = ${clients[0]}`,
       `  FileSet = ${configString(`${jobs[0]!.name}-set`)}`,
       '  Storage = File',
-      '  Pool = Default',
+      `  Pool = ${configString(`${jobs[0]!.name}-pool`)}`,
       '  Messages = Standard',
       `  Where = ${configString(join(work, 'restores'))}`,
       '  Maximum Concurrent Jobs = 10',
