@@ -130,8 +130,21 @@ describe('Bacula runs vcbmounter pre/post around its jobs (real daemons, two pro
     mkdirSync(join(bench.work, 'stage'));
     hookLog = join(bench.work, 'hook.log');
     const hook = join(bench.work, 'overlap-hook');
-    // VCB_VM is empty at job-start and job-end (they are about the whole run): the VM comes from -a.
-    writeFileSync(hook, `#!/bin/sh\necho "$1 $(date +%s%3N) \${VCB_SELECTOR#name:}" >> ${hookLog}\n`);
+    // VCB_VM is empty at job-start and job-end (they are about the whole run): the VM comes from -a. At backup-start
+    // each run waits (30 s at most) until two runs have started, so that two runs Bacula lets run at once overlap
+    // however slowly the director starts the second; runs Bacula holds back cannot meet and fail the overlap checks.
+    writeFileSync(
+      hook,
+      [
+        '#!/bin/sh',
+        `echo "$1 $(date +%s%3N) \${VCB_SELECTOR#name:}" >> ${hookLog}`,
+        'if [ "$1" = backup-start ]; then',
+        '  i=0',
+        `  while [ "$(grep -c '^job-start ' ${hookLog})" -lt 2 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done`,
+        'fi',
+        '',
+      ].join('\n'),
+    );
     chmodSync(hook, 0o755);
     const hookFlags = ['--hook', hook];
 
