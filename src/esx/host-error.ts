@@ -23,7 +23,8 @@ export function hostCommandFailed(
   command: readonly string[],
   hostMessage: string,
   code: ErrorCode = 'HOST_COMMAND',
-  options?: { cause?: unknown },
+  options?: { cause?: unknown; shown?: string },
 ): VcbError {
-  return new VcbError(code, `${describeCommand(command)} failed: ${hostMessage}`, { command: [...command] }, options);
+  const { shown, ...rest } = options ?? {};
+  return new VcbError(code, `${shown ?? describeCommand(command)} failed: ${hostMessage}`, { command: [...command] }, rest);
 }

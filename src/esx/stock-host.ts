@@ -108,22 +108,23 @@ export abstract class StockCommandsHost {
 
   uploadFile(path: string, data: Buffer, options: WriteOptions = {}): Promise<void> {
     const line = uploadLine(path);
-    return this.runWithInput(['cat', '>', path], line, data, options);
+    // Shown as the shell line it is (`cat > PATH`), not as a command whose argument is ">".
+    return this.runWithInput(['cat', '>', path], line, data, options, `cat > ${describeCommand([path])}`);
   }
 
   /** Runs a command line fed `data` on stdin; a failure (a full datastore among them) throws as runOnHost's would. */
-  private async runWithInput(command: readonly string[], line: string, data: Buffer | Readable, options: WriteOptions): Promise<void> {
+  private async runWithInput(command: readonly string[], line: string, data: Buffer | Readable, options: WriteOptions, shown = describeCommand(command)): Promise<void> {
     let result: ExecResult;
     try {
       result = await this.transport.execLine(line, { stdin: data, ...timeout(options.timeoutMs), ...(options.signal ? { signal: options.signal } : {}) });
     } catch (error) {
       if (!(error instanceof TransportError)) throw error;
       const code = error.code === 'ABORTED' ? 'INTERRUPTED' : error.code === 'TIMEOUT' ? 'HOST_COMMAND' : 'CONNECT';
-      throw new VcbError(code, `${describeCommand(command)}: ${error.message}`, { command: [...command] }, { cause: error });
+      throw new VcbError(code, `${shown}: ${error.message}`, { command: [...command] }, { cause: error });
     }
     if (result.exitCode !== 0) {
       const full = /No space left on device/i.test(result.stderr);
-      throw hostCommandFailed(command, hostMessage(result), full ? 'DATASTORE_FULL' : 'HOST_COMMAND');
+      throw hostCommandFailed(command, hostMessage(result), full ? 'DATASTORE_FULL' : 'HOST_COMMAND', { shown });
     }
   }
 

@@ -127,17 +127,19 @@ describe('refusals before anything is written', () => {
 });
 
 describe('failures undo everything', () => {
-  for (const [what, rule, code] of [
-    ['a dropped connection during a disk write', { match: '^dd ', action: 'drop', nth: 2 }, 3],
-    ['a datastore that fills up during the upload', { match: '^dd ', action: 'fill', datastore: 'ds1', nth: 2 }, 6],
-    ['a failing file upload (cat > FILE)', { match: '^cat$', action: 'fail', stderr: 'cat: write error: Input/output error' }, 1],
-    ['a power-on that fails once the VM is registered', { match: '^vim-cmd vmsvc/power\\.on', action: 'fail', stderr: 'hostd busy' }, 6],
+  for (const [what, rule, code, message] of [
+    ['a dropped connection during a disk write', { match: '^dd ', action: 'drop', nth: 2 }, 3, undefined],
+    ['a datastore that fills up during the upload', { match: '^dd ', action: 'fill', datastore: 'ds1', nth: 2 }, 6, undefined],
+    // The error shows the upload as the shell line it is.
+    ['a failing file upload (cat > FILE)', { match: '^cat$', action: 'fail', stderr: 'cat: write error: Input/output error' }, 1, /: cat > \/vmfs\/volumes\/ds1\/doomed\/\S+ failed: exit status 1: cat: write error/],
+    ['a power-on that fails once the VM is registered', { match: '^vim-cmd vmsvc/power\\.on', action: 'fail', stderr: 'hostd busy' }, 6, undefined],
   ] as const) {
     test(`${what}: nothing registered, nothing left on the datastore`, async () => {
       bench.sim.faults.add(rule as never);
       try {
         const r = await restore(['--name', 'doomed', '--power-on']);
         expect(r.exitCode, r.stderr).toBe(code);
+        if (message) expect(r.stderr).toMatch(message);
         expect(bench.sim.faults.fired.length).toBeGreaterThan(0);
       } finally {
         bench.sim.faults.clear();
