@@ -1,9 +1,7 @@
 // The mount-backup job: the guest volumes of a fullvm backup on this proxy, mounted read-only as -t file mounts a snapshot's, until -U.
 
 import { resolve as resolvePath } from 'node:path';
-import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
-import { VcbError } from '../errors.js';
-import { releasable } from '../resources/index.js';
+import { runSteps } from '../engine/index.js';
 import type { VolumeRecord } from '../mount/layout.js';
 import { backupPath } from '../workflow/backup-mounts.js';
 import { checkBackupProxy } from '../steps/mount-backup-proxy.js';
@@ -14,6 +12,7 @@ import { serveBackup } from '../steps/mount-backup-serve.js';
 import { mountBackupVolumes } from '../steps/mount-backup-mount.js';
 import { handOverBackup } from '../steps/mount-backup-hand-over.js';
 import type { MountBackupContext, MountBackupDeps, MountBackupOptions, MountBackupState, MountBackupStep } from '../steps/mount-backup-step.js';
+import { engineSteps, leftBehindError, openRunFrame } from './run-frame.js';
 
 /** The steps in order: every check before the first acquire (the lock, which opens the journal). */
 export const MOUNT_BACKUP_STEPS: readonly MountBackupStep[] = [checkBackupProxy, readBackup, checkMountPoint, lockBackup, serveBackup, mountBackupVolumes, handOverBackup];
@@ -40,33 +39,33 @@ export function mountBackupDryRun(o: MountBackupOptions): string[] {
 
 export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDeps): Promise<MountBackupResult> {
   const { log } = deps;
-  const runId = newRunId();
-  const startedAt = new Date().toISOString();
-  const stateDir = resolveStateDir(o.stateDir);
   const dir = resolvePath(o.mountPoint);
   const job: MountBackupState = { backup: backupPath(o.backup), descriptors: [], warnings: [] };
-  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.catalog!.host.name, vm: job.catalog!.vm.name, runId, dir, source: job.backup }));
-  const undo = new UndoStack(journal);
-  const releaseEnv = { log, warn: (w: string) => job.warnings.push(w) };
+  const frame = openRunFrame({
+    stateDir: o.stateDir,
+    journal: () => ({ host: job.catalog!.host.name, vm: job.catalog!.vm.name, dir, source: job.backup }),
+    release: { log, warn: (w: string) => job.warnings.push(w) },
+    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+  });
+  const { runId, startedAt } = frame;
   const ctx: MountBackupContext = {
     signal: deps.signal,
-    undo,
-    journal,
+    undo: frame.undo,
+    journal: frame.journal,
     log,
     o,
     runId,
     dir,
-    stateDir,
+    stateDir: frame.stateDir,
     job,
     unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.catalog?.vm.name;
     },
-    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
-    recordHandOver: (pid, startedBefore) => journal.opened?.handOver(pid, startedBefore, dir),
+    acquire: frame.acquire,
+    recordHandOver: (pid, startedBefore) => frame.recordHandOver(pid, startedBefore, dir),
   };
-  deps.onHolding?.(() => undo.pending.map((e) => e.description));
-  const steps: Step[] = MOUNT_BACKUP_STEPS.map((s) => ({ name: s.name, description: s.describe(o), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  const steps = engineSteps(MOUNT_BACKUP_STEPS, (s) => s.describe(o), ctx);
   try {
     await runSteps(steps, ctx);
   } catch (e) {
@@ -90,8 +89,5 @@ export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDep
 
 /** What the unwind could not release makes it CLEANUP (exit 8), named with the command that finishes it: -U MOUNTPOINT. */
 function leftBehind(e: unknown, ctx: MountBackupContext): unknown {
-  const left = ctx.undo.pending;
-  if (left.length === 0 || !(e instanceof VcbError)) return e;
-  const what = left.map((l) => (l.lastError ? `${l.description} (${l.lastError})` : l.description)).join('; ');
-  return new VcbError('CLEANUP', `${e.message}; left behind: ${what}; run \`vcbmounter -U ${ctx.dir}\` (same --state-dir) to release it`, { ...e.context }, { cause: e.cause ?? e });
+  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; left behind: ${left}; run \`vcbmounter -U ${ctx.dir}\` (same --state-dir) to release it`);
 }

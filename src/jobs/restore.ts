@@ -1,9 +1,8 @@
 // The restore job (vcbRestore's role): a fullvm export uploaded to a datastore as thin disks and registered, on the step engine.
 
 import { resolve as resolvePath } from 'node:path';
-import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
+import { runSteps } from '../engine/index.js';
 import { VcbError } from '../errors.js';
-import { releasable } from '../resources/index.js';
 import { drillConflict } from '../restore/drill.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import type { RestoreOptions } from '../workflow/restore-options.js';
@@ -21,6 +20,7 @@ import { finishRestore } from '../steps/restore-finish.js';
 import { waitForHeartbeat } from '../steps/restore-drill-heartbeat.js';
 import { removeDrillVm } from '../steps/restore-drill-remove.js';
 import type { RestoreContext, RestoreDeps, RestoreState, RestoreStep } from '../steps/restore-step.js';
+import { engineSteps, leftBehindError, openRunFrame } from './run-frame.js';
 
 /** The steps in order: everything that can refuse comes before the first change on the host. */
 export const RESTORE_STEPS: readonly RestoreStep[] = [readCatalog, restoreConnect, checkTarget, checkSpace, replaceExisting, makeDirectory, uploadDisks, uploadFiles, registerVm, powerOn, finishRestore];
@@ -68,37 +68,37 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
   const { log } = deps;
   const conflict = drillConflict(o);
   if (conflict) throw new VcbError('USAGE', conflict);
-  const runId = newRunId();
-  const startedAt = new Date().toISOString();
-  const stateDir = resolveStateDir(o.stateDir);
   const job: RestoreState = { sourceDir: resolvePath(o.source), blocks: [], bytesTotal: 0, bytesSent: 0, poweredOn: false, warnings: [] };
-  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.name ?? job.catalog?.vm.name ?? 'restore', runId }));
-  const undo = new UndoStack(journal);
   // A release after a dropped connection logs in again (the transport refuses once the run closed it for good).
   const host = async () => {
     const session = job.session!;
     if (!session.transport.isConnected()) await session.transport.reconnect();
     return session;
   };
-  const releaseEnv = { log, host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
+  const frame = openRunFrame({
+    stateDir: o.stateDir,
+    journal: () => ({ host: job.session!.label, vm: job.name ?? job.catalog?.vm.name ?? 'restore' }),
+    release: { log, host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
+    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+  });
+  const { runId, startedAt } = frame;
   const ctx: RestoreContext = {
     signal: deps.signal,
-    undo,
-    journal,
+    undo: frame.undo,
+    journal: frame.journal,
     log,
     o,
     deps,
     runId,
-    stateDir,
+    stateDir: frame.stateDir,
     job,
     unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.name;
     },
-    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
+    acquire: frame.acquire,
   };
-  deps.onHolding?.(() => undo.pending.map((e) => e.description));
-  const steps: Step[] = restoreSteps(o).map((s) => ({ name: s.name, description: s.describe(o), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  const steps = engineSteps(restoreSteps(o), (s) => s.describe(o), ctx);
   try {
     await runSteps(steps, ctx);
   } catch (e) {
@@ -128,8 +128,5 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
 
 /** As the backup's: whatever stopped the run, something the unwind could not give back makes it CLEANUP (exit 8), named with the command to run. */
 function leftBehind(e: unknown, ctx: RestoreContext): unknown {
-  const left = ctx.undo.pending;
-  if (left.length === 0 || !(e instanceof VcbError)) return e;
-  const what = left.map((l) => (l.lastError ? `${l.description} (${l.lastError})` : l.description)).join('; ');
-  return new VcbError('CLEANUP', `${e.message}; left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`, { ...e.context }, { cause: e.cause ?? e });
+  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; left behind: ${left}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`);
 }

@@ -1,10 +1,9 @@
 // Runs a job type's steps for one VM on the engine: journal, undo stack with the registry's releases, result or error.
 
 import { resolve as resolvePath } from 'node:path';
-import { DeferredJournal, Journal, newRunId, resolveStateDir, runSteps, UndoStack, type Step } from '../engine/index.js';
+import { runSteps } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { writeStateFile } from '../export/index.js';
-import { releasable } from '../resources/index.js';
 import type { Catalog } from '../export/index.js';
 import type { VolumeRecord } from '../mount/layout.js';
 import { parseSelector } from '../workflow/identify.js';
@@ -14,6 +13,7 @@ import { hostFlags } from '../workflow/host-flags.js';
 import { backupHookValues } from '../steps/hook.js';
 import { runHook } from '../hooks/run-hook.js';
 import { statusOf } from '../hooks/job-hooks.js';
+import { engineSteps, leftBehindError, openRunFrame } from './run-frame.js';
 
 export interface JobResult {
   runId: string;
@@ -45,34 +45,34 @@ function refuseUnavailable(o: BackupOptions): void {
 export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Promise<JobResult> {
   refuseUnavailable(o);
   const { log } = deps;
-  const runId = newRunId();
-  const startedAt = new Date().toISOString();
-  const stateDir = resolveStateDir(o.stateDir);
   const dir = o.dir ? resolvePath(o.dir) : '';
   const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
-  const journal = new DeferredJournal(() => Journal.open({ stateDir, host: job.session!.label, vm: job.vm!.ref.name, runId, ...(dir ? { dir } : {}) }));
-  const undo = new UndoStack(journal);
-  const releaseEnv = { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) };
+  const frame = openRunFrame({
+    stateDir: o.stateDir,
+    journal: () => ({ host: job.session!.label, vm: job.vm!.ref.name, ...(dir ? { dir } : {}) }),
+    release: { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
+    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+  });
+  const { runId, startedAt } = frame;
   const ctx: JobContext = {
     signal: deps.signal,
-    undo,
-    journal,
+    undo: frame.undo,
+    journal: frame.journal,
     log,
     o,
     deps,
     runId,
     dir,
-    stateDir,
+    stateDir: frame.stateDir,
     job,
     unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.vm?.ref.name;
     },
-    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, releaseEnv)),
-    recordHandOver: (pid, startedBefore) => journal.opened?.handOver(pid, startedBefore, dir),
+    acquire: frame.acquire,
+    recordHandOver: (pid, startedBefore) => frame.recordHandOver(pid, startedBefore, dir),
   };
-  deps.onHolding?.(() => undo.pending.map((e) => e.description));
-  const steps: Step[] = type.steps.map((s) => ({ name: s.name, description: s.describe(o, dir), errorCode: s.errorCode, run: () => s.run(ctx) }));
+  const steps = engineSteps(type.steps, (s) => s.describe(o, dir), ctx);
   try {
     await runSteps(steps, ctx);
   } catch (e) {
@@ -128,24 +128,16 @@ async function recordHeldInExport(ctx: JobContext): Promise<void> {
 }
 
 /**
- * Whatever stopped the run, if the unwind could not release something (our snapshot on the host, say), the
- * error becomes CLEANUP (exit 8): that is what the admin must act on. The message keeps the first error
- * first, then names each thing left and why, then says once what to run.
+ * Something the unwind could not release (our snapshot on the host, say) makes the error CLEANUP (exit 8). The
+ * message keeps the first error first, then names each thing left and why, then says once what to run.
  */
 function leftBehind(e: unknown, ctx: JobContext): unknown {
-  const left = ctx.undo.pending;
-  if (left.length === 0 || !(e instanceof VcbError)) return e;
-  const original = firstError(e);
-  const done = ctx.job.published ? `the backup in ${ctx.dir} is complete, but ` : '';
-  const what = left.map((l) => (l.lastError ? `${l.description} (${l.lastError})` : l.description)).join('; ');
-  const lead = original === undefined ? '' : `${original}; `;
-  return new VcbError(
-    'CLEANUP',
-    `${lead}${done}left behind: ${what}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`,
-    { ...e.context },
-    // The cause is what the message already says: the engine's grouping of the first error and cleanup's.
-    { cause: e.cause ?? e },
-  );
+  return leftBehindError(e, ctx.undo, (error, left) => {
+    const original = firstError(error);
+    const done = ctx.job.published ? `the backup in ${ctx.dir} is complete, but ` : '';
+    const lead = original === undefined ? '' : `${original}; `;
+    return `${lead}${done}left behind: ${left}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`;
+  });
 }
 
 /** The message of the error that stopped the run, without the cleanup failures the engine appended; undefined when only cleanup failed. */
