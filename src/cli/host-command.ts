@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { VcbError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openHostSession, type HostSession } from '../workflow/connect.js';
-import { promptPassword, resolvePassword } from '../workflow/credentials.js';
+import { passwordFromFlags } from './connection-input.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { withConnectionOptions } from './flags.js';
 
@@ -27,11 +27,7 @@ export async function sessionFromFlags(flags: Record<string, unknown>, log: Logg
   if (!flags.host) throw new VcbError('USAGE', `${command} needs -h HOST (see vcbmounter ${command} --help)`);
   const host = String(flags.host);
   const user = String(flags.user ?? 'root');
-  const password = await resolvePassword({
-    password: flags.password as string | undefined,
-    passwordFile: flags.passwordFile as string | undefined,
-    prompt: flags.identity ? undefined : () => promptPassword(`${user}@${host}`),
-  });
+  const password = await passwordFromFlags(flags);
   return openHostSession(
     {
       host,

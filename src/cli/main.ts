@@ -5,7 +5,6 @@ import { VcbError } from '../errors.js';
 import { stateDirPath } from '../engine/index.js';
 import { installCommandSignals } from './command-signals.js';
 import { createLogger, type Logger } from '../log.js';
-import { promptPassword, resolvePassword } from '../workflow/credentials.js';
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import { dryRunPlan, jobTypeFor, runJob } from '../jobs/index.js';
 import { refuseBadCombinations } from '../workflow/option-rules.js';
@@ -24,6 +23,7 @@ import { runCleanup } from './cleanup.js';
 import { lazyHostFromFlags } from './lazy-host.js';
 import { connectRetriesFlag, seconds } from './numeric-flags.js';
 import { isSimHost } from './sim-host.js';
+import { connectionInput, passwordFromFlags } from './connection-input.js';
 import { registerListCommand } from './list-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerRestoreCommand } from './restore-command.js';
@@ -111,29 +111,14 @@ async function backupAction(flags: Record<string, unknown>, io: CliIO, outcome: 
   if (sim && mode === 'pre' && !flags.dryRun) {
     throw new VcbError('USAGE', 'pre -h sim: the embedded simulated host lives only as long as this command, and `post` needs it too; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
   }
-  const password =
-    sim || flags.dryRun
-      ? undefined
-      : await resolvePassword({
-          password: flags.password as string | undefined,
-          passwordFile: flags.passwordFile as string | undefined,
-          prompt: flags.identity ? undefined : () => promptPassword(`${String(flags.user)}@${String(flags.host)}`),
-        });
+  const password = sim || flags.dryRun ? undefined : await passwordFromFlags(flags);
   const parsed = backupOptionsSchema.safeParse({
-    host: flags.host,
-    port: flags.port,
-    user: flags.user,
-    password,
-    identityFile: flags.identity,
-    hostKey: flags.hostKey,
-    knownHosts: flags.knownHosts,
-    acceptNewHostKey: flags.acceptNewHostKey,
+    ...connectionInput(flags, password),
     selector: flags.vm,
     dir: flags.dir ?? '',
     type: flags.type,
     mode: flags.mode,
     monolithic: flags.monolithic === '1',
-    commandSet: flags.commandSet,
     preexistingMountpoint: flags.preexistingMountpoint,
     preexistingSnapshot: flags.preexistingSnapshot,
     requireQuiesce: flags.requireQuiesce,

@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { VcbError } from '../errors.js';
 import type { HandledSignal } from '../engine/index.js';
 import { installCommandSignals } from './command-signals.js';
-import { promptPassword, resolvePassword } from '../workflow/credentials.js';
+import { connectionInput, passwordFromFlags } from './connection-input.js';
 import { restoreOptionsSchema, type RestoreOptions } from '../workflow/restore-options.js';
 import { hostFlags } from '../workflow/host-flags.js';
 import { restoreDryRun, runRestore, type RestoreResult } from '../jobs/restore.js';
@@ -72,23 +72,9 @@ async function restoreAction(flags: Record<string, unknown>, io: CliIO, outcome:
   if (isSimHost(String(flags.host)) && !flags.dryRun) {
     throw new VcbError('USAGE', 'restore -h sim: the embedded simulated host lives only as long as this command; start it with `vcbmounter sim` in another terminal and point -h, --port and --host-key at what it prints');
   }
-  const password = flags.dryRun
-    ? undefined
-    : await resolvePassword({
-        password: flags.password as string | undefined,
-        passwordFile: flags.passwordFile as string | undefined,
-        prompt: flags.identity ? undefined : () => promptPassword(`${String(flags.user)}@${String(flags.host)}`),
-      });
+  const password = flags.dryRun ? undefined : await passwordFromFlags(flags);
   const parsed = restoreOptionsSchema.safeParse({
-    host: flags.host,
-    port: flags.port,
-    user: flags.user,
-    password,
-    identityFile: flags.identity,
-    hostKey: flags.hostKey,
-    knownHosts: flags.knownHosts,
-    acceptNewHostKey: Boolean(flags.acceptNewHostKey),
-    commandSet: flags.commandSet,
+    ...connectionInput(flags, password),
     source: flags.source,
     catalogFile: flags.catalog,
     datastore: flags.datastore,

@@ -42,27 +42,23 @@ export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDep
   const dir = resolvePath(o.mountPoint);
   const job: MountBackupState = { backup: backupPath(o.backup), descriptors: [], warnings: [] };
   const frame = openRunFrame({
+    signal: deps.signal,
+    log,
+    unwindTimeoutMs: o.cleanupTimeoutMs,
     stateDir: o.stateDir,
     journal: () => ({ host: job.catalog!.host.name, vm: job.catalog!.vm.name, dir, source: job.backup }),
-    release: { log, warn: (w: string) => job.warnings.push(w) },
+    release: { warn: (w: string) => job.warnings.push(w) },
     ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
   });
-  const { runId, startedAt } = frame;
+  const { runId } = frame.context;
   const ctx: MountBackupContext = {
-    signal: deps.signal,
-    undo: frame.undo,
-    journal: frame.journal,
-    log,
+    ...frame.context,
     o,
-    runId,
     dir,
-    stateDir: frame.stateDir,
     job,
-    unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.catalog?.vm.name;
     },
-    acquire: frame.acquire,
     recordHandOver: (pid, startedBefore) => frame.recordHandOver(pid, startedBefore, dir),
   };
   const steps = engineSteps(MOUNT_BACKUP_STEPS, (s) => s.describe(o), ctx);
@@ -82,7 +78,7 @@ export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDep
     quiesced: catalog.snapshot.quiesced,
     volumes: job.volumes!,
     warnings: job.warnings,
-    startedAt,
+    startedAt: frame.startedAt,
     endedAt: new Date().toISOString(),
   };
 }

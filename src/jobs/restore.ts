@@ -76,27 +76,23 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
     return session;
   };
   const frame = openRunFrame({
+    signal: deps.signal,
+    log,
+    unwindTimeoutMs: o.cleanupTimeoutMs,
     stateDir: o.stateDir,
     journal: () => ({ host: job.session!.label, vm: job.name ?? job.catalog?.vm.name ?? 'restore' }),
-    release: { log, host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
+    release: { host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
     ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
   });
-  const { runId, startedAt } = frame;
+  const { runId } = frame.context;
   const ctx: RestoreContext = {
-    signal: deps.signal,
-    undo: frame.undo,
-    journal: frame.journal,
-    log,
+    ...frame.context,
     o,
     deps,
-    runId,
-    stateDir: frame.stateDir,
     job,
-    unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.name;
     },
-    acquire: frame.acquire,
   };
   const steps = engineSteps(restoreSteps(o), (s) => s.describe(o), ctx);
   try {
@@ -121,7 +117,7 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
     bytesSent: job.bytesSent,
     disks: plan.disks.map((d, i) => ({ slot: d.slot, capacity: d.capacity, descriptor: d.descriptorPath, blocks: job.blocks[i]!.length })),
     warnings: job.warnings,
-    startedAt,
+    startedAt: frame.startedAt,
     endedAt: new Date().toISOString(),
   };
 }

@@ -3,29 +3,42 @@
 import { DeferredJournal, Journal, newRunId, resolveStateDir, UndoStack, type Step, type UndoHandle } from '../engine/index.js';
 import type { ErrorCode } from '../errors.js';
 import { VcbError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { releasable, type ReleaseEnv, type ResourceKind } from '../resources/index.js';
 
 /** Where the run's journal goes, known only once the run has found its host and VM (the journal opens at the first acquire). */
 export type JournalTarget = Omit<Parameters<typeof Journal.open>[0], 'stateDir' | 'runId'>;
 
-export interface RunFrame {
+/** The part of a job's context every runner's has alike (spread into it). */
+export interface RunFrameContext {
+  signal: AbortSignal;
+  log: Logger;
   runId: string;
-  startedAt: string;
   stateDir: string;
   journal: DeferredJournal;
   undo: UndoStack;
+  unwindTimeoutMs: number;
   /** Registers a resource's release (the registry's function for its kind) and journals it; call it before acquiring. */
   acquire(kind: ResourceKind, description: string, resource: Record<string, unknown>): UndoHandle;
+}
+
+export interface RunFrame {
+  startedAt: string;
+  context: RunFrameContext;
   /** Journals that process `pid` holds what the run still holds from now on, for `dir` (see Journal.handOver). */
   recordHandOver(pid: number, startedBefore: number, dir: string): void;
 }
 
 export interface RunFrameSpec {
+  signal: AbortSignal;
+  log: Logger;
+  /** Bound on the final unwind (--cleanup-timeout). */
+  unwindTimeoutMs: number;
   /** --state-dir as given (resolved here). */
   stateDir: string | undefined;
   journal: () => JournalTarget;
-  /** What the releases get besides the engine's bound and signal. */
-  release: Omit<ReleaseEnv, 'signal' | 'deadline'>;
+  /** What the releases get besides the log and the engine's bound and signal. */
+  release: Omit<ReleaseEnv, 'signal' | 'deadline' | 'log'>;
   /** Told how to list what the run holds (a forced exit names it). */
   onHolding?: (holding: () => string[]) => void;
 }
@@ -36,13 +49,19 @@ export function openRunFrame(spec: RunFrameSpec): RunFrame {
   const journal = new DeferredJournal(() => Journal.open({ stateDir, runId, ...spec.journal() }));
   const undo = new UndoStack(journal);
   spec.onHolding?.(() => undo.pending.map((e) => e.description));
+  const release = { ...spec.release, log: spec.log };
   return {
-    runId,
     startedAt: new Date().toISOString(),
-    stateDir,
-    journal,
-    undo,
-    acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, spec.release)),
+    context: {
+      signal: spec.signal,
+      log: spec.log,
+      runId,
+      stateDir,
+      journal,
+      undo,
+      unwindTimeoutMs: spec.unwindTimeoutMs,
+      acquire: (kind, description, resource) => undo.push(releasable(kind, description, resource, release)),
+    },
     recordHandOver: (pid, startedBefore, dir) => journal.opened?.handOver(pid, startedBefore, dir),
   };
 }

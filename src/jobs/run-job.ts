@@ -48,28 +48,24 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
   const dir = o.dir ? resolvePath(o.dir) : '';
   const job: JobState = { disks: [], skipped: [], quiesced: false, warnings: [], published: false };
   const frame = openRunFrame({
+    signal: deps.signal,
+    log,
+    unwindTimeoutMs: o.cleanupTimeoutMs,
     stateDir: o.stateDir,
     journal: () => ({ host: job.session!.label, vm: job.vm!.ref.name, ...(dir ? { dir } : {}) }),
-    release: { log, host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
+    release: { host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
     ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
   });
-  const { runId, startedAt } = frame;
+  const { runId } = frame.context;
   const ctx: JobContext = {
-    signal: deps.signal,
-    undo: frame.undo,
-    journal: frame.journal,
-    log,
+    ...frame.context,
     o,
     deps,
-    runId,
     dir,
-    stateDir: frame.stateDir,
     job,
-    unwindTimeoutMs: o.cleanupTimeoutMs,
     get vm() {
       return job.vm?.ref.name;
     },
-    acquire: frame.acquire,
     recordHandOver: (pid, startedBefore) => frame.recordHandOver(pid, startedBefore, dir),
   };
   const steps = engineSteps(type.steps, (s) => s.describe(o, dir), ctx);
@@ -94,7 +90,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     skipped: catalog?.skippedDisks ?? [],
     ...(job.volumes ? { volumes: job.volumes } : {}),
     warnings: job.warnings,
-    startedAt,
+    startedAt: frame.startedAt,
     endedAt: new Date().toISOString(),
     bytes: (catalog?.disks ?? []).reduce((n, d) => n + (d.allocatedBytes ?? 0), 0),
   };

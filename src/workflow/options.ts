@@ -5,26 +5,18 @@
 
 import * as z from 'zod/mini';
 import '../util/zod-messages.js';
+import { hostConnectionFields } from './host-connection-schema.js';
 
 export { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 
 export const backupOptionsSchema = z.object({
-  host: z.string().check(z.minLength(1)),
-  port: z._default(z.int().check(z.gte(1), z.lte(65535)), 22),
-  user: z._default(z.string().check(z.minLength(1)), 'root'),
-  /** Resolved by the CLI from -p, -p -, --password-file or the environment; never logged. */
-  password: z.optional(z.string()),
-  identityFile: z.optional(z.string()),
-  hostKey: z.optional(z.string().check(z.regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a fingerprint like SHA256:<43 base64 characters>, as ssh-keygen -lf prints it'))),
-  knownHosts: z.optional(z.string()),
-  acceptNewHostKey: z._default(z.boolean(), false),
+  ...hostConnectionFields,
   selector: z.string().check(z.minLength(1)),
   /** -r; empty only with stream, which writes no directory. */
   dir: z.string(),
   type: z._default(z.enum(['fullvm', 'file']), 'fullvm'),
   mode: z._default(z.enum(['san', 'nbd', 'nbdssl', 'hotadd']), 'nbd'),
   monolithic: z._default(z.boolean(), true),
-  commandSet: z._default(z.enum(['auto', 'vim-cmd', 'vmware-cmd']), 'auto'),
   preexistingMountpoint: z._default(z.enum(['fail', 'delete']), 'fail'),
   preexistingSnapshot: z._default(z.enum(['fail', 'delete']), 'fail'),
   requireQuiesce: z._default(z.boolean(), false),

@@ -2,18 +2,10 @@
 
 import * as z from 'zod/mini';
 import '../util/zod-messages.js';
+import { hostConnectionFields } from './host-connection-schema.js';
 
 export const restoreOptionsSchema = z.object({
-  host: z.string().check(z.minLength(1)),
-  port: z._default(z.int().check(z.gte(1), z.lte(65535)), 22),
-  user: z._default(z.string().check(z.minLength(1)), 'root'),
-  /** Never logged. */
-  password: z.optional(z.string()),
-  identityFile: z.optional(z.string()),
-  hostKey: z.optional(z.string().check(z.regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a fingerprint like SHA256:<43 base64 characters>, as ssh-keygen -lf prints it'))),
-  knownHosts: z.optional(z.string()),
-  acceptNewHostKey: z._default(z.boolean(), false),
-  commandSet: z._default(z.enum(['auto', 'vim-cmd', 'vmware-cmd']), 'auto'),
+  ...hostConnectionFields,
   /** -s: the fullvm export directory. */
   source: z.string().check(z.minLength(1)),
   /** --catalog: an edited copy of the export's catalog that redirects the restore (datastore, folder, name). */
