@@ -1,8 +1,7 @@
 // What every job runner (backup, restore, mount-backup) sets up around its steps: the run's id, a journal opened at the first acquire, the undo stack whose releases are the resource registry's, and the error that names what the unwind left.
 
 import { DeferredJournal, Journal, newRunId, resolveStateDir, UndoStack, type Step, type UndoHandle } from '../engine/index.js';
-import type { ErrorCode } from '../errors.js';
-import { VcbError } from '../errors.js';
+import { VcbError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { releasable, type ReleaseEnv, type ResourceKind } from '../resources/index.js';
 
