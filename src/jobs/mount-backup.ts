@@ -48,7 +48,7 @@ export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDep
     stateDir: o.stateDir,
     journal: () => ({ host: job.catalog!.host.name, vm: job.catalog!.vm.name, dir, source: job.backup }),
     release: { warn: (w: string) => job.warnings.push(w) },
-    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+    onHolding: deps.onHolding,
   });
   const { runId } = frame.context;
   const ctx: MountBackupContext = {

@@ -82,7 +82,7 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
     stateDir: o.stateDir,
     journal: () => ({ host: job.session!.label, vm: job.name ?? job.catalog?.vm.name ?? 'restore' }),
     release: { host, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
-    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+    onHolding: deps.onHolding,
   });
   const { runId } = frame.context;
   const ctx: RestoreContext = {

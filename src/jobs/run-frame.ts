@@ -39,7 +39,7 @@ export interface RunFrameSpec {
   /** What the releases get besides the log and the engine's bound and signal. */
   release: Omit<ReleaseEnv, 'signal' | 'deadline' | 'log'>;
   /** Told how to list what the run holds (a forced exit names it). */
-  onHolding?: (holding: () => string[]) => void;
+  onHolding?: ((holding: () => string[]) => void) | undefined;
 }
 
 export function openRunFrame(spec: RunFrameSpec): RunFrame {

@@ -54,7 +54,7 @@ export async function runJob(type: JobType, o: BackupOptions, deps: JobDeps): Pr
     stateDir: o.stateDir,
     journal: () => ({ host: job.session!.label, vm: job.vm!.ref.name, ...(dir ? { dir } : {}) }),
     release: { host: async () => job.session!, hostFlags: hostFlags(o), warn: (w: string) => job.warnings.push(w) },
-    ...(deps.onHolding ? { onHolding: deps.onHolding } : {}),
+    onHolding: deps.onHolding,
   });
   const { runId } = frame.context;
   const ctx: JobContext = {
