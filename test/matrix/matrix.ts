@@ -169,9 +169,13 @@ function escapeRegex(s: string): string {
 /** Run ids differ from run to run (they are in the snapshot's description): matched as any word. */
 const RUN_ID = /\d{8}T\d{6}Z-\d+-[0-9a-f]{6}/g;
 
+/** A drill VM's name carries the time it was made (NAME-drill-YYYYMMDD-HHMMSS): matched as any such time. */
+const DRILL_TIME = /-drill-\d{8}-\d{6}/g;
+
 /** A fault rule on exactly the step's first command. */
 export function ruleFor(target: StepTarget, rule: Omit<FaultRule, 'match' | 'nth'>): FaultRule {
-  return { match: `^${escapeRegex(target.line).replace(RUN_ID, '\\S+')}$`, nth: target.nth, ...rule } as FaultRule;
+  const line = escapeRegex(target.line).replace(RUN_ID, '\\S+').replace(DRILL_TIME, '-drill-\\d{8}-\\d{6}');
+  return { match: `^${line}$`, nth: target.nth, ...rule } as FaultRule;
 }
 
 export interface Cell {

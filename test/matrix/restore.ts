@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import { RESTORE_STEPS } from '../../src/jobs/restore.js';
+import { DRILL_STEPS, RESTORE_STEPS } from '../../src/jobs/restore.js';
 import { parseCatalog } from '../../src/export/index.js';
 import type { FaultRule } from '../../src/sim/faults.js';
 import { DATASTORE } from '../sim/integration/helpers.js';
@@ -14,6 +14,8 @@ import { attribute, expectNothingHeld, withoutTies, type Attribution, type StepL
 
 /** The restore job's steps, as the matrix reads a job type's. */
 export const RESTORE = { name: 'restore', steps: RESTORE_STEPS } satisfies StepList;
+/** restore --drill's steps: the same restore under a temporary name, then the heartbeat and the removal. */
+export const DRILL = { name: 'restore --drill', steps: DRILL_STEPS } satisfies StepList;
 
 /** The VM backed up (it stays registered and running while its backup is restored next to it). */
 export const ORIGINAL = 'vm1';
@@ -24,9 +26,13 @@ export const OLD = 'vm1-old';
 
 /**
  * How a cell restores: `new` as a copy next to the original, powered on (every step but replace and finish
- * runs host commands); `overwrite` over the powered-off OLD, the only way replace and finish run any.
+ * runs host commands); `overwrite` over the powered-off OLD, the only way replace and finish run any;
+ * `drill` (restore --drill) under a temporary name, powered on until its Tools report in, then removed.
  */
-export type Mode = 'new' | 'overwrite';
+export type Mode = 'new' | 'overwrite' | 'drill';
+
+/** A drill gives up waiting for the heartbeat after this long (the matrix guest's Tools answer at once). */
+const DRILL_TIMEOUT = ['--drill-timeout', '20'];
 
 /** Bounds as short as the backup cells' (a hang is cut off in seconds); restore has no snapshot to wait for. */
 export const RESTORE_TIMEOUTS = ['--command-timeout', '5', '--cleanup-timeout', '20'];
@@ -44,6 +50,8 @@ export async function makeExport(): Promise<{ dir: string; remove(): void }> {
   const dir = join(parent, 'export');
   const bench = await startBench(VMS);
   try {
+    // A boot sector's signature, so that the drill's guest boots and its Tools report a heartbeat.
+    bench.sim.esx.vm(ORIGINAL).writeAsGuest(0, 510, Buffer.from([0x55, 0xaa]));
     const r = await cli([...bench.connect, '-a', `name:${ORIGINAL}`, '-r', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
   } finally {
@@ -53,15 +61,14 @@ export async function makeExport(): Promise<{ dir: string; remove(): void }> {
 }
 
 export function restoreArgs(bench: Bench, source: string, mode: Mode): string[] {
-  const target = mode === 'new' ? ['--name', NEW, '--power-on'] : ['--name', OLD, '-b', 'overwrite'];
+  const target = { new: ['--name', NEW, '--power-on'], overwrite: ['--name', OLD, '-b', 'overwrite'], drill: ['--drill', ...DRILL_TIMEOUT] }[mode];
   return ['restore', ...bench.connect, '-s', source, ...target, ...RESTORE_TIMEOUTS];
 }
 
-export interface RestoreProbe {
-  /** Per mode: each step's first host command and every command it ran. */
-  new: Attribution;
-  overwrite: Attribution;
-}
+/** Per mode: each step's first host command and every command it ran. */
+export type RestoreProbe = Record<Mode, Attribution>;
+
+const stepsOf = (mode: Mode): StepList => (mode === 'drill' ? DRILL : RESTORE);
 
 /** A fault-free restore in each mode, its host commands attributed to the steps (as the backup cells' probe). */
 export async function probeRestore(source: string): Promise<RestoreProbe> {
@@ -71,23 +78,46 @@ export async function probeRestore(source: string): Promise<RestoreProbe> {
       try {
         const r = await cli(restoreArgs(bench, source, mode));
         expect(r.exitCode, r.stderr).toBe(0);
-        return attribute(RESTORE, r.stderr, bench.sim.commandLog, Date.now(), acceptTies);
+        return attribute(stepsOf(mode), r.stderr, bench.sim.commandLog, Date.now(), acceptTies);
       } finally {
         await bench.stop();
       }
     });
-  return { new: await once('new'), overwrite: await once('overwrite') };
+  return { new: await once('new'), overwrite: await once('overwrite'), drill: await once('drill') };
 }
 
 /** Every command each step ran is one its hostCommands declare. */
 export function expectDeclared(p: RestoreProbe): void {
-  for (const found of [p.new, p.overwrite]) {
-    for (const step of RESTORE.steps) {
+  for (const mode of ['new', 'overwrite', 'drill'] as const) {
+    const found = p[mode];
+    for (const step of stepsOf(mode).steps) {
       for (const line of found.commands.get(step.name) ?? []) {
         expect(step.hostCommands.some((re) => new RegExp(re).test(line)), `step ${step.name} declares ${line}`).toBe(true);
       }
     }
   }
+}
+
+/** A drill step's first host command (none for a step that runs none): a drill cell restores in mode `drill`. */
+export function drillTargetOf(p: RestoreProbe, step: string): StepTarget | undefined {
+  return p.drill.targets.get(step);
+}
+
+/**
+ * Every host command a drill step ran in the fault-free drill, each as a fault's target (its nth counted over the
+ * whole run, steps in order): a cell per command, where one per step (its first) would leave the later ones untried.
+ */
+export function drillCommandsOf(p: RestoreProbe, step: string): StepTarget[] {
+  const seen = new Map<string, number>();
+  const targets: StepTarget[] = [];
+  for (const s of DRILL.steps) {
+    for (const line of p.drill.commands.get(s.name) ?? []) {
+      const nth = (seen.get(line) ?? 0) + 1;
+      seen.set(line, nth);
+      if (s.name === step) targets.push({ line, nth });
+    }
+  }
+  return targets;
 }
 
 /** The mode in which a step runs host commands (plain first), and its first one there; none for a step that runs none. */
@@ -144,12 +174,18 @@ function registered(bench: Bench): string[] {
  * The restore's promises, after the run and whatever recovery its exit code calls for: the original VM
  * untouched (registered, running, its files, .vmx and disk bytes); nothing open in the state directory; and
  * either the restore complete (`restored`) or nothing of it left: no VM registered under the new name, no
- * folder of its on the datastore, a VM -b overwrite was replacing put back as it was.
+ * folder of its on the datastore, a VM -b overwrite was replacing put back as it was. A drill keeps nothing
+ * whatever its outcome: no drill VM registered, no folder of it, OLD untouched.
  */
 export function expectRestorePromises(cell: RestoreCell, opts: { restored: boolean }): void {
   const { bench, mode } = cell;
   expect(snapshotOf(bench, ORIGINAL), 'the original VM is untouched').toEqual(cell.original);
-  if (mode === 'new') {
+  if (mode === 'drill') {
+    // Whatever happened, a drill keeps nothing: its VM is never left registered, its folder never left behind.
+    expect(registered(bench), 'no drill VM registered').toEqual([ORIGINAL, OLD].sort());
+    expect(folders(bench), 'no folder of the drill VM on the datastore').toEqual(cell.folders);
+    expect(snapshotOf(bench, OLD), `${OLD} untouched`).toEqual(cell.old);
+  } else if (mode === 'new') {
     if (opts.restored) {
       expect(registered(bench)).toEqual([ORIGINAL, NEW, OLD].sort());
       expect(bench.sim.esx.vm(NEW).power).toBe('on');
@@ -180,6 +216,7 @@ function expectBackupsDisks(cell: RestoreCell, name: string): void {
 
 /** Whether a cell's restore is in place (a run killed late may have finished): the copy registered, or OLD holding other disks. */
 export function restoredNow(cell: RestoreCell): boolean {
+  if (cell.mode === 'drill') return false;
   if (cell.mode === 'new') return registered(cell.bench).includes(NEW);
   return registered(cell.bench).includes(OLD) && snapshotOf(cell.bench, OLD).disks.join() !== cell.old.disks.join();
 }
