@@ -123,6 +123,8 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
   if (failure === undefined && unwound.failed.length > 0) {
     failure = cleanupOnlyError(unwound.failed, { vm: ctx.vm });
     status = 'failed';
+  } else if (status === 'failed' && unwound.failed.length === 0 && ctx.undo.pending.length === 0) {
+    failure = releasedAfterAll(failure);
   }
   try {
     ctx.journal?.end(status);
@@ -133,6 +135,17 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
   return { completed, released: unwound.released };
 }
 
+/**
+ * A step that failed with CLEANUP (a release it made itself gave up, or its own cleanup failed) after which the
+ * final unwind released everything: nothing is left, so it is not exit 8's "could not be released" but a
+ * command the host did not carry out in time (HOST_COMMAND), and the message says nothing is left.
+ */
+function releasedAfterAll(failure: unknown): unknown {
+  if (!(failure instanceof VcbError) || failure.code !== 'CLEANUP') return failure;
+  const message = `${failure.message}; the release was tried again at the end of the run and succeeded: nothing is left`;
+  return new VcbError('HOST_COMMAND', message, failure.context, { cause: failure });
+}
+
 function interrupted(ctx: RunContext, step: string, when: 'before' | 'during', cause: unknown): VcbError {
   const reason = ctx.signal.reason;
   const what = reason instanceof Error ? reason.message : 'interrupted';
@@ -141,6 +154,8 @@ function interrupted(ctx: RunContext, step: string, when: 'before' | 'during', c
 
 function tagWithStep(error: unknown, step: Pick<Step, 'name' | 'errorCode'>, vm: string | undefined): VcbError {
   if (error instanceof VcbError) {
+    // A release the step made itself (releaseNow) that gave up is the step's failure, not the final unwind's.
+    if (error.code === 'CLEANUP' && error.context.step === 'cleanup') error.context.step = step.name;
     error.context.step ??= step.name;
     if (vm !== undefined) error.context.vm ??= vm;
     return error;

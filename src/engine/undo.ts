@@ -242,7 +242,7 @@ function withDeadline<T>(work: Promise<T>, deadline: number, entry: UndoEntry, c
   return pTimeout(normalized, {
     milliseconds: ms,
     fallback: () => {
-      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned after ${Math.round(ms)} ms`, { step: 'cleanup' });
+      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned: no answer within ${Math.round(ms)} ms`, { step: 'cleanup' });
       controller.abort(error);
       throw error;
     },

@@ -141,6 +141,50 @@ describe('runSteps', () => {
   });
 });
 
+describe('a release a step makes itself (releaseNow) that gives up', () => {
+  /** A step that acquires a resource whose first release hangs, then releases it itself within 50 ms. */
+  function releasingItself(trail: string[], opts: { laterReleases: 'succeed' | 'fail' }): Step {
+    let attempts = 0;
+    return {
+      name: 'remove',
+      description: 'remove the drill VM',
+      run: async (ctx) => {
+        const handle = ctx.undo.push({
+          kind: 'vm',
+          description: 'the drill VM',
+          resource: {},
+          release: async () => {
+            attempts++;
+            trail.push(`release attempt ${attempts}`);
+            if (attempts === 1) await new Promise<never>(() => {});
+            if (opts.laterReleases === 'fail') throw new Error('host refused');
+          },
+        });
+        await handle.releaseNow({ timeoutMs: 50 });
+      },
+    };
+  }
+
+  it('is the step\'s failure, and not exit 8\'s CLEANUP, when the final unwind then releases it: the message says nothing is left', async () => {
+    const trail: string[] = [];
+    const error = await failureOf(runSteps([releasingItself(trail, { laterReleases: 'succeed' })], context({ vm: 'web' })));
+    expect(trail).toEqual(['release attempt 1', 'release attempt 2']);
+    expect(error.code).toBe('HOST_COMMAND');
+    expect(error.context).toMatchObject({ step: 'remove', vm: 'web' });
+    expect(error.message).toMatch(/^the drill VM: release abandoned: no answer within \d+ ms; the release was tried again at the end of the run and succeeded: nothing is left$/);
+  });
+
+  it('stays CLEANUP, named after the step, when the final unwind cannot release it either', async () => {
+    const trail: string[] = [];
+    const error = await failureOf(runSteps([releasingItself(trail, { laterReleases: 'fail' })], context()));
+    expect(trail).toEqual(['release attempt 1', 'release attempt 2']);
+    expect(error.code).toBe('CLEANUP');
+    expect(error.context.step).toBe('remove');
+    expect(error.message).toContain('release abandoned');
+    expect(error.message).toContain('host refused');
+  });
+});
+
 describe('describePlan', () => {
   it('lists the steps without running them', () => {
     const trail: string[] = [];
