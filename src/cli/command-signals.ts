@@ -1,7 +1,7 @@
 // Signals for a command that holds resources: the first one unwinds the run; a second one (or the grace period
 // running out) exits at once, naming what the run still holds and the command that releases it.
 
-import { installSignalHandlers, signalExitCode, type SignalHandlers } from '../engine/index.js';
+import { installSignalHandlers, leftBehindAdvice, signalExitCode, type SignalHandlers } from '../engine/index.js';
 import type { CliIO } from './io.js';
 
 export interface CommandSignals extends SignalHandlers {
@@ -22,7 +22,7 @@ export function installCommandSignals(io: CliIO, text: ForcedExitText): CommandS
     print: (line) => io.stderr.write(`${line}\n`),
     onForce: (reason) => {
       const left = held();
-      const hint = left.length ? `; left behind: ${left.join(', ')}; run \`${text.release}\` (same --state-dir) to release it` : '';
+      const hint = left.length ? `; ${leftBehindAdvice(left.join(', '), text.release)}` : '';
       io.stderr.write(`vcbmounter: forced exit during cleanup${hint}${text.stillRunning?.() ?? ''}\n`);
       process.exit(signalExitCode(reason === 'grace-expired' ? (handlers.received ?? 'SIGINT') : reason));
     },

@@ -13,6 +13,11 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
+/** What every message about leftovers ends with: what is left (each with why, if known) and the command that releases it. */
+export function leftBehindAdvice(left: string, release: string): string {
+  return `left behind: ${left}; run \`${release}\` (same --state-dir) to release it`;
+}
+
 /** "snapshot 'vcb-1' of web01: timed out after 30000 ms" — one line per failure. */
 export function describeCleanupFailures(failures: readonly CleanupFailure[]): string {
   return failures.map((f) => `${f.entry.description}: ${errorMessage(f.error)}`).join('; ');

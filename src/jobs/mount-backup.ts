@@ -1,7 +1,7 @@
 // The mount-backup job: the guest volumes of a fullvm backup on this proxy, mounted read-only as -t file mounts a snapshot's, until -U.
 
 import { resolve as resolvePath } from 'node:path';
-import { runSteps } from '../engine/index.js';
+import { leftBehindAdvice, runSteps } from '../engine/index.js';
 import type { VolumeRecord } from '../mount/layout.js';
 import { backupPath } from '../workflow/backup-mounts.js';
 import { checkBackupProxy } from '../steps/mount-backup-proxy.js';
@@ -85,5 +85,5 @@ export async function runMountBackup(o: MountBackupOptions, deps: MountBackupDep
 
 /** What the unwind could not release makes it CLEANUP (exit 8), named with the command that finishes it: -U MOUNTPOINT. */
 function leftBehind(e: unknown, ctx: MountBackupContext): unknown {
-  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; left behind: ${left}; run \`vcbmounter -U ${ctx.dir}\` (same --state-dir) to release it`);
+  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; ${leftBehindAdvice(left, `vcbmounter -U ${ctx.dir}`)}`);
 }

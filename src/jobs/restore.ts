@@ -1,7 +1,7 @@
 // The restore job (vcbRestore's role): a fullvm export uploaded to a datastore as thin disks and registered, on the step engine.
 
 import { resolve as resolvePath } from 'node:path';
-import { runSteps } from '../engine/index.js';
+import { leftBehindAdvice, runSteps } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { drillConflict } from '../restore/drill.js';
 import { hostFlags } from '../workflow/host-flags.js';
@@ -124,5 +124,5 @@ export async function runRestore(o: RestoreOptions, deps: RestoreDeps): Promise<
 
 /** As the backup's: whatever stopped the run, something the unwind could not give back makes it CLEANUP (exit 8), named with the command to run. */
 function leftBehind(e: unknown, ctx: RestoreContext): unknown {
-  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; left behind: ${left}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`);
+  return leftBehindError(e, ctx.undo, (error, left) => `${error.message}; ${leftBehindAdvice(left, `vcbmounter cleanup -h ${hostFlags(ctx.o)} ...`)}`);
 }

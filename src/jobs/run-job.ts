@@ -1,7 +1,7 @@
 // Runs a job type's steps for one VM on the engine: journal, undo stack with the registry's releases, result or error.
 
 import { resolve as resolvePath } from 'node:path';
-import { runSteps } from '../engine/index.js';
+import { leftBehindAdvice, runSteps } from '../engine/index.js';
 import { VcbError } from '../errors.js';
 import { writeStateFile } from '../export/index.js';
 import type { Catalog } from '../export/index.js';
@@ -132,7 +132,7 @@ function leftBehind(e: unknown, ctx: JobContext): unknown {
     const original = firstError(error);
     const done = ctx.job.published ? `the backup in ${ctx.dir} is complete, but ` : '';
     const lead = original === undefined ? '' : `${original}; `;
-    return `${lead}${done}left behind: ${left}; run \`vcbmounter cleanup -h ${hostFlags(ctx.o)} ...\` (same --state-dir) to release it`;
+    return `${lead}${done}${leftBehindAdvice(left, `vcbmounter cleanup -h ${hostFlags(ctx.o)} ...`)}`;
   });
 }
 
