@@ -1,11 +1,10 @@
-// Matrix cells of the restore job: host command faults and signals at every step (generated from its step list).
+// Matrix cells of the restore job and of restore --drill: host command faults and signals at every step (generated from their step lists).
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { HostFault } from './host-faults.js';
 import { HOLD_MS } from './signal-cells.js';
-import { cleanupUntilSettled, cli, cliUntilStep, message, ruleFor } from './matrix.js';
+import { cleanupUntilSettled, cli, cliUntilStep, message, ruleFor, type StepTarget } from './matrix.js';
 import { DRILL, drillCommandsOf, drillTargetOf, expectDeclared, expectRestorePromises, makeExport, probeRestore, RESTORE, restoreArgs, restoredNow, startRestoreCell, targetOf, type Mode, type RestoreProbe } from './restore.js';
-import type { StepTarget } from './matrix.js';
 
 /** A backup made once per file and probed once: what every cell of the file restores. */
 function sharedExport(): { dir: () => string; probe: () => RestoreProbe } {
