@@ -3,7 +3,7 @@
 import { VcbError, type ErrorCode } from '../errors.js';
 import { cleanupOnlyError, errorMessage, withCleanupErrors } from './cleanup-errors.js';
 import type { RunStatus } from './journal.js';
-import type { UndoEntry, UndoStack } from './undo.js';
+import { ReleaseAbandonedError, type UndoEntry, type UndoStack } from './undo.js';
 
 /** The part of a pino logger the engine uses. */
 export interface EngineLog {
@@ -124,7 +124,7 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
     failure = cleanupOnlyError(unwound.failed, { vm: ctx.vm });
     status = 'failed';
   } else if (status === 'failed' && unwound.failed.length === 0 && ctx.undo.pending.length === 0) {
-    failure = releasedAfterAll(failure);
+    failure = releasedAfterAll(failure, unwound.released);
   }
   try {
     ctx.journal?.end(status);
@@ -136,12 +136,13 @@ export async function runSteps<C extends RunContext>(steps: ReadonlyArray<Step<C
 }
 
 /**
- * A step that failed with CLEANUP (a release it made itself gave up, or its own cleanup failed) after which the
- * final unwind released everything: nothing is left, so it is not exit 8's "could not be released" but a
- * command the host did not carry out in time (HOST_COMMAND), and the message says nothing is left.
+ * A step whose own release (releaseNow) ran out of time, after which the final unwind released that very entry,
+ * and everything else: nothing is left, so it is not exit 8's "could not be released" but a command the host did
+ * not carry out in time (HOST_COMMAND), and the message says nothing is left. Any other CLEANUP failure of a
+ * step (an earlier run's leftovers it could not release, say) stays CLEANUP: those are not on this run's stack.
  */
-function releasedAfterAll(failure: unknown): unknown {
-  if (!(failure instanceof VcbError) || failure.code !== 'CLEANUP') return failure;
+function releasedAfterAll(failure: unknown, released: readonly UndoEntry[]): unknown {
+  if (!(failure instanceof ReleaseAbandonedError) || !released.some((e) => e.id === failure.entryId)) return failure;
   const message = `${failure.message}; the release was tried again at the end of the run and succeeded: nothing is left`;
   return new VcbError('HOST_COMMAND', message, failure.context, { cause: failure });
 }
@@ -155,7 +156,7 @@ function interrupted(ctx: RunContext, step: string, when: 'before' | 'during', c
 function tagWithStep(error: unknown, step: Pick<Step, 'name' | 'errorCode'>, vm: string | undefined): VcbError {
   if (error instanceof VcbError) {
     // A release the step made itself (releaseNow) that gave up is the step's failure, not the final unwind's.
-    if (error.code === 'CLEANUP' && error.context.step === 'cleanup') error.context.step = step.name;
+    if (error instanceof ReleaseAbandonedError) error.context.step = step.name;
     error.context.step ??= step.name;
     if (vm !== undefined) error.context.vm ??= vm;
     return error;

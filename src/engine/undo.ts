@@ -233,6 +233,16 @@ export class UndoStack {
   }
 }
 
+/** A release that ran out of time: CLEANUP, naming the entry, so that a later release of the same entry can be told apart. */
+export class ReleaseAbandonedError extends VcbError {
+  constructor(
+    readonly entryId: string,
+    message: string,
+  ) {
+    super('CLEANUP', message, { step: 'cleanup' });
+  }
+}
+
 /** Settles with `work`, or rejects with a CLEANUP timeout at `deadline` (aborting `controller`). */
 function withDeadline<T>(work: Promise<T>, deadline: number, entry: UndoEntry, controller: AbortController): Promise<T> {
   const ms = Math.max(0, deadline - Date.now());
@@ -242,7 +252,7 @@ function withDeadline<T>(work: Promise<T>, deadline: number, entry: UndoEntry, c
   return pTimeout(normalized, {
     milliseconds: ms,
     fallback: () => {
-      const error = new VcbError('CLEANUP', `${entry.description}: release abandoned: no answer within ${Math.round(ms)} ms`, { step: 'cleanup' });
+      const error = new ReleaseAbandonedError(entry.id, `${entry.description}: release abandoned: no answer within ${Math.round(ms)} ms`);
       controller.abort(error);
       throw error;
     },

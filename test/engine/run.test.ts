@@ -174,6 +174,20 @@ describe('a release a step makes itself (releaseNow) that gives up', () => {
     expect(error.message).toMatch(/^the drill VM: release abandoned: no answer within \d+ ms; the release was tried again at the end of the run and succeeded: nothing is left$/);
   });
 
+  it('leaves any other CLEANUP failure of a step as it is, though nothing of this run is held (an earlier run\'s leftovers it could not release)', async () => {
+    const recover: Step = {
+      name: 'recover',
+      description: 'release what an earlier run left',
+      run: async () => {
+        throw new VcbError('CLEANUP', 'the snapshot of an earlier run may still be on the host');
+      },
+    };
+    const error = await failureOf(runSteps([recover], context()));
+    expect(error.code).toBe('CLEANUP');
+    expect(error.context.step).toBe('recover');
+    expect(error.message).toBe('the snapshot of an earlier run may still be on the host');
+  });
+
   it('stays CLEANUP, named after the step, when the final unwind cannot release it either', async () => {
     const trail: string[] = [];
     const error = await failureOf(runSteps([releasingItself(trail, { laterReleases: 'fail' })], context()));
