@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { HostFault } from './host-faults.js';
 import { HOLD_MS } from './signal-cells.js';
 import { cleanupUntilSettled, cli, cliUntilStep, message, ruleFor, type StepTarget } from './matrix.js';
-import { DRILL, drillCommandsOf, drillTargetOf, expectDeclared, expectRestorePromises, makeExport, probeRestore, RESTORE, restoreArgs, restoredNow, startRestoreCell, targetOf, type Mode, type RestoreProbe } from './restore.js';
+import { drillCommandsOf, expectDeclared, expectRestorePromises, makeExport, probeRestore, restoreArgs, restoredNow, startRestoreCell, stepListOf, targetOf, type Mode, type RestoreProbe } from './restore.js';
 
 /** A backup made once per file and probed once: what every cell of the file restores. */
 function sharedExport(): { dir: () => string; probe: () => RestoreProbe } {
@@ -24,10 +24,11 @@ function sharedExport(): { dir: () => string; probe: () => RestoreProbe } {
 /** Which restore a file's cells run: a plain one (new, or overwrite where a step runs commands only there), or --drill. */
 export type RestoreKind = 'restore' | 'drill';
 
-const stepsOf = (kind: RestoreKind) => (kind === 'drill' ? DRILL : RESTORE).steps;
+const stepsOf = (kind: RestoreKind) => stepListOf(kind === 'drill' ? 'drill' : 'new').steps;
 
+/** The mode a cell restores in and its step's first host command: a drill cell's in the fault-free drill. */
 function cellTarget(p: RestoreProbe, kind: RestoreKind, step: string): { mode: Mode; target?: StepTarget } {
-  return kind === 'drill' ? { mode: 'drill', target: drillTargetOf(p, step) } : targetOf(p, step);
+  return kind === 'drill' ? { mode: 'drill', target: p.drill.targets.get(step) } : targetOf(p, step);
 }
 
 /**

@@ -68,7 +68,8 @@ export function restoreArgs(bench: Bench, source: string, mode: Mode): string[] 
 /** Per mode: each step's first host command and every command it ran. */
 export type RestoreProbe = Record<Mode, Attribution>;
 
-const stepsOf = (mode: Mode): StepList => (mode === 'drill' ? DRILL : RESTORE);
+/** The step list a mode runs: --drill's, or the plain restore's. */
+export const stepListOf = (mode: Mode) => (mode === 'drill' ? DRILL : RESTORE);
 
 /** A fault-free restore in each mode, its host commands attributed to the steps (as the backup cells' probe). */
 export async function probeRestore(source: string): Promise<RestoreProbe> {
@@ -78,7 +79,7 @@ export async function probeRestore(source: string): Promise<RestoreProbe> {
       try {
         const r = await cli(restoreArgs(bench, source, mode));
         expect(r.exitCode, r.stderr).toBe(0);
-        return attribute(stepsOf(mode), r.stderr, bench.sim.commandLog, Date.now(), acceptTies);
+        return attribute(stepListOf(mode), r.stderr, bench.sim.commandLog, Date.now(), acceptTies);
       } finally {
         await bench.stop();
       }
@@ -90,17 +91,12 @@ export async function probeRestore(source: string): Promise<RestoreProbe> {
 export function expectDeclared(p: RestoreProbe): void {
   for (const mode of ['new', 'overwrite', 'drill'] as const) {
     const found = p[mode];
-    for (const step of stepsOf(mode).steps) {
+    for (const step of stepListOf(mode).steps) {
       for (const line of found.commands.get(step.name) ?? []) {
         expect(step.hostCommands.some((re) => new RegExp(re).test(line)), `step ${step.name} declares ${line}`).toBe(true);
       }
     }
   }
-}
-
-/** A drill step's first host command (none for a step that runs none): a drill cell restores in mode `drill`. */
-export function drillTargetOf(p: RestoreProbe, step: string): StepTarget | undefined {
-  return p.drill.targets.get(step);
 }
 
 /**
