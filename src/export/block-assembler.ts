@@ -1,31 +1,27 @@
-// Streams a disk into whole 1 MiB digest blocks: when a block is complete it goes to the hashing thread
-// (transferred, not copied) and, once back, its runs of data are written from it; its line joins the list
-// in order.
+// Streams a disk into whole 1 MiB digest blocks: when a block is complete it is hashed (xxh64 runs at memory
+// speed, so on this thread) and its runs of data are written from it; its line joins the list in order.
 //
 // Pieces of any size (SSH packets, say) arrive in increasing offset order; bytes never given are zeros
 // (block-digest.ts's definition). All-zero pieces are not copied or written, so zeros stay holes, and a
 // block with no non-zero byte is neither written nor listed.
 
-import { blockLine, DIGEST_BLOCK } from './block-digest.js';
-import type { HashThread } from './hash-thread.js';
+import { blockHex, blockLine, DIGEST_BLOCK, type BlockHash } from './block-digest.js';
 import { isAllZero } from './zero.js';
 
 interface Slot {
-  /** Detached while the hashing thread has it; replaced by the buffer it sends back. */
-  memory: ArrayBuffer;
   bytes: Buffer;
-  /** Writes from this slot not yet finished, plus 1 while its hash is pending or the block is open. */
+  /** Writes from this slot not yet finished, plus 1 while the block is open. */
   holds: number;
 }
 
 export interface BlockAssemblerOptions {
   capacity: number;
-  hasher: HashThread;
+  hash: BlockHash;
   /** Writes bytes of the disk; `data` stays untouched until the promise settles. */
   write: (offset: number, data: Buffer) => Promise<void>;
   /** Receives each listed block's line, in increasing offset order. */
   onLine: (line: string) => void;
-  /** Blocks in memory at once (open, being written or hashed); default 8 (8 MiB). */
+  /** Blocks in memory at once (open or being written); default 8 (8 MiB). */
   slots?: number;
 }
 
@@ -33,8 +29,6 @@ export class BlockAssembler {
   private readonly free: Slot[] = [];
   private readonly waiting: Array<(slot: Slot) => void> = [];
   private readonly writes = new Set<Promise<void>>();
-  /** Closed blocks away at the hashing thread; each starts its writes when it is back. */
-  private readonly hashing = new Set<Promise<void>>();
   private made = 0;
   private readonly maxSlots: number;
   /** The open block: its index, its slot once a non-zero byte arrived, and how far its bytes are valid. */
@@ -43,15 +37,13 @@ export class BlockAssembler {
   private validTo = 0;
   /** The open block's runs of copied bytes, [start, end) within the block, merged when they touch. */
   private runs: Array<[number, number]> = [];
-  /** Lines are emitted by this chain, so they come out in block order whatever order hashes finish in. */
-  private lines: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
 
   constructor(private readonly options: BlockAssemblerOptions) {
     this.maxSlots = Math.max(2, options.slots ?? 8);
   }
 
-  /** Takes a piece of the disk; returns once it is copied (its write and hash may still be running). */
+  /** Takes a piece of the disk; returns once it is copied (its write may still be running). */
   async push(offset: number, data: Buffer): Promise<void> {
     this.throwIfFailed();
     if (offset < 0 || offset + data.length > this.options.capacity) {
@@ -86,15 +78,14 @@ export class BlockAssembler {
       for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
       this.runs = [];
     }
-    while (this.hashing.size > 0 || this.writes.size > 0) await Promise.all([...this.hashing, ...this.writes]);
+    while (this.writes.size > 0) await Promise.all([...this.writes]);
     this.throwIfFailed();
   }
 
-  /** Closes the last block, waits for every write and every line, and lets go of the blocks' memory. */
+  /** Closes the last block, waits for every write, and lets go of the blocks' memory. */
   async finish(): Promise<void> {
     this.closeBlock(Number.MAX_SAFE_INTEGER);
     await this.settleWrites();
-    await this.lines;
     this.free.length = 0;
     this.made = 0;
     this.throwIfFailed();
@@ -104,7 +95,7 @@ export class BlockAssembler {
   async abandon(): Promise<void> {
     this.failure ??= { error: new Error('abandoned') };
     this.slot = undefined;
-    await Promise.allSettled([...this.hashing, ...this.writes, this.lines]);
+    await Promise.allSettled([...this.writes]);
   }
 
   private closeBlock(next: number): void {
@@ -113,34 +104,13 @@ export class BlockAssembler {
       const start = this.block * DIGEST_BLOCK;
       const length = Math.min(DIGEST_BLOCK, this.options.capacity - start);
       if (this.validTo < length) slot.bytes.fill(0, this.validTo, length);
-      const runs = this.runs;
-      const hashed = this.options.hasher.sha256(slot.memory, length);
-      const back: Promise<void> = hashed
-        .then(
-          ({ memory }) => {
-            slot.memory = memory;
-            slot.bytes = Buffer.from(memory);
-            for (const [from, to] of runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
-          },
-          (error: unknown) => {
-            // The block's memory went with the thread: the slot gets new memory, and the run fails.
-            this.failure ??= { error };
-            slot.memory = new ArrayBuffer(DIGEST_BLOCK);
-            slot.bytes = Buffer.from(slot.memory);
-          },
-        )
-        .finally(() => {
-          this.hashing.delete(back);
-          this.release(slot);
-        });
-      this.hashing.add(back);
-      this.lines = this.lines.then(async () => {
-        try {
-          this.options.onLine(blockLine(start, (await hashed).hex));
-        } catch (error) {
-          this.failure ??= { error };
-        }
-      });
+      try {
+        this.options.onLine(blockLine(start, blockHex(slot.bytes.subarray(0, length), this.options.hash)));
+      } catch (error) {
+        this.failure ??= { error };
+      }
+      for (const [from, to] of this.runs) this.startWrite(slot, start + from, slot.bytes.subarray(from, to));
+      this.release(slot);
     }
     this.block = next;
     this.slot = undefined;
@@ -166,8 +136,7 @@ export class BlockAssembler {
     let slot = this.free.pop();
     if (!slot && this.made < this.maxSlots) {
       this.made++;
-      const memory = new ArrayBuffer(DIGEST_BLOCK);
-      slot = { memory, bytes: Buffer.from(memory), holds: 0 };
+      slot = { bytes: Buffer.allocUnsafe(DIGEST_BLOCK), holds: 0 };
     }
     slot ??= await new Promise<Slot>((resolve) => this.waiting.push(resolve));
     this.throwIfFailed();

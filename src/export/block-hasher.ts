@@ -1,7 +1,6 @@
 // The block list of a disk streamed in offset order (block-digest.ts's definition), hashed straight from the pieces as they pass.
 
-import { createHash, type Hash } from 'node:crypto';
-import { blockLine, DIGEST_BLOCK } from './block-digest.js';
+import { blockLine, DIGEST_BLOCK, incrementalBlockHash, type BlockHash, type IncrementalBlockHash } from './block-digest.js';
 import { isAllZero } from './zero.js';
 
 const ZEROS = Buffer.alloc(DIGEST_BLOCK);
@@ -13,13 +12,14 @@ const ZEROS = Buffer.alloc(DIGEST_BLOCK);
  */
 export class StreamBlockHasher {
   private block = -1;
-  private hash: Hash | undefined;
+  private hash: IncrementalBlockHash | undefined;
   /** Bytes of the open block hashed so far. */
   private filled = 0;
   private nonZero = false;
 
   constructor(
     private readonly capacity: number,
+    private readonly algorithm: BlockHash,
     private readonly onLine: (line: string) => void,
   ) {}
 
@@ -49,7 +49,7 @@ export class StreamBlockHasher {
   private open(block: number): void {
     this.close();
     this.block = block;
-    this.hash = createHash('sha256');
+    this.hash = incrementalBlockHash(this.algorithm);
     this.filled = 0;
     this.nonZero = false;
   }
@@ -64,7 +64,7 @@ export class StreamBlockHasher {
     const start = this.block * DIGEST_BLOCK;
     if (this.nonZero) {
       this.zerosTo(Math.min(DIGEST_BLOCK, this.capacity - start));
-      this.onLine(blockLine(start, this.hash.digest('hex')));
+      this.onLine(blockLine(start, this.hash.hex()));
     }
     this.hash = undefined;
   }

@@ -1,21 +1,21 @@
-// A disk's block checksum list file (`<disk>.blocks.sha256`): its name, its digest, and the rehash of the blocks overlays touched.
+// A disk's block checksum list file (`<disk>.blocks.xxh64`, `.blocks.sha256` in older exports): its name, its digest, and the rehash of the blocks overlays touched.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import type { ByteRange } from '../vlun/types.js';
-import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
+import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock, type BlockHash } from './block-digest.js';
 import { LineFileWriter, readLines } from './line-file.js';
 
-export function blocksFileName(descriptorFileName: string): string {
-  return `${descriptorFileName.replace(/\.vmdk$/i, '')}.blocks.sha256`;
+export function blocksFileName(descriptorFileName: string, hash: BlockHash): string {
+  return `${descriptorFileName.replace(/\.vmdk$/i, '')}.blocks.${hash}`;
 }
 
-/** sha256 digest of a block list file, per the definition in block-digest.ts. */
-export async function digestOfBlocksFile(path: string, capacity: number): Promise<string> {
-  const hash = createHash('sha256').update(digestPreamble(capacity));
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
+/** The disk digest of a block list file of `hash` lines, per the definition in block-digest.ts. */
+export async function digestOfBlocksFile(path: string, capacity: number, hash: BlockHash): Promise<string> {
+  const digest = createHash('sha256').update(digestPreamble(capacity, hash));
+  for await (const chunk of createReadStream(path)) digest.update(chunk as Buffer);
+  return `sha256:${digest.digest('hex')}`;
 }
 
 /** Start offsets of the digest blocks the ranges touch, sorted, each once. */
@@ -39,6 +39,7 @@ export async function rehashBlocks(
   blocksPath: string,
   overlaid: readonly ByteRange[],
   capacity: number,
+  hash: BlockHash,
   readAt: (offset: number, target: Buffer) => Promise<void>,
 ): Promise<void> {
   const touched = touchedBlockOffsets(overlaid);
@@ -47,7 +48,7 @@ export async function rehashBlocks(
   for (const offset of touched) {
     const piece = buffer.subarray(0, Math.min(DIGEST_BLOCK, capacity - offset));
     await readAt(offset, piece);
-    fresh.set(offset, hashBlock(piece));
+    fresh.set(offset, hashBlock(piece, hash));
   }
   const mergedPath = `${blocksPath}.merge`;
   const merged = await LineFileWriter.create(mergedPath);

@@ -23,7 +23,9 @@ export const catalogDiskSchema = z.object({
   allocatedBytes: z.int().check(z.nonnegative()),
   /** Users' snapshot deltas laid over the base, oldest first (host paths). */
   snapshotDeltas: z.array(z.string()),
-  /** See block-digest.ts: sha256 over the list of non-zero 1 MiB block hashes. */
+  /** The checksum of each line of `blocksFile` (block-digest.ts); absent in version 1 catalogs, which hold sha256. */
+  blockHash: z.optional(z.enum(['xxh64', 'sha256'])),
+  /** See block-digest.ts: sha256 over the list of non-zero 1 MiB block checksums. */
   digest: z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/)),
 });
 
@@ -36,7 +38,8 @@ export const skippedDiskSchema = z.object({
 
 export const catalogSchema = z.object({
   format: z.literal('vcbmounter-catalog'),
-  version: z.literal(1),
+  /** 2 since block lists hold xxh64 (each disk's `blockHash`); 1 before, sha256. Both are read. */
+  version: z.union([z.literal(1), z.literal(2)]),
   toolVersion: z.string(),
   runId: z.string().check(z.minLength(1)),
   backupType: z.literal('fullvm'),

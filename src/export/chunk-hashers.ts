@@ -1,4 +1,4 @@
-// sha256 of each 1 MiB block of a chunk on worker threads, so that a verify hashes on every core while the main thread reads.
+// sha256 of each 1 MiB block of a chunk on worker threads, so that a verify of an older export (sha256 block lists) hashes on every core while the main thread reads.
 //
 // A chunk's ArrayBuffer is transferred to a worker and back with the answer (no copy). Each worker hashes
 // at the speed of one core (sha256 is the verify's main cost, see docs/benchmarks.md), and one core alone

@@ -152,7 +152,7 @@ export function catalogOf(
 ): Catalog {
   return {
     format: 'vcbmounter-catalog',
-    version: 1,
+    version: 2,
     toolVersion: options.toolVersion,
     runId: options.runId,
     backupType: 'fullvm',
@@ -301,6 +301,7 @@ async function finishDisk({ disk, writer, overlaid }: ReadDisk, later: readonly 
       descriptorFile: written.descriptorFile,
       extentFiles: written.extentFiles,
       blocksFile: written.blocksFile,
+      blockHash: written.blockHash,
       capacity: disk.capacity,
       thin: disk.thin,
       adapterType: writer.descriptor.ddb.get('ddb.adapterType') ?? 'lsilogic',

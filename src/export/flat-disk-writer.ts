@@ -12,11 +12,10 @@ import {
 } from '../formats/vmdk-descriptor.js';
 import type { ByteRange } from '../vlun/types.js';
 import { BlockAssembler } from './block-assembler.js';
-import { DIGEST_BLOCK } from './block-digest.js';
+import { BLOCK_HASH, DIGEST_BLOCK, type BlockHash } from './block-digest.js';
 import { blocksFileName, digestOfBlocksFile, rehashBlocks } from './block-list-file.js';
 import { ExtentFiles } from './extent-files.js';
 import { fsyncPath } from './fsync-path.js';
-import { sharedHashThread } from './hash-thread.js';
 import { LineFileWriter } from './line-file.js';
 import { directWritesSuit } from '../util/direct-io.js';
 
@@ -46,6 +45,7 @@ export interface WrittenDisk {
   descriptorFile: string;
   extentFiles: string[];
   blocksFile: string;
+  blockHash: BlockHash;
   digest: string;
 }
 
@@ -60,7 +60,7 @@ export class FlatDiskWriter {
   ) {
     this.streamed = new BlockAssembler({
       capacity: options.capacity,
-      hasher: sharedHashThread(),
+      hash: BLOCK_HASH,
       write: (offset, data) => this.files.write(offset, data),
       onLine: (line) => blocks.add(line),
       ...(options.blocksInMemory !== undefined ? { slots: options.blocksInMemory } : {}),
@@ -90,7 +90,7 @@ export class FlatDiskWriter {
     const specs = descriptor.extents.map((e) => ({ fileName: e.fileName!, length: e.sectors * SECTOR_SIZE }));
     const files = await ExtentFiles.create(options.dir, specs, direct, DIGEST_BLOCK);
     try {
-      const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName)));
+      const blocks = await LineFileWriter.create(join(options.dir, blocksFileName(options.descriptorFileName, BLOCK_HASH)));
       return new FlatDiskWriter(options, descriptor, files, blocks);
     } catch (error) {
       await files.close();
@@ -147,11 +147,11 @@ export class FlatDiskWriter {
    */
   async finish(overlaid: readonly ByteRange[] = []): Promise<WrittenDisk> {
     const { dir, descriptorFileName, capacity } = this.options;
-    const blocksFile = blocksFileName(descriptorFileName);
+    const blocksFile = blocksFileName(descriptorFileName, BLOCK_HASH);
     const blocksPath = join(dir, blocksFile);
     await this.streamed.finish();
     await this.blocks.close();
-    if (overlaid.length > 0) await rehashBlocks(blocksPath, overlaid, capacity, (offset, target) => this.readAt(offset, target));
+    if (overlaid.length > 0) await rehashBlocks(blocksPath, overlaid, capacity, BLOCK_HASH, (offset, target) => this.readAt(offset, target));
     await this.files.settleFlushes();
     await this.files.sync();
     await this.files.close();
@@ -162,7 +162,8 @@ export class FlatDiskWriter {
       descriptorFile: descriptorFileName,
       extentFiles: this.extentFiles,
       blocksFile,
-      digest: await digestOfBlocksFile(blocksPath, capacity),
+      blockHash: BLOCK_HASH,
+      digest: await digestOfBlocksFile(blocksPath, capacity, BLOCK_HASH),
     };
   }
 

@@ -22,5 +22,4 @@ export { markVerified, isVerified, readVerifiedRecord, clearVerified, VERIFIED_F
 export { FlatDiskWriter, type DiskLayout, type WrittenDisk } from './flat-disk-writer.js';
 export { DIGEST_BLOCK } from './block-digest.js';
 export { BlockAssembler } from './block-assembler.js';
-export { HashThread, sharedHashThread } from './hash-thread.js';
 export { isCopyableVmFile, exportDescriptorNames, rewriteVmxDiskFileNames } from './vm-files.js';

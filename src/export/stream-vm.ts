@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import { buildMonolithicFlatDescriptor, formatDescriptor, SECTOR_SIZE } from '../formats/vmdk-descriptor.js';
 import { fetchFileByCat } from '../vlun/overlay.js';
 import { allocatedBytes, throwIfAborted } from '../vlun/types.js';
+import { BLOCK_HASH } from './block-digest.js';
 import { StreamBlockHasher } from './block-hasher.js';
 import { blocksFileName, digestOfBlocksFile } from './block-list-file.js';
 import { CATALOG_FILE, formatCatalog, type Catalog, type CatalogDisk } from './catalog.js';
@@ -26,7 +27,7 @@ const ZEROS = Buffer.alloc(8 * 1024 * 1024);
 
 /**
  * The export of exportVm, as the tar members `<disk>.vmdk`, `<disk>-flat.vmdk` (every byte, holes as
- * zeros), `<disk>.blocks.sha256`, the .vmx, the VM's small files and `catalog` last: extracted, it is an
+ * zeros), `<disk>.blocks.xxh64`, the .vmx, the VM's small files and `catalog` last: extracted, it is an
  * export directory. Only the block lists touch this proxy's disk (a line per 1 MiB of data, in a temp
  * directory). VMs with snapshots of their own are refused by the caller: their deltas are laid over the
  * base afterwards, which a stream cannot do.
@@ -121,10 +122,10 @@ async function streamDisk(
   const descriptor = buildMonolithicFlatDescriptor({ capacitySectors: disk.capacity / SECTOR_SIZE, flatFileName: flatFile, ...(disk.adapterType ? { adapterType: disk.adapterType } : {}) });
   await member(tar, descriptorFile, Buffer.from(formatDescriptor(descriptor)), mtime);
 
-  const blocksFile = blocksFileName(descriptorFile);
+  const blocksFile = blocksFileName(descriptorFile, BLOCK_HASH);
   const blocksPath = join(scratch, blocksFile);
   const lines = await LineFileWriter.create(blocksPath);
-  const hashing = new StreamBlockHasher(disk.capacity, (line) => lines.add(line));
+  const hashing = new StreamBlockHasher(disk.capacity, BLOCK_HASH, (line) => lines.add(line));
   let position = 0;
   const zerosTo = async (offset: number) => {
     while (position < offset) {
@@ -165,7 +166,7 @@ async function streamDisk(
     throw error;
   }
   await fileMember(tar, blocksFile, blocksPath, mtime);
-  const digest = await digestOfBlocksFile(blocksPath, disk.capacity);
+  const digest = await digestOfBlocksFile(blocksPath, disk.capacity, BLOCK_HASH);
   await rm(blocksPath);
   return {
     slot: disk.slot,
@@ -174,6 +175,7 @@ async function streamDisk(
     descriptorFile,
     extentFiles: [flatFile],
     blocksFile,
+    blockHash: BLOCK_HASH,
     capacity: disk.capacity,
     thin: disk.thin,
     adapterType: descriptor.ddb.get('ddb.adapterType') ?? 'lsilogic',

@@ -1,24 +1,25 @@
-// Reads a disk's block list (`<disk>.blocks.sha256`) line by line for a verify: each line's offset in the file, its checks, and the file's digest.
+// Reads a disk's block list (`<disk>.blocks.xxh64` or `.sha256`) line by line for a verify: each line's offset in the file, its checks, and the file's digest.
 
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { DIGEST_BLOCK, digestPreamble } from './block-digest.js';
+import { BLOCK_HASH_HEX_LENGTH, DIGEST_BLOCK, digestPreamble, type BlockHash } from './block-digest.js';
 import type { VerifyProblem } from './verify-problems.js';
 
 export interface ListedBlock {
   /** Byte offset of the block in the virtual disk. */
   diskOffset: number;
-  sha256: string;
+  /** The block's checksum as listed (hex). */
+  hex: string;
   /** Byte offset of its line in the block list file. */
   lineOffset: number;
 }
 
-const LINE = /^(0|[1-9][0-9]{0,15}) ([0-9a-f]{64})$/;
+const lineOf = (hash: BlockHash) => new RegExp(`^(0|[1-9][0-9]{0,15}) ([0-9a-f]{${BLOCK_HASH_HEX_LENGTH[hash]}})$`);
 const READ_SIZE = 1024 * 1024;
 const MAX_LIST_PROBLEMS = 1000;
 
 /**
- * The listed blocks in file order, by next(). Lines that are not `<offset> <sha256>`, offsets that are not
+ * The listed blocks in file order, by next(). Lines that are not `<offset> <checksum>`, offsets that are not
  * on a 1 MiB boundary inside the disk, and lines not in increasing order are problems (and skipped). The
  * raw bytes are hashed as they pass, so that `digest()` at the end is the digest the catalog records
  * (block-digest.ts) for exactly this file.
@@ -34,19 +35,22 @@ export class BlockListReader {
   private lastOffset = -1;
   private eof = false;
   private readonly buffer = Buffer.allocUnsafe(READ_SIZE);
+  private readonly line: RegExp;
 
   private constructor(
     private readonly handle: FileHandle,
     private readonly file: string,
     private readonly disk: string,
     private readonly capacity: number,
+    private readonly blockHash: BlockHash,
   ) {
-    this.hash = createHash('sha256').update(digestPreamble(capacity));
+    this.hash = createHash('sha256').update(digestPreamble(capacity, blockHash));
+    this.line = lineOf(blockHash);
   }
 
-  /** Opens the list; throws as fs does (ENOENT when it is missing). */
-  static async open(path: string, file: string, disk: string, capacity: number): Promise<BlockListReader> {
-    return new BlockListReader(await open(path, 'r'), file, disk, capacity);
+  /** Opens the list of `blockHash` lines; throws as fs does (ENOENT when it is missing). */
+  static async open(path: string, file: string, disk: string, capacity: number, blockHash: BlockHash): Promise<BlockListReader> {
+    return new BlockListReader(await open(path, 'r'), file, disk, capacity, blockHash);
   }
 
   async next(): Promise<ListedBlock | undefined> {
@@ -90,9 +94,9 @@ export class BlockListReader {
   }
 
   private check(line: string, lineOffset: number): ListedBlock | undefined {
-    const match = LINE.exec(line);
+    const match = this.line.exec(line);
     if (!match) {
-      this.problem(lineOffset, `line is not "<offset> <sha256>": ${JSON.stringify(line.slice(0, 100))}`);
+      this.problem(lineOffset, `line is not "<offset> <${this.blockHash}>": ${JSON.stringify(line.slice(0, 100))}`);
       return undefined;
     }
     const diskOffset = Number(match[1]);
@@ -105,7 +109,7 @@ export class BlockListReader {
       return undefined;
     }
     this.lastOffset = diskOffset;
-    return { diskOffset, sha256: match[2]!, lineOffset };
+    return { diskOffset, hex: match[2]!, lineOffset };
   }
 
   private problem(offset: number, message: string): void {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blockLine, DIGEST_BLOCK, digestPreamble, hashBlock } from './block-digest.js';
+import { blockHashOf, blockLine, DIGEST_BLOCK, digestPreamble, hashBlock, type BlockHash } from './block-digest.js';
 import type { ChunkHashers } from './chunk-hashers.js';
 import type { Catalog, CatalogDisk } from './catalog.js';
 import { forEachDataRange } from './data-ranges.js';
@@ -248,14 +248,17 @@ export interface ReadDiskOptions {
   /** Bytes read so far (added), for progress. */
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
-  /** Hashing threads to use (a verify of several disks shares them); without, blocks are hashed on this thread. */
+  /**
+   * sha256 hashing threads to use for a block list of sha256 lines (a verify of several disks shares them);
+   * without, and for xxh64 lists, blocks are hashed on this thread.
+   */
   hashers?: ChunkHashers;
 }
 
-/** Per block of the chunk, its sha256 or undefined when all zero: on this thread. */
-function hashHere(chunk: Buffer): Array<string | undefined> {
+/** Per block of the chunk, its checksum or undefined when all zero: on this thread. */
+function hashHere(chunk: Buffer, hash: BlockHash): Array<string | undefined> {
   const hexes: Array<string | undefined> = [];
-  for (let at = 0; at < chunk.length; at += DIGEST_BLOCK) hexes.push(hashBlock(chunk.subarray(at, at + DIGEST_BLOCK)));
+  for (let at = 0; at < chunk.length; at += DIGEST_BLOCK) hexes.push(hashBlock(chunk.subarray(at, at + DIGEST_BLOCK), hash));
   return hexes;
 }
 
@@ -282,10 +285,11 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
     }
   };
   const badBlocks: number[] = [];
-  const digest = createHash('sha256').update(digestPreamble(disk.capacity));
+  const blockHash = blockHashOf(disk);
+  const digest = createHash('sha256').update(digestPreamble(disk.capacity, blockHash));
   let list: BlockListReader | undefined;
   try {
-    list = await BlockListReader.open(join(dir, disk.blocksFile), disk.blocksFile, disk.descriptorFile, disk.capacity);
+    list = await BlockListReader.open(join(dir, disk.blocksFile), disk.blocksFile, disk.descriptorFile, disk.capacity, blockHash);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     add(
@@ -319,17 +323,17 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
     return l;
   };
 
-  const hashers = options.hashers;
+  const hashers = blockHash === 'sha256' ? options.hashers : undefined;
   const inFlight: Array<Promise<HashedChunk>> = [];
   try {
     let listed = await nextListed();
-    // Each chunk is read into its own memory, hashed on a worker thread, then compared here, in disk order.
+    // Each chunk is read into its own memory, hashed (here, or on a worker thread for sha256), then compared here, in disk order.
     const free = Array.from({ length: CHUNKS_IN_FLIGHT }, () => new ArrayBuffer(READ_BLOCKS * DIGEST_BLOCK));
     const chunks = chunksOf(prepared.allocated, disk.capacity);
     const readAndHash = async (chunk: Chunk, memory: ArrayBuffer): Promise<HashedChunk> => {
       const read = await readChunk(prepared, chunk, Buffer.from(memory));
       if (read.error) return { read, memory };
-      if (!hashers) return { read, hexes: hashHere(Buffer.from(memory, 0, chunk.length)), memory };
+      if (!hashers) return { read, hexes: hashHere(Buffer.from(memory, 0, chunk.length), blockHash), memory };
       const hashed = await hashers.hash(memory, chunk.length, DIGEST_BLOCK);
       return { read, hexes: hashed.hexes, memory: hashed.memory };
     };
@@ -366,8 +370,8 @@ export async function readDisk(dir: string, prepared: PreparedDisk, options: Rea
         }
         const hex = hexes[i];
         if (hex) digest.update(blockLine(offset, hex));
-        if (here && hex !== here.sha256) {
-          if (hex) blockProblem('block-mismatch', offset, (spill) => `block at disk byte ${offset}${spill} differs from its line in the block list (sha256 ${hex}, listed ${here.sha256} at ${listedAt(here)})`);
+        if (here && hex !== here.hex) {
+          if (hex) blockProblem('block-mismatch', offset, (spill) => `block at disk byte ${offset}${spill} differs from its line in the block list (${blockHash} ${hex}, listed ${here.hex} at ${listedAt(here)})`);
           else blockProblem('missing-block', offset, (spill) => `block at disk byte ${offset}${spill} reads as all zeros, but the block list has it (${listedAt(here)})`);
         } else if (!here && hex && list) {
           blockProblem('extra-block', offset, (spill) => `block at disk byte ${offset}${spill} holds data the block list does not list`);

@@ -1,13 +1,14 @@
 // A verify of a whole fullvm export: every file its catalog lists, each disk's data read back (allocated blocks only) against its block list and digest.
 //
 // What can be checked, and how well: the catalog records a digest per disk (over its block list, which
-// holds a sha256 per non-zero 1 MiB block), so disk data is checked block by block and a problem is placed
+// holds an xxh64, or in older exports a sha256, per non-zero 1 MiB block), so disk data is checked block by block and a problem is placed
 // to the 1 MiB block. The descriptors are checked against the catalog (layout, extent names and sizes). The
 // .vmx, .nvram, .vmsd and logs have no checksum in the catalog: only that they are there and readable.
 
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VcbError } from '../errors.js';
+import { blockHashOf } from './block-digest.js';
 import { CATALOG_FILE, parseCatalog, type Catalog, type CatalogDisk } from './catalog.js';
 import { ChunkHashers, hasherCount } from './chunk-hashers.js';
 import { closeDisk, prepareDisk, readDisk, type DiskVerification, type PreparedDisk } from './verify-disk.js';
@@ -16,7 +17,7 @@ import type { VerifyProblem } from './verify-problems.js';
 export type { DiskVerification } from './verify-disk.js';
 
 /**
- * Bytes to read from which blocks are hashed on worker threads (chunk-hashers.ts) while the main thread
+ * Bytes of sha256-listed disks (older exports) to read from which blocks are hashed on worker threads (chunk-hashers.ts) while the main thread
  * reads: starting them costs tens of milliseconds idle, and measured 0.3 to 0.7 s on a loaded machine, which a smaller export does
  * not win back; past this, hashing on the thread that also reads is slower than many disks read.
  */
@@ -54,7 +55,7 @@ export interface VerifyOptions {
   /** Bytes read so far and bytes to read in all, as the read goes. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
-  /** Hash on worker threads (true), on the main thread (false), or by the bytes to read (the default; HASH_THREADS_FROM). */
+  /** sha256 block lists: hash on worker threads (true), on the main thread (false), or by the bytes to read (the default; HASH_THREADS_FROM). xxh64 lists always hash on the main thread. */
   hashThreads?: boolean;
 }
 
@@ -116,7 +117,8 @@ export async function verifyExportDir(dirArg: string, options: VerifyOptions = {
   try {
     for (const disk of catalog.disks) prepared.push(await prepareDisk(dir, catalog, disk));
     const total = prepared.reduce((n, p) => n + p.bytesToRead, 0);
-    if (options.hashThreads ?? total >= HASH_THREADS_FROM) hashers = new ChunkHashers(hasherCount());
+    const sha256Bytes = prepared.filter((p) => blockHashOf(p.disk) === 'sha256').reduce((n, p) => n + p.bytesToRead, 0);
+    if (sha256Bytes > 0 && (options.hashThreads ?? sha256Bytes >= HASH_THREADS_FROM)) hashers = new ChunkHashers(hasherCount());
     options.onProgress?.(0, total);
     for (const p of prepared) {
       const result = await readDisk(dir, p, {

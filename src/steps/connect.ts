@@ -1,6 +1,5 @@
 // Step connect: log in to the host over SSH and detect its command set (vim-cmd or vmware-cmd).
 
-import { sharedHashThread } from '../export/index.js';
 import type { JobStep } from './step.js';
 import { openHostSession } from '../workflow/connect.js';
 
@@ -12,8 +11,6 @@ export const connect: JobStep = {
   hostCommands: ['^vim-cmd vmsvc/getallvms', '^vmware-cmd -l'],
   writesDestination: false,
   async run(ctx) {
-    // The hashing thread starts while the host is reached, not when the first block is complete.
-    sharedHashThread().warm();
     const open = ctx.deps.openSession ?? ((o) => openHostSession(o, ctx.log, ctx.signal));
     ctx.job.session = await open(ctx.o);
   },

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcbError } from '../errors.js';
 import { CATALOG_FILE, parseCatalog, type Catalog } from '../export/index.js';
+import { blockHashOf } from '../export/block-digest.js';
 import { digestOfBlocksFile } from '../export/block-list-file.js';
 import { BLOCK, planRestore } from '../restore/plan.js';
 import { extentRanges, listedBlocks } from '../restore/upload-disk.js';
@@ -46,7 +47,7 @@ export const readCatalog: RestoreStep = {
     job.blocks = [];
     job.bytesTotal = 0;
     for (const [i, disk] of probe.disks.entries()) {
-      const digest = await digestOfBlocksFile(disk.blocksFile, disk.capacity).catch(() => undefined);
+      const digest = await digestOfBlocksFile(disk.blocksFile, disk.capacity, blockHashOf(catalog.disks[i]!)).catch(() => undefined);
       if (digest !== catalog.disks[i]!.digest) {
         throw new VcbError('USAGE', `${disk.blocksFile} does not match the catalog's digest for ${disk.slot}: the export is damaged or not the catalog's (run a verify of ${job.sourceDir})`);
       }

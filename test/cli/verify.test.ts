@@ -10,6 +10,7 @@ import { parseInventory } from '../../src/sim/inventory.js';
 import { isVerified, VERIFIED_FILE, type ExportVerification, type VerifyProblem } from '../../src/export/index.js';
 import type { RunSummary } from '../../src/jobfile/summary-types.js';
 import { binCommand } from '../../tools/test-support/bin-command.js';
+import { toVersion1 } from '../export/legacy-export.js';
 import { readCatalog, startBench, type Bench, type CliResult } from './cli-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -92,6 +93,32 @@ describe('vcbmounter verify', () => {
     expect(r.stderr).toBe('');
   });
 
+  test('each line of a block list is the xxh64 of its 1 MiB block, as `dd | xxhsum -H1` gives it by hand', async () => {
+    const catalog = readCatalog(thick);
+    expect(catalog).toMatchObject({ version: 2, disks: [{ blockHash: 'xxh64', blocksFile: 'thick01.blocks.xxh64' }, { blockHash: 'xxh64' }] });
+    const lines = readFileSync(join(thick, 'thick01.blocks.xxh64'), 'utf8').trim().split('\n');
+    for (const line of [lines[0]!, lines[7]!]) {
+      const [offset, listed] = line.split(' ');
+      const block = Number(offset) / MiB;
+      const { stdout } = await execa('sh', ['-c', `dd if=thick01-flat.vmdk bs=1M skip=${block} count=1 status=none | xxhsum -H1`], { cwd: thick });
+      expect(stdout.split(/\s+/)[0], line).toBe(listed);
+    }
+  });
+
+  test('an export written before xxh64 (catalog version 1, sha256 block lists) verifies, and a flipped byte in it is found', async () => {
+    const dir = await copyOf(thick);
+    toVersion1(dir);
+    expect(readCatalog(dir)).toMatchObject({ version: 1, disks: [{ blocksFile: 'thick01.blocks.sha256' }, { blocksFile: 'thick01_1.blocks.sha256' }] });
+    const r = await verify(dir, '--no-record');
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('scsi0:0 thick01.vmdk: 12.0 MiB disk, 12 block(s) listed, 12.0 MiB read: ok');
+    flipByte(join(dir, 'thick01_1-flat.vmdk'), MiB + 7);
+    const { r: bad, result } = await verifyJson(dir, '--no-record');
+    expect(bad.exitCode).toBe(7);
+    expect(result.problems).toEqual([expect.objectContaining({ kind: 'block-mismatch', file: 'thick01_1-flat.vmdk', offset: MiB, disk: 'thick01_1.vmdk' })]);
+    expect(result.problems[0]!.message).toMatch(/\(sha256 [0-9a-f]{64}, listed [0-9a-f]{64} at thick01_1\.blocks\.sha256 byte \d+\)/);
+  });
+
   test('--no-record checks without writing the record', async () => {
     const dir = await copyOf(thick);
     const r = await verify(dir, '--no-record');
@@ -144,7 +171,7 @@ describe('vcbmounter verify', () => {
     const nvram = catalog.files.find((f) => f.endsWith('.nvram'))!;
     unlinkSync(join(dir, nvram));
     unlinkSync(join(dir, 'thick01_1-flat.vmdk'));
-    unlinkSync(join(dir, 'thick01.blocks.sha256'));
+    unlinkSync(join(dir, 'thick01.blocks.xxh64'));
     const { r, result } = await verifyJson(dir);
     expect(r.exitCode).toBe(7);
     const byFile = Object.fromEntries(result.problems.map((p) => [p.file, p]));
@@ -152,7 +179,7 @@ describe('vcbmounter verify', () => {
     expect(byFile['thick01_1-flat.vmdk']).toMatchObject({ kind: 'missing-file', disk: 'thick01_1.vmdk' });
     expect(byFile['thick01_1-flat.vmdk']!.message).toContain('2 block(s) the block list has lie there');
     // Without its block list the first disk is still read, and matches the catalog's digest.
-    expect(byFile['thick01.blocks.sha256']).toMatchObject({ kind: 'missing-file', disk: 'thick01.vmdk' });
+    expect(byFile['thick01.blocks.xxh64']).toMatchObject({ kind: 'missing-file', disk: 'thick01.vmdk' });
     expect(kinds(result.problems).sort()).toEqual(['missing-file', 'missing-file', 'missing-file']);
     expect(result.disks[0]!.actualDigest).toBe(catalog.disks[0]!.digest);
     expect(result.files.find((f) => f.file === nvram)).toEqual({ file: nvram, ok: false });
@@ -181,7 +208,7 @@ describe('vcbmounter verify', () => {
 
   test('a damaged block list: a changed line, at its offset in the list, and the list no longer the catalog\'s', async () => {
     const dir = await copyOf(thick);
-    const path = join(dir, 'thick01.blocks.sha256');
+    const path = join(dir, 'thick01.blocks.xxh64');
     const text = readFileSync(path, 'utf8');
     const second = text.indexOf('\n') + 1;
     writeFileSync(path, text.slice(0, second) + 'garbage\n' + text.slice(text.indexOf('\n', second) + 1));
@@ -191,15 +218,15 @@ describe('vcbmounter verify', () => {
     expect(result.problems).toEqual([
       // The block that line stood for now holds data the list lacks.
       expect.objectContaining({ kind: 'extra-block', file: 'thick01-flat.vmdk', offset: MiB }),
-      expect.objectContaining({ kind: 'block-list', file: 'thick01.blocks.sha256', offset: second, message: 'line is not "<offset> <sha256>": "garbage"' }),
-      expect.objectContaining({ kind: 'block-list', file: 'thick01.blocks.sha256', message: expect.stringContaining("does not match the catalog's digest") }),
+      expect.objectContaining({ kind: 'block-list', file: 'thick01.blocks.xxh64', offset: second, message: 'line is not "<offset> <xxh64>": "garbage"' }),
+      expect.objectContaining({ kind: 'block-list', file: 'thick01.blocks.xxh64', message: expect.stringContaining("does not match the catalog's digest") }),
     ]);
   });
 
   test('a thin export: only the allocated blocks are read; a block punched out and data written into a hole are both found', async () => {
     const clean = await verifyJson(thin);
     expect(clean.r.exitCode, clean.r.stderr).toBe(0);
-    const blocks = listedBlocks(thin, 'thin01.blocks.sha256');
+    const blocks = listedBlocks(thin, 'thin01.blocks.xxh64');
     expect(blocks).toEqual([0, ...THIN_BLOCKS].map((b) => b * MiB));
     expect(clean.result.bytesTotal).toBe(40 * MiB);
     expect(clean.result.bytesAllocated).toBe(5 * MiB);
@@ -220,7 +247,7 @@ describe('vcbmounter verify', () => {
       expect.objectContaining({ kind: 'missing-block', file: 'thin01-flat.vmdk', offset: 17 * MiB, length: MiB }),
       expect.objectContaining({ kind: 'extra-block', file: 'thin01-flat.vmdk', offset: 25 * MiB, length: MiB }),
     ]);
-    expect(result.problems[0]!.message).toContain('thin01.blocks.sha256 byte');
+    expect(result.problems[0]!.message).toContain('thin01.blocks.xxh64 byte');
     expect(result.bytesRead).toBe(5 * MiB);
   });
 

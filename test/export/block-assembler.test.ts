@@ -1,30 +1,19 @@
-// BlockAssembler with the real hashing thread: lines per the digest definition, writes of the data only, failures surface.
+// BlockAssembler: lines per the digest definition (block-digest.ts), writes of the data only, failures surface.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { BlockAssembler } from '../../src/export/block-assembler.js';
-import { DIGEST_BLOCK } from '../../src/export/block-digest.js';
-import { HashThread } from '../../src/export/hash-thread.js';
+import { blockHex, DIGEST_BLOCK, type BlockHash } from '../../src/export/block-digest.js';
 
-const hasher = new HashThread();
-afterAll(() => hasher.close());
+const sha = (data: Buffer, hash: BlockHash = 'xxh64'): string => blockHex(data, hash);
 
-function sha(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function assemblerInto(capacity: number, slots = 2) {
+function assemblerInto(capacity: number, slots = 2, hash: BlockHash = 'xxh64') {
   const output = Buffer.alloc(capacity);
   const lines: string[] = [];
   const writes: Array<[number, number]> = [];
   const assembler = new BlockAssembler({
     capacity,
-    hasher,
+    hash,
     slots,
     async write(offset, data) {
       await new Promise((r) => setTimeout(r, Math.random() * 3));
@@ -36,53 +25,15 @@ function assemblerInto(capacity: number, slots = 2) {
   return { assembler, output, lines, writes };
 }
 
-describe('HashThread', () => {
-  it('hashes a block it is lent: the memory is detached meanwhile and comes back holding the same bytes', async () => {
-    const memory = new ArrayBuffer(DIGEST_BLOCK);
-    const bytes = Buffer.from(memory);
-    randomBytes(DIGEST_BLOCK).copy(bytes);
-    const expected = Buffer.from(bytes);
-    const answer = hasher.sha256(memory, DIGEST_BLOCK - 7);
-    expect(memory.byteLength).toBe(0);
-    const { hex, memory: back } = await answer;
-    expect(hex).toBe(sha(expected.subarray(0, DIGEST_BLOCK - 7)));
-    expect(Buffer.from(back).equals(expected)).toBe(true);
-  });
-
-  it('warm() starts the thread ahead of the first block, and an idle warmed thread lets the process exit', async () => {
-    const own = new HashThread();
-    own.warm();
-    const memory = new ArrayBuffer(16);
-    expect((await own.sha256(memory, 3)).hex).toBe(sha(Buffer.alloc(3)));
-    await own.close();
-    expect(() => own.warm()).not.toThrow();
-    await expect(own.sha256(new ArrayBuffer(1), 1)).rejects.toThrow(/closed/);
-    // A process that only warms the thread ends by itself: the worker is not referenced while idle.
-    // (A script file: node -e exits on its own terms.)
-    const module = pathToFileURL(join(import.meta.dirname, '../../dist/export/hash-thread.js')).href;
-    const dir = mkdtempSync(join(tmpdir(), 'vcb-warm-'));
-    const script = join(dir, 'warm.mjs');
-    writeFileSync(script, `import { HashThread } from ${JSON.stringify(module)};\nnew HashThread().warm();\nsetTimeout(() => console.log('done'), 50);\n`);
-    try {
-      const child = await execa(process.execPath, [script], { timeout: 10_000, reject: false });
-      expect(child.timedOut).toBe(false);
-      expect(child.exitCode).toBe(0);
-      expect(child.stdout).toBe('done');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
 describe('BlockAssembler', () => {
-  it('lists exactly the non-zero blocks with sha256 of their full bytes, whatever the chunking and gaps, and writes only data', async () => {
+  it.each(['xxh64', 'sha256'] as const)('lists exactly the non-zero blocks with the %s of their full bytes, whatever the chunking and gaps, and writes only data', async (hash) => {
     const capacity = 6 * DIGEST_BLOCK + 4096;
     const image = Buffer.alloc(capacity);
     randomBytes(100).copy(image, DIGEST_BLOCK + 500_000);
     randomBytes(3000).copy(image, 3 * DIGEST_BLOCK - 1500);
     randomBytes(DIGEST_BLOCK).copy(image, 4 * DIGEST_BLOCK);
     randomBytes(10).copy(image, 6 * DIGEST_BLOCK + 4000);
-    const { assembler, output, lines, writes } = assemblerInto(capacity);
+    const { assembler, output, lines, writes } = assemblerInto(capacity, 2, hash);
     const pieces: Array<[number, number]> = [[0, 300_000], [DIGEST_BLOCK + 400_000, 1_000_000], [3 * DIGEST_BLOCK - 2000, 4000], [4 * DIGEST_BLOCK, 2 * DIGEST_BLOCK], [6 * DIGEST_BLOCK, 4096]];
     const reused = Buffer.alloc(2 * DIGEST_BLOCK);
     for (const [offset, length] of pieces) {
@@ -92,7 +43,7 @@ describe('BlockAssembler', () => {
     }
     await assembler.finish();
     const blockAt = (i: number) => image.subarray(i * DIGEST_BLOCK, Math.min(capacity, (i + 1) * DIGEST_BLOCK));
-    expect(lines).toEqual([1, 2, 3, 4, 6].map((i) => `${i * DIGEST_BLOCK} ${sha(blockAt(i))}\n`));
+    expect(lines).toEqual([1, 2, 3, 4, 6].map((i) => `${i * DIGEST_BLOCK} ${sha(blockAt(i), hash)}\n`));
     expect(output.equals(image)).toBe(true);
     expect(writes.some(([offset]) => offset === 0 || offset === 5 * DIGEST_BLOCK)).toBe(false);
   });
@@ -121,7 +72,7 @@ describe('BlockAssembler', () => {
   it('reports a failed write on a later call', async () => {
     const assembler = new BlockAssembler({
       capacity: 8 * DIGEST_BLOCK,
-      hasher,
+      hash: 'xxh64',
       slots: 2,
       write: async () => {
         throw new Error('ENOSPC: no space left on device');
@@ -134,14 +85,5 @@ describe('BlockAssembler', () => {
       await assembler.finish();
     };
     await expect(attempt()).rejects.toThrow(/ENOSPC/);
-  });
-
-  it('fails the lines when the hashing thread is gone', async () => {
-    const own = new HashThread();
-    const assembler = new BlockAssembler({ capacity: 2 * DIGEST_BLOCK, hasher: own, write: async () => {}, onLine: () => {} });
-    await assembler.push(0, randomBytes(DIGEST_BLOCK));
-    await own.close();
-    await assembler.push(DIGEST_BLOCK, randomBytes(10));
-    await expect(assembler.finish()).rejects.toThrow(/hashing thread/);
   });
 });

@@ -2,16 +2,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { blockLine, DIGEST_BLOCK, hashBlock } from '../../src/export/block-digest.js';
+import { blockLine, DIGEST_BLOCK, hashBlock, type BlockHash } from '../../src/export/block-digest.js';
 import { StreamBlockHasher } from '../../src/export/block-hasher.js';
 
 const MiB = 1024 * 1024;
 
 /** The reference: every block of the whole image hashed on its own, all-zero ones left out. */
-function referenceLines(image: Buffer): string[] {
+function referenceLines(image: Buffer, hash: BlockHash): string[] {
   const lines: string[] = [];
   for (let start = 0; start < image.length; start += DIGEST_BLOCK) {
-    const hex = hashBlock(image.subarray(start, Math.min(image.length, start + DIGEST_BLOCK)));
+    const hex = hashBlock(image.subarray(start, Math.min(image.length, start + DIGEST_BLOCK)), hash);
     if (hex) lines.push(blockLine(start, hex));
   }
   return lines;
@@ -31,10 +31,15 @@ function sampleImage(seed: number): Buffer {
 }
 
 describe('StreamBlockHasher', () => {
-  test.each([1, 2, 3, 4])('pieces of random sizes, with bytes never given (holes), give the reference list (seed %i)', (seed) => {
+  test.each([
+    [1, 'xxh64'],
+    [2, 'xxh64'],
+    [3, 'xxh64'],
+    [4, 'sha256'],
+  ] as const)('pieces of random sizes, with bytes never given (holes), give the reference list (seed %i, %s)', (seed, hash) => {
     const image = sampleImage(seed);
     const lines: string[] = [];
-    const hasher = new StreamBlockHasher(image.length, (line) => lines.push(line));
+    const hasher = new StreamBlockHasher(image.length, hash, (line) => lines.push(line));
     let x = seed * 7919;
     for (let at = 0; at < image.length; ) {
       x = (x * 1103515245 + 12345) % 2 ** 31;
@@ -45,11 +50,11 @@ describe('StreamBlockHasher', () => {
       at += length;
     }
     hasher.finish();
-    expect(lines).toEqual(referenceLines(image));
+    expect(lines).toEqual(referenceLines(image, hash));
   });
 
   test('an offset that goes back is refused', () => {
-    const hasher = new StreamBlockHasher(4 * MiB, () => {});
+    const hasher = new StreamBlockHasher(4 * MiB, 'xxh64', () => {});
     hasher.push(2 * MiB, Buffer.alloc(10, 1));
     expect(() => hasher.push(0, Buffer.alloc(10, 1))).toThrow(/comes after block 2/);
   });

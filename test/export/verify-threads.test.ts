@@ -1,4 +1,5 @@
-// verifyExportDir hashing on worker threads (as it does for large exports) finds exactly what hashing on the main thread finds.
+// verifyExportDir of an older export (sha256 block lists, catalog version 1): hashing on worker threads (as it does for large
+// ones) finds exactly what hashing on the main thread finds.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { verifyExportDir } from '../../src/export/index.js';
 import { SanReader } from '../../src/vlun/index.js';
 import { LVID } from '../vlun/fake-host.js';
 import { exportOptions, makeFakeVm, MiB, type FakeVm } from './fake-vm.js';
+import { toVersion1 } from './legacy-export.js';
 import { exportAndPublish } from './partial-dir.js';
 
 const KINDS = ['mapped', 'hole', 'mapped', 'unzeroed', 'hole', 'mapped', 'mapped', 'mapped', 'mapped', 'hole', 'mapped'] as const;
@@ -20,11 +22,13 @@ beforeAll(async () => {
   vm = makeFakeVm(root, KINDS, 4096);
   dest = join(root, 'out', 'web01');
   await exportAndPublish(exportOptions(vm, new SanReader({ [LVID]: vm.lunPath }), dest));
+  toVersion1(dest);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-describe('verifyExportDir with hashing threads', () => {
+describe('verifyExportDir of a version 1 export with hashing threads', () => {
   it('agrees with the main thread on a clean export and on a damaged one (the same blocks, files and offsets)', async () => {
+    expect(JSON.parse(readFileSync(join(dest, 'catalog'), 'utf8'))).toMatchObject({ version: 1, disks: [{ blocksFile: 'web_01.blocks.sha256' }] });
     const clean = await verifyExportDir(dest, { hashThreads: true });
     expect(clean.ok).toBe(true);
     expect(clean.disks[0]!.actualDigest).toBe(clean.disks[0]!.expectedDigest);
