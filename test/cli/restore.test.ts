@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseInventory } from '../../src/sim/inventory.js';
 import { binCommand } from '../../tools/test-support/bin-command.js';
+import { toVersion1 } from '../export/legacy-export.js';
 import { startBench, type Bench, type CliResult } from './cli-helpers.js';
 
 const IDLE = { writesPerSecond: 0 };
@@ -35,8 +36,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => bench?.stop());
 
-function restore(args: string[]): Promise<CliResult> {
-  return bench.cli(['restore', '-h', '127.0.0.1', '--port', String(bench.sim.port), '--host-key', bench.sim.fingerprint, '-p', '-', '--state-dir', bench.stateDir, '-s', backup, ...args], {
+function restore(args: string[], source = backup): Promise<CliResult> {
+  return bench.cli(['restore', '-h', '127.0.0.1', '--port', String(bench.sim.port), '--host-key', bench.sim.fingerprint, '-p', '-', '--state-dir', bench.stateDir, '-s', source, ...args], {
     bare: true,
     input: `${bench.sim.password}\n`,
   });
@@ -105,6 +106,28 @@ describe('restore next to the original', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).vm.vmx).toBe('[ds1] web-restored-1/web-restored-1.vmx');
     expect(names()).toContain('web-restored-1');
+  }, 60_000);
+});
+
+describe('a backup written before xxh64 block lists (catalog version 1, sha256 lists)', () => {
+  test('restores with its disks byte for byte; a block list changed since is refused before anything is written', async () => {
+    const old = join(bench.work, 'web-backup-v1');
+    await execa('cp', ['-a', '--sparse=always', backup, old]);
+    toVersion1(old);
+    const r = await restore(['--name', 'web v1', '--json'], old);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).bytesSent).toBe(5 * MiB);
+    const dir = '/vmfs/volumes/ds1/web v1';
+    expect(firstDifference(vfs().readFile(`${dir}/web v1-flat.vmdk`), exportedDisk(0))).toBe('equal');
+    expect(firstDifference(vfs().readFile(`${dir}/web v1_1-flat.vmdk`), exportedDisk(1))).toBe('equal');
+
+    const list = join(old, 'web.blocks.sha256');
+    writeFileSync(list, readFileSync(list, 'utf8').replace(/^(\d+) ([0-9a-f])/, (_m, offset: string, first: string) => `${offset} ${first === '0' ? '1' : '0'}`));
+    const from = bench.sim.commandLog.length;
+    const bad = await restore(['--name', 'web v1 again'], old);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("web.blocks.sha256 does not match the catalog's digest for scsi0:0");
+    expect(changes(from)).toEqual([]);
   }, 60_000);
 });
 
