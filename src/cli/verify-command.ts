@@ -21,7 +21,7 @@ Examples:
   vcbmounter verify /mnt/offsite/web01 --no-record   check a copy on read-only media
 
 Reads only the allocated blocks of the extent files (holes are zeros, as the block list has them). The
-catalog holds a sha256 per non-zero 1 MiB block of each disk: a changed, missing or extra block, a
+catalog holds an xxh64 (sha256 before catalog version 2) per non-zero 1 MiB block of each disk: a changed, missing or extra block, a
 truncated or missing extent, a broken descriptor or block list is reported with its file and byte offset.
 The .vmx, .nvram and other small files have no checksum in the catalog: only their presence is checked.
 Exit codes: 0 the export matches its catalog (recorded in .vcbmounter-verified.json unless --no-record);
