@@ -83,7 +83,7 @@ export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): P
     notes: [
       `verify's own time for the read, without starting the process (its --json durationMs): ${r13.subject.inner.toFixed(2)} s, ` +
         `${(r13.subject.bytesRead / 1024 / 1024 / r13.subject.inner).toFixed(0)} MiB/s; against it the ratio is ${(r13.baseline.seconds / r13.subject.inner).toFixed(2)}`,
-      'verify hashes each non-zero 1 MiB block (sha256) and compares it with the block list; cat only reads',
+      'verify hashes each non-zero 1 MiB block (xxh64) and compares it with the block list; cat only reads',
       cpuNote(r13),
     ],
   };
@@ -97,14 +97,16 @@ export async function verifyCases(host: BenchHost, args: BenchArgs, log: Log): P
   const ratio14 = r14.baseline.seconds / r14.subject.seconds;
   const row14: Comparison = {
     title: `verify of a ${mib(size)} thin export with ${(args.thinFraction * 100).toFixed(0)}% written (only allocated blocks read) vs \`cat\` of the same files into /dev/null (every byte, holes as zeros), page cache dropped`,
-    subject: { label: 'vcbmounter verify', seconds: r14.subject.seconds, bytes: r14.subject.bytesRead },
+    // The issue's target for verify, on a sparse export as on a thick one: at least 0.8 of the rate of a plain
+    // read of the same files (their bytes over the time). The speed-up is in the notes.
+    subject: { label: 'vcbmounter verify', seconds: r14.subject.seconds, bytes: thinBytes },
     baseline: { label: 'cat FILES > /dev/null', seconds: r14.baseline.seconds, bytes: thinBytes },
-    kind: 'speedup',
+    kind: 'rate',
     ratio: ratio14,
-    target: 5,
-    pass: ratio14 >= 5,
+    target: 0.8,
+    pass: ratio14 >= 0.8,
     notes: [
-      `verify read ${mib(r14.subject.bytesRead)} of ${mib(thinBytes)}; its own time for the read (without starting the process): ${r14.subject.inner.toFixed(2)} s, ` +
+      `verify read ${mib(r14.subject.bytesRead)} of ${mib(thinBytes)}, ${ratio14.toFixed(1)}× faster than cat; its own time for the read (without starting the process): ${r14.subject.inner.toFixed(2)} s, ` +
         `speed-up against it ${(r14.baseline.seconds / r14.subject.inner).toFixed(1)}×`,
       "cat reads the holes too, but a hole costs no disk read (the kernel returns zeros), so cat's time is mostly the allocated 10% plus copying zeros",
       cpuNote(r14),
