@@ -63,7 +63,10 @@ export const catalogSchema = z.object({
   disks: z.array(catalogDiskSchema),
   skippedDisks: z.array(skippedDiskSchema),
   warnings: z.array(z.string()),
-});
+}).check(
+  // Without it a version 2 disk would be read as version 1's sha256, and every block would differ.
+  z.refine((c) => c.version === 1 || c.disks.every((d) => d.blockHash !== undefined), { message: 'a version 2 catalog names each disk\'s blockHash', path: ['disks'] }),
+);
 
 export type Catalog = z.infer<typeof catalogSchema>;
 export type CatalogDisk = z.infer<typeof catalogDiskSchema>;

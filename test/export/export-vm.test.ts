@@ -62,7 +62,18 @@ describe('exportVm', () => {
 
     const catalog = parseCatalog(readFileSync(join(dest, 'catalog'), 'utf8'));
     expect(catalog.format).toBe('vcbmounter-catalog');
-    expect(catalog.disks[0]).toMatchObject({ slot: 'scsi0:0', descriptorFile: 'web_01.vmdk', extentFiles: ['web_01-flat.vmdk'], capacity: vm.disk.blockMap.size });
+    expect(catalog.version).toBe(2);
+    expect(catalog.disks[0]).toMatchObject({ slot: 'scsi0:0', descriptorFile: 'web_01.vmdk', extentFiles: ['web_01-flat.vmdk'], blocksFile: 'web_01.blocks.xxh64', blockHash: 'xxh64', capacity: vm.disk.blockMap.size });
+    // A version 2 catalog must say how its lists are hashed; version 1 (sha256 lists) says nothing; no other version is read.
+    const text = readFileSync(join(dest, 'catalog'), 'utf8');
+    const edited = (edit: (c: { version: number; disks: Array<{ blockHash?: string }> }) => void) => {
+      const c = JSON.parse(text);
+      edit(c);
+      return JSON.stringify(c);
+    };
+    expect(() => parseCatalog(edited((c) => delete c.disks[0]!.blockHash))).toThrow(/a version 2 catalog names each disk's blockHash/);
+    expect(parseCatalog(edited((c) => { c.version = 1; delete c.disks[0]!.blockHash; })).version).toBe(1);
+    expect(() => parseCatalog(edited((c) => { c.version = 3; }))).toThrow(/version/);
     expect(catalog.disks[0]!.allocatedBytes).toBe(4 * MiB + TAIL);
     expect(catalog.skippedDisks[0]!.reason).toBe('independent');
     expect(catalog.files.sort()).toEqual(['vmware-1.log', 'vmware.log', 'web 01.nvram', 'web 01.vmsd']);
