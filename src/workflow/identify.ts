@@ -4,6 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { distance } from 'fastest-levenshtein';
 import { VcbError } from '../errors.js';
+import { shellQuote } from '../util/shell-quote.js';
 import type { EsxHost, VmInfo, VmRef } from '../esx/index.js';
 
 export type VmSelector =
@@ -114,9 +115,14 @@ export async function resolveVm(host: EsxHost, sel: VmSelector): Promise<Resolve
     );
   }
   const hint = sel.kind === 'name' ? closestNames(sel.value, vms.map((v) => v.name)) : [];
+  // -a selects one VM by its exact name; someone who types a glob there wants the listing's or a job file's selection.
+  const glob = sel.kind === 'name' && /[*?[]/.test(sel.value)
+    ? `; -a takes one exact name, so * ? [ are characters of it, not wildcards: "vcbmounter list -s ${shellQuote(`name:${sel.value}`)}" shows the VMs a glob selects, and a job file (vcbmounter run) backs them all up`
+    : '';
   throw new VcbError(
     'VM_NOT_FOUND',
     `no VM matches -a ${shown}` +
-      (hint.length ? `; closest names: ${hint.join(', ')} (names are exact and case-sensitive)` : `; the host has ${vms.length} VMs (list them with: vim-cmd vmsvc/getallvms)`),
+      (hint.length ? `; closest names: ${hint.join(', ')} (names are exact and case-sensitive)` : `; the host has ${vms.length} VMs (list them with: vcbmounter list and the same -h, -u and credentials)`) +
+      glob,
   );
 }

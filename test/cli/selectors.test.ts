@@ -54,6 +54,18 @@ test('an unknown name exits 4 and lists the closest names', async () => {
   expect(existsSync(r.out)).toBe(false);
 });
 
+test('a glob in -a name: exits 4, says -a takes one exact name, and the listing it suggests shows what the glob selects', async () => {
+  const r = await backup('name:alph*');
+  expect(r.exitCode).toBe(4);
+  expect(r.stderr).toContain('* ? [ are characters of it, not wildcards');
+  const suggested = /"vcbmounter list -s '([^']+)'"/.exec(r.stderr)?.[1];
+  expect(suggested, r.stderr).toBe('name:alph*');
+  expect(existsSync(r.out)).toBe(false);
+  const listed = await bench.cli(['list', '-h', '127.0.0.1', '--port', String(bench.sim.port), '--host-key', bench.sim.fingerprint, '-p', '-', '-s', suggested!, '--json'], { bare: true, input: `${bench.sim.password}\n` });
+  expect(listed.exitCode, listed.stderr).toBe(0);
+  expect((JSON.parse(listed.stdout) as { name: string }[]).map((v) => v.name).sort()).toEqual(['alpha', 'alphabet']);
+});
+
 test('ipaddr: of a powered-off VM exits 4 and says powered-off VMs report no IP', async () => {
   const r = await backup('ipaddr:10.0.0.43');
   expect(r.exitCode).toBe(4);
