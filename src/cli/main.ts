@@ -282,7 +282,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     .description('release what interrupted runs left behind (backup snapshots, unfinished exports), found in the journal');
   withConnectionOptions(cleanup, 'host whose runs to clean up')
     .option('--state-dir <dir>', 'locks and journals of the backups to release (default as for a backup)')
-    .option('--list', 'only list interrupted runs; contact nothing')
+    .option('--list', 'only list interrupted runs, and the mounts (-t file, mount-backup) that hold something until -U, with their age; contact nothing')
     .option('--forget <runid>', 'stop tracking an interrupted run whose leftovers you removed by hand (after checking the host)')
     .addOption(new Option('--cleanup-timeout <seconds>', 'bound on releasing what one run left').default('300', '300 s'))
     .option('-L, --log-level <0-6>', 'log verbosity', '3')

@@ -7,6 +7,8 @@ import type { JobContext, JobStep } from './step.js';
 import { planDisks } from '../workflow/disk-plan.js';
 import { BACKUP_SNAPSHOT_NAME } from '../esx/index.js';
 import { madeBy } from '../workflow/script-snapshot.js';
+import { shellQuote } from '../util/shell-quote.js';
+import { humanDuration } from '../util/human-units.js';
 
 const OWNER = /^vcbmounter backup run (\S+)$/;
 
@@ -18,6 +20,14 @@ function refuseIfOwnedByLiveRun(ctx: JobContext, leftovers: SnapshotInfo[]): voi
     const owner = OWNER.exec(s.description ?? '')?.[1];
     const run = owner ? open.find((r) => r.runId === owner) : undefined;
     if (!run || run.pidAlive === false) continue;
+    // A -t file mount holds its snapshot until -U: it never ends by itself, so waiting would not help.
+    const mountDir = run.handedOver ? (run.handedOver.dir ?? run.dir) : undefined;
+    if (run.handedOver && mountDir) {
+      throw new VcbError(
+        'LOCKED',
+        `${ctx.job.vm!.ref.name} has a ${BACKUP_SNAPSHOT_NAME} snapshot held by the guest volumes mounted at ${mountDir} (run ${run.runId}, mounted ${run.handedOver.at}, ${humanDuration(Date.now() - Date.parse(run.handedOver.at))} ago, served by pid ${run.pid}); it stays until that mount is released: vcbmounter -U ${shellQuote(mountDir)} with the host's flags`,
+      );
+    }
     const where = run.pidAlive === true ? `pid ${run.pid} on this machine` : `on ${run.hostname || 'another machine'}`;
     throw new VcbError(
       'LOCKED',

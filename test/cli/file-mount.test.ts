@@ -45,7 +45,7 @@ describe('-t file', () => {
   });
   afterAll(async () => {
     // A failed test may have left volumes mounted: take them down before the work directory goes.
-    for (const name of ['linux-nbd', 'linux-san', 'windows']) if (existsSync(join(bench.work, name))) await bench.cli(['-U', join(bench.work, name)]);
+    for (const name of ['linux-nbd', 'linux-san', 'linux-held', 'windows']) if (existsSync(join(bench.work, name))) await bench.cli(['-U', join(bench.work, name)]);
     await bench?.stop();
   });
 
@@ -94,6 +94,36 @@ describe('-t file', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect((await readFile(join(dir, 'names/root', lateName))).equals(late)).toBe(true);
     expect((await bench.cli(['-U', dir])).exitCode).toBe(0);
+    expect(await proxyLeftovers(bench.work)).toEqual([]);
+  });
+
+  test('while mounted, a backup of the VM is refused naming the mount and its -U, and cleanup --list shows the mount with its age', async () => {
+    const vm = bench.sim.esx.vm(LINUX_VM.name);
+    const dir = join(bench.work, 'linux-held');
+    const r = await bench.cli(['-a', `name:${LINUX_VM.name}`, '-r', dir, '-t', 'file']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = join(bench.work, 'linux-held-fullvm');
+    const backup = await bench.cli(['-a', `name:${LINUX_VM.name}`, '-r', out]);
+    expect(backup.exitCode, backup.stderr).toBe(5);
+    expect(backup.stderr).toContain(`held by the guest volumes mounted at ${dir}`);
+    expect(backup.stderr).toContain(`vcbmounter -U ${dir} with the host's flags`);
+    expect(backup.stderr).not.toContain('wait for that backup to end');
+    expect(existsSync(out)).toBe(false);
+    expect(vm.snapshots.filter((s) => s.name === SNAPSHOT_NAME)).toHaveLength(1);
+
+    const list = await bench.cli(['cleanup', '--list', '--state-dir', bench.stateDir], { bare: true });
+    expect(list.exitCode, list.stderr).toBe(0);
+    expect(list.stdout).toContain('no interrupted runs to clean up');
+    const line = list.stdout.split('\n').find((l) => l.includes(`mounted at ${dir} since `));
+    expect(line, list.stdout).toBeDefined();
+    expect(line).toContain(`vm "${LINUX_VM.name}"`);
+    expect(line).toContain(`served by pid ${serverPid(dir).pid}`);
+    expect(line).toMatch(/holds: _VCB-BACKUP_ snapshot of \S+ and \d+ mount\(s\), device\(s\) and file\(s\) on this proxy/);
+    expect(line).toContain(`release: vcbmounter -U ${dir} with the host's flags`);
+
+    expect((await bench.cli(['-U', dir])).exitCode).toBe(0);
+    const after = await bench.cli(['cleanup', '--list', '--state-dir', bench.stateDir], { bare: true });
+    expect(after.stdout).toBe('no interrupted runs to clean up\n');
     expect(await proxyLeftovers(bench.work)).toEqual([]);
   });
 

@@ -29,7 +29,7 @@ export function hostFaultCells(type: JobType, faults: readonly HostFault[]): voi
       probes.recovering = await probe(type, { afterInterruptedRun: true });
       for (const p of [probes.plain, probes.recovering]) {
         for (const step of type.steps) {
-          for (const line of p.commands.get(step.name) ?? []) {
+          for (const { line } of p.commands.get(step.name) ?? []) {
             expect(step.hostCommands.some((re) => new RegExp(re).test(line)), `step ${step.name} declares ${line}`).toBe(true);
           }
         }

@@ -60,8 +60,8 @@ export interface StepList {
 export interface Attribution {
   /** Step name → its first host command; absent for steps that ran none. */
   targets: Map<string, StepTarget>;
-  /** Step name → every command line it ran (to check the step's declared hostCommands). */
-  commands: Map<string, string[]>;
+  /** Step name → every command it ran, each with its nth over the run (to check the step's declared hostCommands, or to aim a fault at it). */
+  commands: Map<string, StepTarget[]>;
 }
 
 export interface Probe extends Attribution {
@@ -142,7 +142,7 @@ export function attribute(type: StepList, stderr: string, log: Simulator['comman
   const starts = stepStarts(stderr);
   expect(starts.map((s) => s.step)).toEqual(type.steps.map((s) => s.name));
   const targets = new Map<string, StepTarget>();
-  const commands = new Map<string, string[]>();
+  const commands = new Map<string, StepTarget[]>();
   const seen = new Map<string, number>();
   // Commands of the killed run may be logged late (when their channel closed): only this run's count.
   const ours = log.filter((x) => x.startedAt >= starts[0]!.time && x.startedAt <= endedAt).sort((a, b) => a.startedAt - b.startedAt);
@@ -157,7 +157,7 @@ export function attribute(type: StepList, stderr: string, log: Simulator['comman
     // (causality only orders them to the millisecond): it goes to whichever of the two declares it.
     if (at > 0 && starts[at]!.time === c.startedAt && !declares(type, step, line) && declares(type, starts[at - 1]!.step, line)) step = starts[at - 1]!.step;
     if (!targets.has(step)) targets.set(step, { line, nth: count });
-    commands.set(step, [...(commands.get(step) ?? []), line]);
+    commands.set(step, [...(commands.get(step) ?? []), { line, nth: count }]);
   }
   return { targets, commands };
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { HostFault } from './host-faults.js';
 import { HOLD_MS } from './signal-cells.js';
 import { cleanupUntilSettled, cli, cliUntilStep, message, ruleFor, type StepTarget } from './matrix.js';
-import { drillCommandsOf, expectDeclared, expectRestorePromises, makeExport, probeRestore, restoreArgs, restoredNow, startRestoreCell, stepListOf, targetOf, type Mode, type RestoreProbe } from './restore.js';
+import { expectDeclared, expectRestorePromises, makeExport, probeRestore, restoreArgs, restoredNow, startRestoreCell, stepListOf, targetOf, type Mode, type RestoreProbe } from './restore.js';
 
 /** A backup made once per file and probed once: what every cell of the file restores. */
 function sharedExport(): { dir: () => string; probe: () => RestoreProbe } {
@@ -64,7 +64,8 @@ export function restoreHostFaultCells(faults: readonly HostFault[], kind: Restor
       test(
         `remove × ${fault.name}, at each of its host commands in turn`,
         async () => {
-          const targets = drillCommandsOf(shared.probe(), 'remove');
+          // Each with its nth counted over the whole fault-free drill, as a fault rule aims.
+          const targets = shared.probe().drill.commands.get('remove') ?? [];
           expect(targets.length, 'the remove step ran host commands').toBeGreaterThan(2);
           for (const target of targets) await hostFaultCell(shared.dir(), 'drill', 'remove', target, fault);
         },

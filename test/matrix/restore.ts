@@ -92,28 +92,11 @@ export function expectDeclared(p: RestoreProbe): void {
   for (const mode of ['new', 'overwrite', 'drill'] as const) {
     const found = p[mode];
     for (const step of stepListOf(mode).steps) {
-      for (const line of found.commands.get(step.name) ?? []) {
+      for (const { line } of found.commands.get(step.name) ?? []) {
         expect(step.hostCommands.some((re) => new RegExp(re).test(line)), `step ${step.name} declares ${line}`).toBe(true);
       }
     }
   }
-}
-
-/**
- * Every host command a drill step ran in the fault-free drill, each as a fault's target (its nth counted over the
- * whole run, steps in order): a cell per command, where one per step (its first) would leave the later ones untried.
- */
-export function drillCommandsOf(p: RestoreProbe, step: string): StepTarget[] {
-  const seen = new Map<string, number>();
-  const targets: StepTarget[] = [];
-  for (const s of DRILL.steps) {
-    for (const line of p.drill.commands.get(s.name) ?? []) {
-      const nth = (seen.get(line) ?? 0) + 1;
-      seen.set(line, nth);
-      if (s.name === step) targets.push({ line, nth });
-    }
-  }
-  return targets;
 }
 
 /** The mode in which a step runs host commands (plain first), and its first one there; none for a step that runs none. */
