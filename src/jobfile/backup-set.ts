@@ -41,8 +41,10 @@ export interface BackupEntry {
 
 export interface VmIdentity {
   name: string;
-  /** The VM's BIOS UUID (as the catalog records it, `vm.biosUuid`): finds its backups under an older name. */
+  /** The VM's BIOS UUID (as the catalog records it, `vm.biosUuid`): with the moref, finds its backups under an older name. */
   uuid?: string;
+  /** The VM's moref (the catalog's `vm.vmid`): a copy of a VM keeps its BIOS UUID but is registered anew. */
+  moref?: string;
 }
 
 /** Sibling names the run's own machinery uses: never a backup, whatever they hold (atomic-dir.ts, retention.ts). */
@@ -55,8 +57,12 @@ const WORK_DIR_WORDS: Record<string, string> = {
 
 function isOfVm(catalog: Catalog, vm: VmIdentity): boolean {
   if (catalog.vm.name === vm.name) return true;
-  // The same UUID written as the .vmx writes it (`56 4d ...-...`) or as vim-cmd prints it counts as the same.
-  return vm.uuid !== undefined && catalog.vm.biosUuid !== undefined && normalizeUuid(vm.uuid) !== '' && normalizeUuid(catalog.vm.biosUuid) === normalizeUuid(vm.uuid);
+  // Renamed in place: the same registration (moref) and the same BIOS UUID, written as the .vmx writes it
+  // (`56 4d ...-...`) or as vim-cmd prints it. The UUID alone is not enough: a VM copied by hand ("I moved
+  // it") or a restored copy not yet powered on carries the original's, and retention must never take the
+  // original's backups for the copy's.
+  const sameUuid = vm.uuid !== undefined && catalog.vm.biosUuid !== undefined && normalizeUuid(vm.uuid) !== '' && normalizeUuid(catalog.vm.biosUuid) === normalizeUuid(vm.uuid);
+  return sameUuid && vm.moref !== undefined && catalog.vm.vmid === vm.moref;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -157,8 +163,8 @@ async function entryFor(dir: string, vm: VmIdentity, name: string): Promise<Back
 
 /**
  * The backups of vm in parentDir (the directory a job's destination template puts them in, one sibling
- * per run), newest first. Only directories whose catalog names the VM (by name, or by BIOS UUID when both
- * sides have one) are listed, plus those that cannot say whose they are but are vcbmounter's (a catalog
+ * per run), newest first. Only directories whose catalog names the VM (by name, or by BIOS UUID and moref
+ * for a VM renamed since) are listed, plus those that cannot say whose they are but are vcbmounter's (a catalog
  * that does not parse, a state file without catalog, a partial directory without catalog), as incomplete.
  * Anything else in parentDir is left out: it is never a candidate for anything. A missing parentDir is [].
  */

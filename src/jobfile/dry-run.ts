@@ -6,7 +6,7 @@ import { listBackups } from './backup-set.js';
 import { decideRetention, formatRetentionPlan } from './retention.js';
 import { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
-import { destinationFor, planJob, type VmTask } from './plan.js';
+import { destinationFor, planJob, sharedBackupsText, vmIdentity, type VmTask } from './plan.js';
 import { jobNameOf } from './summary-types.js';
 import type { BackupSettings, HostEntry, KeepSettings } from './schema.js';
 import type { HostSession } from '../workflow/connect.js';
@@ -40,7 +40,8 @@ function settingsText(s: BackupSettings): string {
 async function retentionLines(task: VmTask, dir: string): Promise<string[]> {
   const s = task.settings;
   if ((s.type ?? 'fullvm') !== 'fullvm' || s.stream || !s.keep || !dir) return [];
-  const entries = await listBackups(backupsParent(dir), { name: task.vm.name, ...(task.vm.uuid ? { uuid: task.vm.uuid } : {}) });
+  if (task.sharesBackupsWith) return [`       ${sharedBackupsText(task, backupsParent(dir))}`];
+  const entries = await listBackups(backupsParent(dir), vmIdentity(task));
   const next = { dir, time: new Date(), complete: true, verified: true };
   const decision = decideRetention([...entries, next], s.keep, { requireVerified: s.verify !== false, protect: [dir] });
   return formatRetentionPlan(decision).map((l) => `       ${l}`);

@@ -2,10 +2,13 @@
 
 import { backupOptionsSchema, type BackupOptions } from '../workflow/options.js';
 import type { VmListing } from '../workflow/vm-listing.js';
-import { renderDestination, timeStamp } from './destination.js';
+import { normalizeUuid } from '../workflow/identify.js';
+import type { VmIdentity } from './backup-set.js';
+import { backupsParent, renderDestination, timeStamp } from './destination.js';
 import type { LoadedJob } from './load.js';
 import type { BackupSettings, HostEntry } from './schema.js';
 import { excluded, namesOneVm, selects } from './select.js';
+import { jobNameOf } from './summary-types.js';
 
 export interface VmTask {
   /** Position in the run's order (the file's order: entries, then the host's VM order). */
@@ -16,6 +19,12 @@ export interface VmTask {
   entry: number;
   why: string;
   settings: BackupSettings;
+  /**
+   * Other VMs of this run whose backups land in the same directory and look the same to retention there (the
+   * same name, or the same BIOS UUID and moref): retention is off for this VM, or one VM's rules could delete
+   * the other's backups. As `esx01/web01 (moref 12)`.
+   */
+  sharesBackupsWith?: string[];
 }
 
 export interface JobPlan {
@@ -62,7 +71,42 @@ export function planJob(loaded: LoadedJob, listings: ReadonlyMap<string, readonl
       else notes.push(text);
     }
   });
+  markSharedBackups(tasks, jobNameOf(loaded.path), new Date());
   return { tasks, notes, problems };
+}
+
+/** Who a task's backups belong to, as retention reads their catalogs. */
+export function vmIdentity(task: VmTask): VmIdentity {
+  return { name: task.vm.name, moref: task.vm.moref, ...(task.vm.uuid ? { uuid: task.vm.uuid } : {}) };
+}
+
+/** Why retention left a VM's backups alone: another VM of the run that it cannot be told from writes beside them. */
+export function sharedBackupsText(task: VmTask, parent: string): string {
+  return `retention skipped, nothing deleted: ${task.sharesBackupsWith!.join(', ')} also back(s) up into ${parent}, and retention cannot tell their backups from this VM's (the same name, or the same BIOS UUID and moref); give each VM a directory of its own, e.g. destination: /backup/{host}/{moref}/{time}`;
+}
+
+/** Two VMs retention could not tell apart among one directory's catalogs (as backup-set.ts's isOfVm compares them). */
+function lookAlike(a: VmTask, b: VmTask): boolean {
+  if (a.vm.name === b.vm.name) return true;
+  return a.vm.uuid !== undefined && b.vm.uuid !== undefined && normalizeUuid(a.vm.uuid) === normalizeUuid(b.vm.uuid) && a.vm.moref === b.vm.moref;
+}
+
+/** Sets sharesBackupsWith on the exports whose backups would share a directory with a look-alike VM's, this run. */
+function markSharedBackups(tasks: VmTask[], jobName: string, at: Date): void {
+  const byParent = new Map<string, VmTask[]>();
+  for (const task of tasks) {
+    if ((task.settings.type ?? 'fullvm') !== 'fullvm') continue;
+    const dir = destinationFor(task, jobName, at);
+    if (!dir) continue;
+    const parent = backupsParent(dir);
+    byParent.set(parent, [...(byParent.get(parent) ?? []), task]);
+  }
+  for (const group of byParent.values()) {
+    for (const task of group) {
+      const others = group.filter((o) => o !== task && lookAlike(task, o)).map((o) => `${o.host}/${o.vm.name} (moref ${o.vm.moref})`);
+      if (others.length) task.sharesBackupsWith = others;
+    }
+  }
 }
 
 /** The directory one VM's backup goes to, its placeholders filled in at `at`. */

@@ -12,7 +12,7 @@ import { applyRetention, decideRetention } from './retention.js';
 import { stateDirPath } from '../engine/index.js';
 import type { HostPool } from './host-pool.js';
 import type { LoadedJob } from './load.js';
-import { backupOptionsFor, destinationFor, type VmTask } from './plan.js';
+import { backupOptionsFor, destinationFor, sharedBackupsText, vmIdentity, type VmTask } from './plan.js';
 import type { VmRunSummary } from './summary-types.js';
 
 /** Failures worth another try: nothing was acquired, and the cause may clear (a network blip, another run's lock). */
@@ -125,8 +125,12 @@ export async function runVmTask(task: VmTask, env: VmRunEnv): Promise<VmRunSumma
       }
       done.verified = true;
     }
-    if (s.keep) {
-      const entries = await listBackups(backupsParent(dir), { name: task.vm.name, ...(task.vm.uuid ? { uuid: task.vm.uuid } : {}) });
+    if (s.keep && task.sharesBackupsWith) {
+      const why = sharedBackupsText(task, backupsParent(dir));
+      log.warn({ dir: backupsParent(dir) }, why);
+      done.warnings = [...(done.warnings ?? []), why];
+    } else if (s.keep) {
+      const entries = await listBackups(backupsParent(dir), vmIdentity(task));
       const decision = decideRetention(entries, s.keep, { requireVerified: s.verify !== false, protect: [dir] });
       const applied = await applyRetention(decision, log, { stateDir: stateDirPath(env.loaded.job.stateDir) });
       done.pruned = applied.removed;

@@ -89,13 +89,17 @@ describe('listBackups over real exports', () => {
     expect(await listBackups(join(bench.work, 'no', 'such'), { name: 'vm1' })).toEqual([]);
   });
 
-  test('a VM renamed since is found by its BIOS UUID (written either way); a name alone that differs finds nothing', async () => {
+  test('a VM renamed since is found by its BIOS UUID (written either way) and moref; a name alone, or the UUID of another registration, finds nothing', async () => {
     const uuid = readCatalog(first).vm.biosUuid!;
     expect(uuid).toBeTruthy();
+    expect(readCatalog(first).vm.vmid).toBe('71');
     const spaced = uuid.replace(/-/g, '').replace(/(..)/g, '$1 ').trim();
-    const byUuid = await listBackups(parent, { name: 'vm1-renamed', uuid: spaced });
+    const byUuid = await listBackups(parent, { name: 'vm1-renamed', uuid: spaced, moref: '71' });
     expect(byUuid.filter((e) => e.complete).map((e) => e.dir)).toEqual([second, first]);
     expect((await listBackups(parent, { name: 'vm1-renamed' })).filter((e) => e.complete)).toEqual([]);
+    // A copy of vm1 registered anew keeps its BIOS UUID: vm1's backups are not the copy's to prune.
+    expect((await listBackups(parent, { name: 'vm1-copy', uuid: spaced, moref: '73' })).filter((e) => e.complete)).toEqual([]);
+    expect((await listBackups(parent, { name: 'vm1-copy', uuid: spaced })).filter((e) => e.complete)).toEqual([]);
   });
 
   test('verifyBackup reads the disks back and writes the record; listBackups then says verified; a rewritten catalog undoes it', async () => {
